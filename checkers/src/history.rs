@@ -1,0 +1,359 @@
+//! The history model: `Op` is one line of a history (an invocation or a
+//! completion), `History` the whole record of a test, and `Operation` an
+//! invocation paired with its completion — the unit every checker reasons
+//! about.
+//!
+//! Pairing enforces Jepsen's process discipline (one outstanding invocation
+//! per process; a completion must answer an invocation) and turns
+//! violations into `InputError`s that name the line. It does not interpret
+//! values; models do that.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::InputError;
+use crate::value::Value;
+
+/// The four event types of DESIGN §1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpType {
+    /// The start of an operation.
+    Invoke,
+    /// The operation took effect.
+    Ok,
+    /// The operation definitely did not take effect.
+    Fail,
+    /// Indeterminate: may or may not have taken effect, possibly later.
+    Info,
+}
+
+impl OpType {
+    /// Parses `invoke`, `ok`, `fail` or `info`.
+    pub fn parse(s: &str) -> Option<OpType> {
+        Some(match s {
+            "invoke" => OpType::Invoke,
+            "ok" => OpType::Ok,
+            "fail" => OpType::Fail,
+            "info" => OpType::Info,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for OpType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OpType::Invoke => "invoke",
+            OpType::Ok => "ok",
+            OpType::Fail => "fail",
+            OpType::Info => "info",
+        })
+    }
+}
+
+/// Who performed an operation: a client process or the nemesis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Process {
+    /// A logical client process (single-threaded).
+    Client(u64),
+    /// The fault injector.
+    Nemesis,
+}
+
+impl fmt::Display for Process {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Process::Client(p) => write!(f, "{p}"),
+            Process::Nemesis => f.write_str("nemesis"),
+        }
+    }
+}
+
+impl Serialize for Process {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Process::Client(p) => s.serialize_u64(*p),
+            Process::Nemesis => s.serialize_str("nemesis"),
+        }
+    }
+}
+
+/// One event of a history.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Op {
+    /// Position in the history.
+    pub index: u64,
+    /// Nanoseconds since the test started; for formats without time, the
+    /// event's position, which preserves real-time order.
+    pub time: u64,
+    /// Invocation or one of the three completions.
+    #[serde(rename = "type")]
+    pub kind: OpType,
+    /// Who.
+    pub process: Process,
+    /// The function (`read`, `write`, `cas`, ...).
+    pub f: Arc<str>,
+    /// For independent (multi-key) workloads, the key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<Value>,
+    /// Arguments on invoke, results on completion.
+    pub value: Value,
+    /// Why an op failed or is indeterminate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The 1-based line of the source file it came from.
+    #[serde(skip)]
+    pub line: usize,
+}
+
+/// A recorded test: its events in order, and where they came from.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    /// Events in history order.
+    pub ops: Vec<Op>,
+    /// Whether `time` is a real clock (nanoseconds) or only event order.
+    pub timed: bool,
+    /// The file name, for messages.
+    pub source: String,
+}
+
+/// How an operation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Took effect.
+    Ok,
+    /// Definitely did not take effect.
+    Fail,
+    /// Indeterminate; the completion never arrived or said `info`.
+    Info,
+}
+
+/// An invocation paired with its completion.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Operation {
+    /// Who.
+    pub process: Process,
+    /// The function.
+    pub f: Arc<str>,
+    /// The key, for independent workloads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<Value>,
+    /// The invocation's value (the arguments).
+    pub input: Value,
+    /// The completion's value (the results); nil when there was none.
+    pub output: Value,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The invocation's time.
+    pub call: u64,
+    /// The completion's time; `None` for an indeterminate operation, which
+    /// may take effect at any later point.
+    pub ret: Option<u64>,
+    /// Line of the invocation.
+    pub line: usize,
+    /// Line of the completion, if any.
+    pub ret_line: Option<usize>,
+    /// The completion's error, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl History {
+    /// Pairs every client invocation with its completion, in invocation
+    /// order. Nemesis events are left out: they describe faults, not
+    /// operations on the system under test. An invocation that never
+    /// completes becomes an `Info` operation.
+    pub fn operations(&self) -> Result<Vec<Operation>, InputError> {
+        let mut out: Vec<Operation> = Vec::with_capacity(self.ops.len() / 2 + 1);
+        let mut open: HashMap<u64, usize> = HashMap::new();
+        let mut finished: HashMap<u64, usize> = HashMap::new();
+        for op in &self.ops {
+            let Process::Client(p) = op.process else {
+                continue;
+            };
+            match op.kind {
+                OpType::Invoke => {
+                    if let Some(&prev) = open.get(&p) {
+                        return Err(self.error(
+                            op.line,
+                            format!(
+                                "process {p} invokes {} while its {} from line {} is still open; \
+                                 a process has at most one operation in flight",
+                                op.f, out[prev].f, out[prev].line
+                            ),
+                        ));
+                    }
+                    if let Some(&prev) = finished.get(&p) {
+                        return Err(self.error(
+                            op.line,
+                            format!(
+                                "process {p} invokes {} after its {} from line {} ended indeterminate (info); \
+                                 a crashed process never invokes again",
+                                op.f, out[prev].f, out[prev].line
+                            ),
+                        ));
+                    }
+                    open.insert(p, out.len());
+                    out.push(Operation {
+                        process: op.process,
+                        f: op.f.clone(),
+                        key: op.key.clone(),
+                        input: op.value.clone(),
+                        output: Value::Nil,
+                        outcome: Outcome::Info,
+                        call: op.time,
+                        ret: None,
+                        line: op.line,
+                        ret_line: None,
+                        error: None,
+                    });
+                }
+                OpType::Ok | OpType::Fail | OpType::Info => {
+                    let Some(i) = open.remove(&p) else {
+                        return Err(self.error(
+                            op.line,
+                            format!(
+                                "{} completion of {} by process {p} has no open invocation",
+                                op.kind, op.f
+                            ),
+                        ));
+                    };
+                    let o = &mut out[i];
+                    if o.f != op.f {
+                        return Err(self.error(
+                            op.line,
+                            format!(
+                                "process {p} completes {} but invoked {} on line {}",
+                                op.f, o.f, o.line
+                            ),
+                        ));
+                    }
+                    if op.key.is_some() && o.key != op.key {
+                        return Err(self.error(
+                            op.line,
+                            format!(
+                                "process {p} completes key {} but invoked key {} on line {}",
+                                op.key.as_ref().unwrap_or(&Value::Nil),
+                                o.key.as_ref().unwrap_or(&Value::Nil),
+                                o.line
+                            ),
+                        ));
+                    }
+                    if op.time < o.call {
+                        return Err(self.error(
+                            op.line,
+                            format!(
+                                "process {p} completes {} at time {} before invoking it at time {} on line {}",
+                                op.f, op.time, o.call, o.line
+                            ),
+                        ));
+                    }
+                    o.output = op.value.clone();
+                    o.ret_line = Some(op.line);
+                    o.error = op.error.clone();
+                    match op.kind {
+                        OpType::Ok => {
+                            o.outcome = Outcome::Ok;
+                            o.ret = Some(op.time);
+                        }
+                        OpType::Fail => {
+                            o.outcome = Outcome::Fail;
+                            o.ret = Some(op.time);
+                        }
+                        _ => {
+                            finished.insert(p, i);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// An input error at `line` of this history's source.
+    pub fn error(&self, line: usize, message: String) -> InputError {
+        InputError {
+            file: self.source.clone(),
+            line,
+            message,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(line: usize, kind: OpType, p: u64, f: &str, value: Value) -> Op {
+        Op {
+            index: line as u64,
+            time: line as u64,
+            kind,
+            process: Process::Client(p),
+            f: f.into(),
+            key: None,
+            value,
+            error: None,
+            line,
+        }
+    }
+
+    fn history(ops: Vec<Op>) -> History {
+        History {
+            ops,
+            timed: false,
+            source: "h.jsonl".into(),
+        }
+    }
+
+    #[test]
+    fn pairs_and_leaves_unfinished_ops_open() {
+        let h = history(vec![
+            op(1, OpType::Invoke, 0, "write", 1.into()),
+            op(2, OpType::Invoke, 1, "read", Value::Nil),
+            op(3, OpType::Ok, 0, "write", 1.into()),
+        ]);
+        let ops = h.operations().unwrap();
+        assert_eq!(ops.len(), 2);
+        assert_eq!(ops[0].outcome, Outcome::Ok);
+        assert_eq!(ops[0].ret, Some(3));
+        assert_eq!(ops[1].outcome, Outcome::Info);
+        assert_eq!(ops[1].ret, None);
+    }
+
+    #[test]
+    fn two_open_invocations_name_both_lines() {
+        let h = history(vec![
+            op(1, OpType::Invoke, 0, "write", 1.into()),
+            op(2, OpType::Invoke, 0, "read", Value::Nil),
+        ]);
+        let e = h.operations().unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("line 1"), "{e}");
+        assert!(e.to_string().starts_with("h.jsonl:2:"), "{e}");
+    }
+
+    #[test]
+    fn completion_without_invocation_is_an_error() {
+        let h = history(vec![op(7, OpType::Ok, 3, "read", 1.into())]);
+        let e = h.operations().unwrap_err();
+        assert_eq!(e.line, 7);
+        assert!(e.message.contains("no open invocation"), "{e}");
+    }
+
+    #[test]
+    fn a_crashed_process_may_not_invoke_again() {
+        let h = history(vec![
+            op(1, OpType::Invoke, 0, "write", 1.into()),
+            op(2, OpType::Info, 0, "write", 1.into()),
+            op(3, OpType::Invoke, 0, "write", 2.into()),
+        ]);
+        let e = h.operations().unwrap_err();
+        assert_eq!(e.line, 3);
+    }
+}

@@ -1,0 +1,248 @@
+//! Importers: turn a history file of any supported format into a `History`.
+//!
+//! Formats (DESIGN §1): faultline's JSONL, Jepsen EDN (one map per line, one
+//! vector of maps, `#jepsen.history.Op{...}` records), Porcupine's etcd logs
+//! and Porcupine's kv logs (EDN maps with a `:key`). The format is detected
+//! from the content unless forced. Jepsen's independent `[key value]` tuples
+//! are split into the `key` field here, so checkers see one shape only.
+//! Importers check syntax and op shape; the meaning of values is the
+//! models' business.
+
+mod edn;
+mod jsonl;
+mod porcupine;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use crate::error::InputError;
+use crate::history::{History, OpType, Process};
+use crate::value::Value;
+
+/// A history file format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// faultline's JSON Lines.
+    Jsonl,
+    /// Jepsen / Knossos EDN.
+    Edn,
+    /// Porcupine's Jepsen etcd logs (`INFO  jepsen.util - ...`).
+    EtcdLog,
+    /// Porcupine's kv logs (EDN maps with `:key`, get/put/append).
+    KvLog,
+}
+
+impl Format {
+    /// Every format, for help texts.
+    pub const ALL: [Format; 4] = [Format::Jsonl, Format::Edn, Format::EtcdLog, Format::KvLog];
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Jsonl => "jsonl",
+            Format::Edn => "edn",
+            Format::EtcdLog => "etcd-log",
+            Format::KvLog => "kv-log",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Format::ALL.into_iter().find(|f| f.name() == s).ok_or_else(|| {
+            let names: Vec<_> = Format::ALL.iter().map(|f| f.name()).collect();
+            format!("unknown format {s:?}; expected one of {}", names.join(", "))
+        })
+    }
+}
+
+/// Guesses the format from the first meaningful line.
+pub fn detect(text: &str) -> Option<Format> {
+    let first = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+    if first.contains("jepsen.util") {
+        Some(Format::EtcdLog)
+    } else if first.starts_with("{\"") || first.starts_with("{ \"") {
+        Some(Format::Jsonl)
+    } else if first.starts_with('{') || first.starts_with('[') || first.starts_with('#') {
+        let kv = first.contains(":key") && [":get", ":put", ":append"].iter().any(|f| first.contains(f));
+        Some(if kv { Format::KvLog } else { Format::Edn })
+    } else {
+        None
+    }
+}
+
+/// Reads and parses a file, detecting its format unless one is given.
+/// Returns the history and the format it was read as.
+pub fn read_file(path: &Path, format: Option<Format>) -> Result<(History, Format), InputError> {
+    let source = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| InputError {
+        file: source.clone(),
+        line: 0,
+        message: format!("cannot read: {e}"),
+    })?;
+    parse(&text, &source, format)
+}
+
+/// Parses history text; `source` names it in errors.
+pub fn parse(text: &str, source: &str, format: Option<Format>) -> Result<(History, Format), InputError> {
+    let format = match format.or_else(|| detect(text)) {
+        Some(f) => f,
+        None => {
+            return Err(InputError {
+                file: source.into(),
+                line: text
+                    .lines()
+                    .position(|l| !l.trim().is_empty())
+                    .map_or(0, |i| i + 1),
+                message: "cannot tell the format: expected JSON Lines ({\"type\": ...}), Jepsen EDN \
+                          ({:type ...} or [{...}]), or a Porcupine log (INFO  jepsen.util - ...); \
+                          use --format to say which"
+                    .into(),
+            })
+        }
+    };
+    let mut history = match format {
+        Format::Jsonl => jsonl::parse(text, source)?,
+        Format::Edn | Format::KvLog => edn::parse(text, source)?,
+        Format::EtcdLog => porcupine::parse_etcd(text, source)?,
+    };
+    if format != Format::EtcdLog {
+        split_independent_tuples(&mut history);
+    }
+    Ok((history, format))
+}
+
+/// Jepsen's independent workloads wrap every value as `[key value]`. The
+/// tell is a read invocation: plain reads invoke with nil, independent ones
+/// with `[k nil]`. Only when every client op is a pair and such a read
+/// exists are the tuples split, so a cas-only history stays as it is.
+fn split_independent_tuples(h: &mut History) {
+    let client = |p: &Process| matches!(p, Process::Client(_));
+    let mut saw_tuple_read = false;
+    for op in &h.ops {
+        if !client(&op.process) || op.key.is_some() {
+            continue;
+        }
+        if op.value.as_pair().is_none() {
+            return;
+        }
+        saw_tuple_read |= op.kind == OpType::Invoke && &*op.f == "read";
+    }
+    if !saw_tuple_read {
+        return;
+    }
+    for op in h.ops.iter_mut().filter(|o| client(&o.process)) {
+        if let Value::List(mut pair) = std::mem::take(&mut op.value) {
+            op.value = pair.pop().unwrap_or_default();
+            op.key = pair.pop();
+        }
+    }
+}
+
+/// Shares one allocation per distinct function name: histories repeat a
+/// handful of names millions of times.
+#[derive(Default)]
+struct Names(HashMap<Box<str>, Arc<str>>);
+
+impl Names {
+    fn get(&mut self, name: &str) -> Arc<str> {
+        if let Some(a) = self.0.get(name) {
+            return a.clone();
+        }
+        let a: Arc<str> = name.into();
+        self.0.insert(name.into(), a.clone());
+        a
+    }
+}
+
+/// Checks the time field's presence is consistent and fills it in from
+/// the event order when the format has none.
+struct Clock {
+    timed: Option<bool>,
+}
+
+impl Clock {
+    fn new() -> Self {
+        Clock { timed: None }
+    }
+
+    /// The time of the `n`th event given the time field it had, if any.
+    fn time(&mut self, given: Option<u64>, n: usize) -> Result<u64, String> {
+        let has = given.is_some();
+        match self.timed {
+            None => self.timed = Some(has),
+            Some(t) if t != has => {
+                return Err(if t {
+                    "missing time: the events before this one have a time field".into()
+                } else {
+                    "unexpected time: the events before this one have no time field".into()
+                })
+            }
+            _ => {}
+        }
+        Ok(given.unwrap_or(n as u64))
+    }
+
+    fn timed(&self) -> bool {
+        self.timed.unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_each_format() {
+        assert_eq!(detect("{\"type\":\"invoke\"}"), Some(Format::Jsonl));
+        assert_eq!(detect("\n{:type :invoke, :f :read}"), Some(Format::Edn));
+        assert_eq!(detect("[{:type :invoke}]"), Some(Format::Edn));
+        assert_eq!(detect("#jepsen.history.Op{:index 0}"), Some(Format::Edn));
+        assert_eq!(
+            detect("{:process 0, :type :invoke, :f :get, :key \"1\", :value nil}"),
+            Some(Format::KvLog)
+        );
+        assert_eq!(
+            detect("INFO  jepsen.util - 0\t:invoke\t:read\tnil"),
+            Some(Format::EtcdLog)
+        );
+        assert_eq!(detect("hello"), None);
+    }
+
+    #[test]
+    fn undetectable_input_says_what_was_expected() {
+        let e = parse("\n\nhello world\n", "x.txt", None).unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.message.contains("--format"), "{e}");
+    }
+
+    #[test]
+    fn independent_tuples_become_keys() {
+        let text = "{:type :invoke, :f :read, :process 0, :value [1 nil]}\n\
+                    {:type :ok, :f :read, :process 0, :value [1 3]}\n\
+                    {:type :invoke, :f :cas, :process 1, :value [2 [3 4]]}\n\
+                    {:type :invoke, :f :start, :process :nemesis, :value nil}\n";
+        let (h, _) = parse(text, "t.edn", None).unwrap();
+        assert_eq!(h.ops[1].key, Some(Value::Int(1)));
+        assert_eq!(h.ops[1].value, Value::Int(3));
+        assert_eq!(h.ops[2].value.to_string(), "[3 4]");
+        assert_eq!(h.ops[3].key, None);
+    }
+
+    #[test]
+    fn plain_cas_pairs_are_not_tuples() {
+        let text = "{:type :invoke, :f :cas, :process 0, :value [1 2]}\n";
+        let (h, _) = parse(text, "t.edn", None).unwrap();
+        assert_eq!(h.ops[0].key, None);
+    }
+}

@@ -1,0 +1,30 @@
+//! faultline's checkers: the history model, importers, models, and the
+//! checkers that decide whether a history is linearizable.
+//!
+//! The centre is [`Model`] (init, step, parse) and [`linearizable::check`],
+//! which returns plain data ([`linearizable::Report`]); rendering is the
+//! `reports` crate's job. This crate does no I/O beyond reading history
+//! files and knows nothing of clusters, clients or faults.
+//!
+//! Modules: [`value`] and [`history`] (the data), [`import`] (JSONL, EDN,
+//! Porcupine logs), [`model`] (register, cas-register, multi-register,
+//! etcd, kv, mutex, set, queues), [`wgl`] (the search), [`linearizable`]
+//! (partitioning, parallelism, budgets), [`counterexample`] (why, in
+//! words), [`verdict`].
+#![deny(missing_docs)]
+
+pub mod counterexample;
+pub mod error;
+pub mod history;
+pub mod import;
+pub mod linearizable;
+pub mod model;
+pub mod value;
+pub mod verdict;
+pub mod wgl;
+
+pub use error::InputError;
+pub use history::{History, Op, OpType, Operation, Outcome, Process};
+pub use model::{Model, ModelKind};
+pub use value::Value;
+pub use verdict::Verdict;

@@ -1,0 +1,249 @@
+//! The linearizability checker: pairs a history's operations, reads them
+//! into a model, splits them by key (P-compositionality: a history is
+//! linearizable iff each key's sub-history is), and searches the parts in
+//! parallel on every core, each within the time and memory budgets.
+//!
+//! Every partition is decided and reported unless `fail_fast` is set; a
+//! partition that runs out of budget is `unknown` with the reason while the
+//! others still finish. Bad input is found before any search starts.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::counterexample::Counterexample;
+use crate::error::InputError;
+use crate::history::{History, Operation};
+use crate::model::{self, Flavor, Model, ModelKind};
+use crate::value::Value;
+use crate::verdict::Verdict;
+use crate::wgl::{self, Entry, Limits, Search};
+
+/// How to run the checker.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The longest any one partition may search.
+    pub time_limit: Option<Duration>,
+    /// Bytes all concurrent searches together may hold.
+    pub memory_limit: u64,
+    /// Worker threads (at least 1).
+    pub threads: usize,
+    /// Stop at the first invalid partition; the rest become unknown.
+    pub fail_fast: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            time_limit: None,
+            memory_limit: u64::MAX,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            fail_fast: false,
+        }
+    }
+}
+
+/// The result for one key (or the whole history when it has no keys).
+#[derive(Clone, Debug, Serialize)]
+pub struct Partition {
+    /// The key; `None` for an unkeyed history.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<Value>,
+    /// Operations checked (after the model dropped those that say nothing).
+    pub ops: usize,
+    /// This partition's verdict.
+    pub verdict: Verdict,
+    /// Why it is unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Why it is invalid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counterexample: Option<Counterexample>,
+    /// Wall time of its search.
+    pub elapsed_ms: f64,
+    /// Configurations the search entered.
+    pub configurations: u64,
+    /// Distinct model states it met.
+    pub states: u64,
+}
+
+/// The checker's answer for a whole history.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// The model used.
+    #[serde(serialize_with = "as_name")]
+    pub model: ModelKind,
+    /// All partitions composed.
+    pub verdict: Verdict,
+    /// Operations in the history (client operations, before dropping).
+    pub ops: usize,
+    /// Per-key results, sorted by key.
+    pub partitions: Vec<Partition>,
+    /// Wall time of the check.
+    pub elapsed_ms: f64,
+}
+
+fn as_name<S: serde::Serializer>(m: &ModelKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(m.name())
+}
+
+/// Checks `history` against the model `kind`. `init` is the initial value
+/// for the register-like models (and the string for kv); other models
+/// ignore it.
+pub fn check(
+    history: &History,
+    kind: ModelKind,
+    init: Option<Value>,
+    opts: &Options,
+) -> Result<Report, InputError> {
+    let init = init.unwrap_or_default();
+    match kind {
+        ModelKind::Register => check_with(&model::Register::new(Flavor::Plain, init), kind, history, opts),
+        ModelKind::CasRegister => check_with(&model::Register::new(Flavor::Cas, init), kind, history, opts),
+        ModelKind::Etcd => check_with(&model::Register::new(Flavor::Etcd, init), kind, history, opts),
+        ModelKind::Kv => {
+            let s = match init {
+                Value::Nil => String::new(),
+                Value::Str(s) => s.into(),
+                other => other.to_string(),
+            };
+            check_with(&model::Kv::new(s), kind, history, opts)
+        }
+        ModelKind::MultiRegister => check_with(&model::MultiRegister, kind, history, opts),
+        ModelKind::Mutex => check_with(&model::Mutex, kind, history, opts),
+        ModelKind::Set => check_with(&model::Set, kind, history, opts),
+        ModelKind::UnorderedQueue => check_with(&model::UnorderedQueue, kind, history, opts),
+        ModelKind::FifoQueue => check_with(&model::FifoQueue, kind, history, opts),
+    }
+}
+
+/// One key's operations, read into the model.
+struct Part<O> {
+    key: Option<Value>,
+    ops: Vec<(Operation, O)>,
+}
+
+/// Checks `history` against any `Model`.
+pub fn check_with<M: Model>(
+    model: &M,
+    kind: ModelKind,
+    history: &History,
+    opts: &Options,
+) -> Result<Report, InputError> {
+    let started = Instant::now();
+    let operations = history.operations()?;
+    let total = operations.len();
+    let mut by_key: BTreeMap<Option<Value>, Part<M::Op>> = BTreeMap::new();
+    for op in operations {
+        let parsed = model
+            .parse(&op)
+            .map_err(|m| history.error(op.ret_line.unwrap_or(op.line), m))?;
+        if let Some(mop) = parsed {
+            by_key
+                .entry(op.key.clone())
+                .or_insert_with(|| Part {
+                    key: op.key.clone(),
+                    ops: Vec::new(),
+                })
+                .ops
+                .push((op, mop));
+        }
+    }
+    let parts: Vec<Part<M::Op>> = by_key.into_values().collect();
+    let mut partitions = run_parallel(model, &parts, history.timed, opts);
+    partitions.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(Report {
+        model: kind,
+        verdict: Verdict::compose(partitions.iter().map(|p| p.verdict)),
+        ops: total,
+        partitions,
+        elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+    })
+}
+
+fn run_parallel<M: Model>(model: &M, parts: &[Part<M::Op>], timed: bool, opts: &Options) -> Vec<Partition> {
+    // Largest first, so one big key does not start last and finish alone.
+    let mut todo: Vec<usize> = (0..parts.len()).collect();
+    todo.sort_by_key(|&i| std::cmp::Reverse(parts[i].ops.len()));
+    let next = AtomicUsize::new(0);
+    let memory_used = AtomicU64::new(0);
+    let cancel = AtomicBool::new(false);
+    let results = Mutex::new(Vec::with_capacity(parts.len()));
+    let workers = opts.threads.max(1).min(parts.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&i) = todo.get(n) else { break };
+                let limits = Limits {
+                    deadline: opts.time_limit.map(|t| Instant::now() + t),
+                    memory_limit: opts.memory_limit,
+                    memory_used: &memory_used,
+                    cancel: &cancel,
+                };
+                let p = check_part(model, &parts[i], timed, &limits);
+                if opts.fail_fast && p.verdict == Verdict::Invalid {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+                results
+                    .lock()
+                    .expect("no worker panics while holding the lock")
+                    .push(p);
+            });
+        }
+    });
+    results.into_inner().expect("workers have finished")
+}
+
+fn check_part<M: Model>(model: &M, part: &Part<M::Op>, timed: bool, limits: &Limits) -> Partition {
+    let started = Instant::now();
+    let entries: Vec<Entry<M::Op>> = part
+        .ops
+        .iter()
+        .enumerate()
+        .map(|(i, (op, mop))| Entry {
+            op: mop,
+            call: op.call,
+            ret: op.ret,
+            id: i as u32,
+        })
+        .collect();
+    let (search, stats) = wgl::search(model, &entries, limits);
+    let mut p = Partition {
+        key: part.key.clone(),
+        ops: part.ops.len(),
+        verdict: Verdict::Valid,
+        reason: None,
+        counterexample: None,
+        elapsed_ms: 0.0,
+        configurations: stats.nodes,
+        states: stats.states,
+    };
+    match search {
+        Search::Linearizable { .. } => {}
+        Search::NotLinearizable {
+            prefix,
+            blocked,
+            concurrent,
+        } => {
+            p.verdict = Verdict::Invalid;
+            p.counterexample = Some(Counterexample::new(
+                model,
+                &part.ops,
+                &prefix,
+                blocked,
+                &concurrent,
+                timed,
+            ));
+        }
+        Search::Unknown { reason } => {
+            p.verdict = Verdict::Unknown;
+            p.reason = Some(reason);
+        }
+    }
+    p.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+    p
+}

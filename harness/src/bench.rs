@@ -1,0 +1,178 @@
+//! `faultline bench`: times the linearizability checker and prints the
+//! numbers — per shared history (best of several runs), the etcd and kv
+//! totals, and generated cas-register histories of growing size with their
+//! parse time, check time and peak memory. It prints; it does not judge
+//! (apart from flagging a wrong verdict, which would void the timing).
+
+use std::io::Write as _;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use checkers::import;
+use checkers::linearizable::{check, Options, Report};
+use checkers::{History, ModelKind, Verdict};
+
+use crate::cli::BenchArgs;
+use crate::synth;
+
+/// Peak resident memory since the last reset, in bytes.
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// Resets the peak to the current resident size (Linux `clear_refs` 5).
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn mib(bytes: Option<u64>) -> String {
+    bytes.map_or("?".into(), |b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64))
+}
+
+fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
+    let t = Instant::now();
+    let out = f();
+    (out, t.elapsed().as_secs_f64() * 1e3)
+}
+
+fn check_best(history: &History, kind: ModelKind, repeat: usize) -> Result<(Report, f64)> {
+    let mut best: Option<(Report, f64)> = None;
+    for _ in 0..repeat.max(1) {
+        let (report, ms) = timed(|| check(history, kind, None, &Options::default()));
+        let report = report?;
+        if best.as_ref().is_none_or(|(_, b)| ms < *b) {
+            best = Some((report, ms));
+        }
+    }
+    Ok(best.expect("at least one run"))
+}
+
+pub fn run(args: BenchArgs) -> Result<u8> {
+    let mut wrong = 0;
+    if args.histories.join("EXPECTED.tsv").exists() {
+        wrong += shared(&args.histories, args.repeat)?;
+    } else {
+        println!(
+            "(no {} — skipping the shared histories)",
+            args.histories.join("EXPECTED.tsv").display()
+        );
+    }
+    generated(args.ops, args.keys)?;
+    if wrong > 0 {
+        bail!("{wrong} shared histories got the wrong verdict");
+    }
+    Ok(0)
+}
+
+fn shared(dir: &Path, repeat: usize) -> Result<usize> {
+    let table = std::fs::read_to_string(dir.join("EXPECTED.tsv")).context("reading EXPECTED.tsv")?;
+    println!("shared histories (best of {repeat} runs each)");
+    println!(
+        "{:<22} {:>6} {:>9} {:>10} {:>9} {:>8}",
+        "file", "ops", "parse ms", "check ms", "verdict", "peak"
+    );
+    let (mut etcd_total, mut etcd_max, mut etcd_max_file) = (0.0f64, 0.0f64, String::new());
+    let mut wrong = 0;
+    for line in table
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let (file, expected) = line.split_once('\t').context("EXPECTED.tsv: file<TAB>verdict")?;
+        reset_peak();
+        let (imported, parse_ms) = timed(|| import::read_file(&dir.join(file), None));
+        let (history, format) = imported?;
+        let kind = ModelKind::default_for(format, std::iter::empty());
+        let (report, ms) = check_best(&history, kind, repeat)?;
+        let ok = report.verdict.to_string() == expected.trim();
+        if !ok {
+            wrong += 1;
+        }
+        if file.starts_with("jepsen/") {
+            etcd_total += ms;
+            if ms > etcd_max {
+                etcd_max = ms;
+                etcd_max_file = file.to_string();
+            }
+        }
+        let undecided = report
+            .partitions
+            .iter()
+            .filter(|p| p.verdict == Verdict::Unknown)
+            .count();
+        println!(
+            "{:<22} {:>6} {:>9.2} {:>10.3} {:>9} {:>8}{}{}",
+            file,
+            report.ops,
+            parse_ms,
+            ms,
+            report.verdict,
+            mib(peak_rss()),
+            if ok { "" } else { "  WRONG VERDICT" },
+            if undecided > 0 {
+                format!("  {undecided} keys undecided")
+            } else {
+                String::new()
+            }
+        );
+    }
+    println!("etcd logs: {etcd_total:.2} ms in total, slowest {etcd_max_file} at {etcd_max:.3} ms");
+    Ok(wrong)
+}
+
+fn generated(ops: usize, keys: usize) -> Result<()> {
+    println!();
+    println!("generated cas-register histories over {keys} keys (JSONL text → parse → check)");
+    println!(
+        "{:>9} {:>10} {:>10} {:>10} {:>9} {:>9}",
+        "ops", "parse ms", "check ms", "total ms", "verdict", "peak"
+    );
+    let mut small_total = None;
+    for n in [ops / 10, ops] {
+        let text = {
+            let history = synth::cas_register(n, keys, 42);
+            let mut buf = Vec::with_capacity(n * 180);
+            for op in &history.ops {
+                serde_json::to_writer(&mut buf, op)?;
+                buf.push(b'\n');
+            }
+            String::from_utf8(buf)?
+        };
+        reset_peak();
+        let (imported, parse_ms) = timed(|| import::parse(&text, "generated.jsonl", None));
+        let (history, _) = imported?;
+        let (report, check_ms) = timed(|| check(&history, ModelKind::CasRegister, None, &Options::default()));
+        let report = report?;
+        let total = parse_ms + check_ms;
+        println!(
+            "{:>9} {:>10.0} {:>10.0} {:>10.0} {:>9} {:>9}",
+            n,
+            parse_ms,
+            check_ms,
+            total,
+            report.verdict,
+            mib(peak_rss())
+        );
+        if report.verdict != Verdict::Valid {
+            bail!(
+                "the generated history is linearizable by construction but was found {}",
+                report.verdict
+            );
+        }
+        match small_total {
+            None => small_total = Some(total),
+            Some(small) => println!("10x the ops cost {:.1}x the time", total / small),
+        }
+        std::io::stdout().flush()?;
+    }
+    Ok(())
+}

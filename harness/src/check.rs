@@ -1,0 +1,256 @@
+//! `faultline check FILE...`: import each history, check it, print one
+//! line per file (and per invalid or unknown key) and a summary, or the
+//! whole result as JSON. The exit code is the composed verdict, or 254
+//! when any file could not be read.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Result;
+use checkers::import::{self, Format};
+use checkers::linearizable::{self, Options, Report};
+use checkers::{ModelKind, Value, Verdict};
+use serde::Serialize;
+
+use crate::cli::{CheckArgs, UsageError};
+use crate::BAD_INPUT;
+
+#[derive(Serialize)]
+struct FileResult<'a> {
+    file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    format: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    report: Option<Report>,
+}
+
+/// Validated `check` settings.
+struct Settings {
+    model: Option<ModelKind>,
+    format: Option<Format>,
+    init: Option<Value>,
+    options: Options,
+}
+
+fn settings(args: &CheckArgs) -> Result<Settings, UsageError> {
+    let model = args
+        .model
+        .as_deref()
+        .map(str::parse::<ModelKind>)
+        .transpose()
+        .map_err(UsageError)?;
+    let format = args
+        .format
+        .as_deref()
+        .map(str::parse::<Format>)
+        .transpose()
+        .map_err(UsageError)?;
+    let init = args.init.as_deref().map(parse_init);
+    if init.is_some() {
+        if let Some(m) = model.filter(|m| !m.takes_init()) {
+            return Err(UsageError(format!(
+                "--init: the {m} model has a fixed initial state; --init applies to register, cas-register, etcd and kv"
+            )));
+        }
+    }
+    if !(args.time_limit.is_finite() && args.time_limit > 0.0) {
+        return Err(UsageError(format!(
+            "--time-limit {}: expected a positive number of seconds",
+            args.time_limit
+        )));
+    }
+    let memory_limit = match &args.max_memory {
+        Some(s) => parse_size(s).ok_or_else(|| {
+            UsageError(format!(
+                "--max-memory {s:?}: expected a size such as 512M, 4G or 1073741824"
+            ))
+        })?,
+        None => default_memory(),
+    };
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if threads == 0 {
+        return Err(UsageError("--threads 0: expected at least 1".into()));
+    }
+    Ok(Settings {
+        model,
+        format,
+        init,
+        options: Options {
+            time_limit: Some(Duration::from_secs_f64(args.time_limit)),
+            memory_limit,
+            threads,
+            fail_fast: args.fail_fast,
+        },
+    })
+}
+
+/// `0`, `-3`, `nil`, `"text"` or bare text.
+fn parse_init(s: &str) -> Value {
+    let t = s.trim();
+    if let Ok(i) = t.parse::<i64>() {
+        return Value::Int(i);
+    }
+    match t {
+        "nil" | "null" => Value::Nil,
+        _ => Value::Str(t.trim_matches('"').into()),
+    }
+}
+
+/// `512M`, `4G`, `4GiB`, `1073741824`.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let t = s.trim().to_ascii_uppercase();
+    let t = t.trim_end_matches("IB").trim_end_matches('B');
+    let (num, mul) = match t.chars().last()? {
+        'K' => (&t[..t.len() - 1], 1u64 << 10),
+        'M' => (&t[..t.len() - 1], 1 << 20),
+        'G' => (&t[..t.len() - 1], 1 << 30),
+        'T' => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let n: f64 = num.trim().parse().ok()?;
+    (n.is_finite() && n > 0.0).then_some((n * mul as f64) as u64)
+}
+
+/// Half of the machine's memory: the search shares the machine with the
+/// cluster under test and the browser reading the report.
+pub fn default_memory() -> u64 {
+    let total_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    });
+    total_kib.map_or(4 << 30, |k| k * 1024 / 2)
+}
+
+/// Imports and checks one file with the given settings.
+fn check_file(path: &Path, s: &Settings) -> Result<(Report, Format), checkers::InputError> {
+    let (history, format) = import::read_file(path, s.format)?;
+    let kind = s
+        .model
+        .unwrap_or_else(|| ModelKind::default_for(format, history.ops.iter().map(|o| &*o.f)));
+    let report = linearizable::check(&history, kind, s.init.clone(), &s.options)?;
+    Ok((report, format))
+}
+
+pub fn run(args: CheckArgs) -> Result<u8> {
+    let s = settings(&args)?;
+    let mut results = Vec::new();
+    let mut bad_input = false;
+    let (mut valid, mut invalid, mut unknown) = (0, 0, 0);
+    for path in &args.files {
+        let file = path.display().to_string();
+        match check_file(path, &s) {
+            Ok((report, format)) => {
+                match report.verdict {
+                    Verdict::Valid => valid += 1,
+                    Verdict::Invalid => invalid += 1,
+                    Verdict::Unknown => unknown += 1,
+                }
+                if !args.json {
+                    print_report(&file, &report);
+                }
+                results.push(FileResult {
+                    file,
+                    format: Some(format.name()),
+                    error: None,
+                    report: Some(report),
+                });
+            }
+            Err(e) => {
+                bad_input = true;
+                if !args.json {
+                    println!("{file}  error  {}", e.message);
+                }
+                eprintln!("error: {e}");
+                results.push(FileResult {
+                    file,
+                    format: None,
+                    error: Some(e.to_string()),
+                    report: None,
+                });
+            }
+        }
+    }
+    let verdict = Verdict::compose(
+        results
+            .iter()
+            .filter_map(|r| r.report.as_ref().map(|r| r.verdict)),
+    );
+    if args.json {
+        let out = serde_json::json!({ "verdict": verdict, "files": results });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        let errors = if bad_input {
+            format!(", {} unreadable", results.len() - valid - invalid - unknown)
+        } else {
+            String::new()
+        };
+        println!(
+            "{verdict}: {} file{} checked: {valid} valid, {invalid} invalid, {unknown} unknown{errors}",
+            results.len(),
+            if results.len() == 1 { "" } else { "s" }
+        );
+    }
+    Ok(if bad_input {
+        BAD_INPUT
+    } else {
+        verdict.exit_code() as u8
+    })
+}
+
+fn print_report(file: &str, r: &Report) {
+    let keyed = r.partitions.iter().any(|p| p.key.is_some());
+    let scope = if keyed {
+        let bad = r
+            .partitions
+            .iter()
+            .filter(|p| p.verdict != Verdict::Valid)
+            .count();
+        let n = r.partitions.len();
+        if bad > 0 {
+            format!("{n} keys ({bad} not valid), ")
+        } else {
+            format!("{n} keys, ")
+        }
+    } else {
+        String::new()
+    };
+    println!(
+        "{file}  {}  {} model, {scope}{} ops, {:.1} ms",
+        r.verdict, r.model, r.ops, r.elapsed_ms
+    );
+    for p in r.partitions.iter().filter(|p| p.verdict != Verdict::Valid) {
+        let key = p.key.as_ref().map(|k| format!("key {k}: ")).unwrap_or_default();
+        match (&p.counterexample, &p.reason) {
+            (Some(c), _) => println!("  {key}{}", c.sentence),
+            (None, Some(reason)) => println!("  {key}unknown: {reason}"),
+            (None, None) => println!("  {key}{}", p.verdict),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512M"), Some(512 << 20));
+        assert_eq!(parse_size("4GiB"), Some(4 << 30));
+        assert_eq!(parse_size("1.5g"), Some(3 << 29));
+        assert_eq!(parse_size("1024"), Some(1024));
+        assert_eq!(parse_size("lots"), None);
+        assert_eq!(parse_size("-1G"), None);
+    }
+
+    #[test]
+    fn init_values() {
+        assert_eq!(parse_init("0"), Value::Int(0));
+        assert_eq!(parse_init("nil"), Value::Nil);
+        assert_eq!(parse_init("\"x\""), Value::from("x"));
+    }
+}

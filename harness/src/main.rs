@@ -1,0 +1,49 @@
+//! The `faultline` command: parse the command line, dispatch, and turn the
+//! outcome into Jepsen's exit codes (0 valid, 1 invalid, 2 unknown, 254 bad
+//! arguments or input, 255 internal error).
+
+mod bench;
+mod check;
+mod cli;
+mod synth;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+/// Exit code for bad arguments or input.
+const BAD_INPUT: u8 = 254;
+/// Exit code for an internal error.
+const INTERNAL: u8 = 255;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { BAD_INPUT } else { 0 });
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FAULTLINE_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Check(args) => check::run(args),
+        Command::Bench(args) => bench::run(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let bad_input = e
+                .chain()
+                .any(|c| c.is::<checkers::InputError>() || c.is::<cli::UsageError>());
+            ExitCode::from(if bad_input { BAD_INPUT } else { INTERNAL })
+        }
+    }
+}

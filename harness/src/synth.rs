@@ -1,0 +1,156 @@
+//! Synthetic histories for benchmarks: a linearizable cas-register
+//! history over many independent keys, with concurrency, failed cas ops
+//! and crashed (`info`) ops, produced by simulating a real register.
+//!
+//! Each op gets an invocation, a completion and a linearization point
+//! between them; effects are applied in linearization-point order, so the
+//! history is linearizable by construction. It is not a fault model.
+
+use std::sync::Arc;
+
+use checkers::{History, Op, OpType, Process, Value};
+
+/// Processes working on each key at once.
+const PROCS_PER_KEY: usize = 5;
+
+/// A small deterministic generator (SplitMix64): benchmarks must see the
+/// same history on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+struct Planned {
+    process: u64,
+    f: usize,
+    input: Value,
+    call: u64,
+    lp: u64,
+    ret: u64,
+    crashed: bool,
+}
+
+/// A linearizable cas-register history of `ops` operations spread evenly
+/// over `keys` keys.
+pub fn cas_register(ops: usize, keys: usize, seed: u64) -> History {
+    let names: [Arc<str>; 3] = ["read".into(), "write".into(), "cas".into()];
+    let mut rng = Rng(seed);
+    let mut next_pid = 0u64;
+    let mut events: Vec<(u64, Op)> = Vec::with_capacity(ops * 2);
+    let per_key = ops / keys.max(1);
+    for key in 0..keys as i64 {
+        let mut pids: Vec<u64> = (0..PROCS_PER_KEY as u64).map(|j| next_pid + j).collect();
+        next_pid += PROCS_PER_KEY as u64;
+        let mut clock: Vec<u64> = (0..PROCS_PER_KEY).map(|_| rng.below(100_000)).collect();
+        let mut plan = Vec::with_capacity(per_key);
+        let mut fresh = 0i64;
+        for i in 0..per_key {
+            let slot = i % PROCS_PER_KEY;
+            let call = clock[slot] + 1_000 + rng.below(20_000);
+            let ret = call + 5_000 + rng.below(200_000);
+            let lp = call + rng.below(ret - call);
+            let (f, input) = match rng.below(4) {
+                0 | 1 => (0, Value::Nil),
+                2 => {
+                    fresh += 1;
+                    (1, Value::Int(fresh))
+                }
+                _ => {
+                    fresh += 1;
+                    let expect = Value::Int(rng.below(fresh as u64 + 1) as i64);
+                    (2, Value::List(vec![expect, Value::Int(fresh)]))
+                }
+            };
+            let crashed = f != 0 && rng.below(100) == 0;
+            plan.push(Planned {
+                process: pids[slot],
+                f,
+                input,
+                call,
+                lp,
+                ret,
+                crashed,
+            });
+            clock[slot] = ret;
+            if crashed {
+                pids[slot] = next_pid;
+                next_pid += 1;
+            }
+        }
+        let mut order: Vec<usize> = (0..plan.len()).collect();
+        order.sort_by_key(|&i| plan[i].lp);
+        let mut state = Value::Nil;
+        let mut outcomes = vec![(OpType::Ok, Value::Nil); plan.len()];
+        for i in order {
+            let p = &plan[i];
+            // A crashed op took effect or not: a coin decides.
+            let applies = !p.crashed || rng.below(2) == 0;
+            let (kind, output) = match p.f {
+                0 => (OpType::Ok, state.clone()),
+                1 => {
+                    if applies {
+                        state = p.input.clone();
+                    }
+                    (OpType::Ok, p.input.clone())
+                }
+                _ => {
+                    let (from, to) = p.input.as_pair().expect("cas input is a pair");
+                    if *from == state {
+                        if applies {
+                            state = to.clone();
+                        }
+                        (OpType::Ok, p.input.clone())
+                    } else {
+                        (OpType::Fail, p.input.clone())
+                    }
+                }
+            };
+            outcomes[i] = if p.crashed {
+                (OpType::Info, p.input.clone())
+            } else {
+                (kind, output)
+            };
+        }
+        for (p, (kind, output)) in plan.into_iter().zip(outcomes) {
+            let op = |kind, time, value| Op {
+                index: 0,
+                time,
+                kind,
+                process: Process::Client(p.process),
+                f: names[p.f].clone(),
+                key: Some(Value::Int(key)),
+                value,
+                error: None,
+                line: 0,
+            };
+            events.push((p.call, op(OpType::Invoke, p.call, p.input.clone())));
+            events.push((p.ret, op(kind, p.ret, output)));
+        }
+    }
+    events.sort_by_key(|(t, _)| *t);
+    let ops = events
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, mut op))| {
+            op.index = i as u64;
+            op.line = i + 1;
+            op
+        })
+        .collect();
+    History {
+        ops,
+        timed: true,
+        source: "generated".into(),
+    }
+}

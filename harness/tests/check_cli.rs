@@ -1,0 +1,200 @@
+//! `faultline check` as a user runs it: exit codes, one line per file,
+//! JSON output, budgets, and clear errors for bad input and arguments.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn faultline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .output()
+        .expect("runs faultline")
+}
+
+fn shared(rel: &str) -> String {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/histories/porcupine")
+        .join(rel);
+    assert!(
+        p.exists(),
+        "{} is missing (CI must provide ../shared)",
+        p.display()
+    );
+    p.display().to_string()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn temp(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("faultline-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn valid_and_invalid_logs_exit_0_and_1() {
+    let valid = faultline(&["check", &shared("jepsen/etcd_002.log")]);
+    assert_eq!(valid.status.code(), Some(0), "{}", stdout(&valid));
+    assert!(
+        stdout(&valid).contains("etcd_002.log  valid  etcd model"),
+        "{}",
+        stdout(&valid)
+    );
+
+    let invalid = faultline(&["check", &shared("jepsen/etcd_000.log")]);
+    assert_eq!(invalid.status.code(), Some(1));
+    let out = stdout(&invalid);
+    assert!(out.contains("etcd_000.log  invalid"), "{out}");
+    assert!(
+        out.contains("ops that can be ordered"),
+        "the anomaly sentence is printed: {out}"
+    );
+}
+
+#[test]
+fn several_files_give_one_line_each_and_a_summary() {
+    let o = faultline(&[
+        "check",
+        &shared("jepsen/etcd_002.log"),
+        &shared("jepsen/etcd_000.log"),
+        &shared("kv/c10-bad.txt"),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.contains("c10-bad.txt  invalid  kv model, 10 keys"), "{out}");
+    assert!(out.contains("  key \""), "invalid keys are listed: {out}");
+    assert!(
+        out.contains("invalid: 3 files checked: 1 valid, 2 invalid, 0 unknown"),
+        "{out}"
+    );
+}
+
+#[test]
+fn json_has_every_partition() {
+    let o = faultline(&["check", "--json", &shared("kv/c50-bad.txt")]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    assert_eq!(v["verdict"], "invalid");
+    let parts = v["files"][0]["partitions"].as_array().unwrap();
+    assert_eq!(parts.len(), 10);
+    assert!(
+        parts.iter().all(|p| p["verdict"] != "unknown"),
+        "every key is decided"
+    );
+    let ce = parts
+        .iter()
+        .find_map(|p| p.get("counterexample"))
+        .expect("a counterexample");
+    assert!(ce["prefix"].as_array().is_some() && ce["op"]["process"].is_u64());
+}
+
+#[test]
+fn a_partition_out_of_time_is_unknown_and_exits_2() {
+    let mut text = String::new();
+    for i in 0..3000 {
+        text += &format!("{{\"type\":\"invoke\",\"process\":0,\"f\":\"write\",\"value\":{i}}}\n");
+        text += &format!("{{\"type\":\"ok\",\"process\":0,\"f\":\"write\",\"value\":{i}}}\n");
+    }
+    let file = temp("long.jsonl", &text);
+    let o = faultline(&["check", "--time-limit", "0.000000001", path(&file)]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("unknown: time limit reached"),
+        "{}",
+        stdout(&o)
+    );
+    let o = faultline(&["check", path(&file)]);
+    assert_eq!(o.status.code(), Some(0));
+}
+
+#[test]
+fn knossos_edn_with_an_initial_value() {
+    let file = temp(
+        "cas.edn",
+        "[{:type :invoke, :f :cas, :value [0 1], :process 0}\n\
+          {:type :ok, :f :cas, :value [0 1], :process 0}\n\
+          {:type :invoke, :f :read, :value nil, :process 1}\n\
+          {:type :ok, :f :read, :value 1, :process 1}]\n",
+    );
+    assert_eq!(
+        faultline(&["check", "--init", "0", path(&file)]).status.code(),
+        Some(0)
+    );
+    // Without --init the register starts empty and the cas cannot succeed.
+    assert_eq!(faultline(&["check", path(&file)]).status.code(), Some(1));
+}
+
+#[test]
+fn bad_input_names_file_and_line_and_exits_254() {
+    let cases = [
+        (
+            "truncated.jsonl",
+            "{\"type\":\"invoke\",\"process\":0,\"f\":\"read\"}\n{\"type\":\"ok\",\"pro",
+            2,
+            "expected one JSON object",
+        ),
+        (
+            "type.edn",
+            "{:type :invoke, :f :read, :process 0}\n{:type :done, :f :read, :process 0}\n",
+            2,
+            "unknown :type :done",
+        ),
+        (
+            "orphan.edn",
+            "{:type :ok, :f :read, :process 0, :value 1}\n",
+            1,
+            "no open invocation",
+        ),
+        (
+            "twice.edn",
+            "{:type :invoke, :f :read, :process 0}\n{:type :invoke, :f :write, :process 0, :value 1}\n",
+            2,
+            "still open",
+        ),
+        (
+            "shape.edn",
+            "{:type :invoke, :f :cas, :process 0, :value 3}\n{:type :ok, :f :cas, :process 0, :value 3}\n",
+            2,
+            "expected cas to carry [expected new]",
+        ),
+    ];
+    for (name, text, line, expected) in cases {
+        let file = temp(name, text);
+        let o = faultline(&["check", path(&file)]);
+        assert_eq!(o.status.code(), Some(254), "{name}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!("{name}:{line}: ")),
+            "{name}: the error names file and line: {err}"
+        );
+        assert!(err.contains(expected), "{name}: {err}");
+        assert!(!err.contains("panicked"), "{name}: {err}");
+    }
+}
+
+#[test]
+fn bad_arguments_exit_254() {
+    for args in [
+        &["check", "--model", "nope", "x"][..],
+        &["check", "--format", "csv", "x"],
+        &["check", "--max-memory", "lots", "x"],
+        &["check", "--model", "mutex", "--init", "0", "x"],
+        &["check"],
+        &["check", "/no/such/file.jsonl"],
+    ] {
+        let o = faultline(args);
+        assert_eq!(o.status.code(), Some(254), "{args:?}: {}", stderr(&o));
+    }
+}
