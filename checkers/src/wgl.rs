@@ -237,25 +237,51 @@ impl Events {
     }
 }
 
-/// The set of linearized ops with an incrementally maintained hash.
+/// The set of linearized ops, split in two: definite ops (with a Zobrist
+/// hash updated in O(1)) and indeterminate ones (a separate small bitset),
+/// because the memo treats them differently.
 struct Linearized {
-    bits: Vec<u64>,
+    definite: Vec<u64>,
+    optional: Vec<u64>,
     hash: u64,
-    keys: Vec<u64>,
+    /// Per op: its Zobrist key if definite; its index among the optional
+    /// ops if optional.
+    slot: Vec<u64>,
+    is_optional: Vec<bool>,
 }
 
 impl Linearized {
-    fn new(n: usize) -> Self {
+    fn new(optional: &[bool]) -> Self {
+        let mut next_optional = 0;
+        let slot = optional
+            .iter()
+            .enumerate()
+            .map(|(i, &o)| {
+                if o {
+                    next_optional += 1;
+                    next_optional - 1
+                } else {
+                    splitmix64(i as u64)
+                }
+            })
+            .collect();
         Linearized {
-            bits: vec![0; n.div_ceil(64).max(1)],
+            definite: vec![0; optional.len().div_ceil(64).max(1)],
+            optional: vec![0; (next_optional as usize).div_ceil(64)],
             hash: 0,
-            keys: (0..n as u64).map(splitmix64).collect(),
+            slot,
+            is_optional: optional.to_vec(),
         }
     }
 
     fn flip(&mut self, op: u32) {
-        self.bits[op as usize / 64] ^= 1 << (op % 64);
-        self.hash ^= self.keys[op as usize];
+        let slot = self.slot[op as usize];
+        if self.is_optional[op as usize] {
+            self.optional[slot as usize / 64] ^= 1 << (slot % 64);
+        } else {
+            self.definite[op as usize / 64] ^= 1 << (op % 64);
+            self.hash ^= slot;
+        }
     }
 }
 
@@ -266,42 +292,91 @@ fn splitmix64(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Remembered configurations: `(set hash, state)` keys with the full
-/// bitsets kept in one arena, so a hash collision is never a false hit.
+/// Remembered configurations, with dominance for indeterminate ops.
+///
+/// Lowe's memo remembers `(linearized set, state)`. Here the key is the
+/// definite part of the set and the state; under it is a list of the
+/// optional-op sets seen with them. A configuration that has linearized a
+/// superset of some remembered optional set — with the same definite ops
+/// and the same state — is dominated: it can only do less, because an
+/// `info` op never has to be linearized. This keeps crashed ops from
+/// multiplying the configurations by two each.
+///
+/// Keys are `(hash, state)` with the full bitsets kept in arenas, so a
+/// hash collision is never a false hit.
 struct Memo {
     table: HashTable<u32>,
-    keys: Vec<(u64, u32)>,
-    arena: Vec<u64>,
-    words: usize,
+    /// Per key: hash, state, and the head of its optional-set list.
+    keys: Vec<(u64, u32, u32)>,
+    definite: Vec<u64>,
+    definite_words: usize,
+    /// Optional-set list nodes: the next node (or `NIL`) and the words.
+    next: Vec<u32>,
+    optional: Vec<u64>,
+    optional_words: usize,
 }
 
 impl Memo {
-    /// Inserts; false if the configuration was already there.
+    fn new(set: &Linearized) -> Self {
+        Memo {
+            table: HashTable::new(),
+            keys: Vec::new(),
+            definite: Vec::new(),
+            definite_words: set.definite.len(),
+            next: Vec::new(),
+            optional: Vec::new(),
+            optional_words: set.optional.len(),
+        }
+    }
+
+    /// Inserts; false if the configuration is remembered or dominated.
     fn insert(&mut self, set: &Linearized, state: u32) -> bool {
-        let words = self.words;
+        let dw = self.definite_words;
         let hash = set.hash ^ splitmix64(state as u64);
-        let (keys, arena) = (&self.keys, &self.arena);
+        let (keys, definite) = (&self.keys, &self.definite);
         let found = self.table.find(hash, |&i| {
-            let (h, s) = keys[i as usize];
-            let start = i as usize * words;
-            h == set.hash && s == state && arena[start..start + words] == set.bits[..]
+            let (h, s, _) = keys[i as usize];
+            let start = i as usize * dw;
+            h == set.hash && s == state && definite[start..start + dw] == set.definite[..]
         });
-        if found.is_some() {
-            return false;
+        if let Some(&i) = found {
+            let ow = self.optional_words;
+            let mut node = self.keys[i as usize].2;
+            while node != NIL {
+                let seen = &self.optional[node as usize * ow..(node as usize + 1) * ow];
+                if seen.iter().zip(&set.optional).all(|(s, c)| s & !c == 0) {
+                    return false;
+                }
+                node = self.next[node as usize];
+            }
+            let head = self.keys[i as usize].2;
+            self.keys[i as usize].2 = self.push_optional(set, head);
+            return true;
         }
         let i = self.keys.len() as u32;
-        self.keys.push((set.hash, state));
-        self.arena.extend_from_slice(&set.bits);
+        let head = self.push_optional(set, NIL);
+        self.keys.push((set.hash, state, head));
+        self.definite.extend_from_slice(&set.definite);
         let keys = &self.keys;
         self.table.insert_unique(hash, i, |&j| {
-            let (h, s) = keys[j as usize];
+            let (h, s, _) = keys[j as usize];
             h ^ splitmix64(s as u64)
         });
         true
     }
 
+    fn push_optional(&mut self, set: &Linearized, next: u32) -> u32 {
+        self.next.push(next);
+        self.optional.extend_from_slice(&set.optional);
+        self.next.len() as u32 - 1
+    }
+
     fn bytes(&self) -> u64 {
-        (self.keys.capacity() * 16 + self.arena.capacity() * 8 + self.table.capacity() * 5) as u64
+        (self.keys.capacity() * 16
+            + self.definite.capacity() * 8
+            + self.next.capacity() * 4
+            + self.optional.capacity() * 8
+            + self.table.capacity() * 5) as u64
     }
 }
 
@@ -367,23 +442,20 @@ impl<'m, 'o, M: Model> Searcher<'m, 'o, M> {
         by_call.sort_by_key(|&i| entries[i as usize].call);
         let calls: Vec<u64> = by_call.iter().map(|&i| entries[i as usize].call).collect();
         let rets: Vec<Option<u64>> = by_call.iter().map(|&i| entries[i as usize].ret).collect();
-        let n = entries.len();
+        let optional: Vec<bool> = rets.iter().map(Option::is_none).collect();
+        let set = Linearized::new(&optional);
+        let memo = Memo::new(&set);
         Searcher {
             model,
             entries,
-            optional: rets.iter().map(Option::is_none).collect(),
+            optional,
             read_only: by_call
                 .iter()
                 .map(|&i| model.read_only(entries[i as usize].op))
                 .collect(),
             events: Events::new(&calls, &rets),
-            set: Linearized::new(n),
-            memo: Memo {
-                table: HashTable::new(),
-                keys: Vec::new(),
-                arena: Vec::new(),
-                words: n.div_ceil(64).max(1),
-            },
+            set,
+            memo,
             states: States {
                 ids: HashMap::new(),
                 list: Vec::new(),
