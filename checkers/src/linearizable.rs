@@ -184,7 +184,11 @@ fn run_parallel<M: Model>(model: &M, parts: &[Part<M::Op>], timed: bool, opts: &
                     memory_used: &memory_used,
                     cancel: &cancel,
                 };
-                let p = check_part(model, &parts[i], timed, &limits);
+                let p = if cancel.load(Ordering::Relaxed) {
+                    skipped(&parts[i])
+                } else {
+                    check_part(model, &parts[i], timed, &limits)
+                };
                 if opts.fail_fast && p.verdict == Verdict::Invalid {
                     cancel.store(true, Ordering::Relaxed);
                 }
@@ -197,6 +201,23 @@ fn run_parallel<M: Model>(model: &M, parts: &[Part<M::Op>], timed: bool, opts: &
     });
     results.into_inner().expect("workers have finished")
 }
+
+/// A partition never searched because `fail_fast` stopped the check.
+fn skipped<O>(part: &Part<O>) -> Partition {
+    Partition {
+        key: part.key.clone(),
+        ops: part.ops.len(),
+        verdict: Verdict::Unknown,
+        reason: Some(STOPPED.into()),
+        counterexample: None,
+        elapsed_ms: 0.0,
+        configurations: 0,
+        states: 0,
+    }
+}
+
+/// Why a partition is unknown after `fail_fast` stopped the check.
+pub(crate) const STOPPED: &str = "not decided: --fail-fast stopped the check at the first invalid key";
 
 fn check_part<M: Model>(model: &M, part: &Part<M::Op>, timed: bool, limits: &Limits) -> Partition {
     let started = Instant::now();

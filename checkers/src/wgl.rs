@@ -619,7 +619,7 @@ impl<'m, 'o, M: Model> Searcher<'m, 'o, M> {
 
     fn budget_exceeded(&mut self, limits: &Limits) -> Option<String> {
         if limits.cancel.load(Ordering::Relaxed) {
-            return Some("stopped: another partition was invalid and --fail-fast was given".into());
+            return Some(crate::linearizable::STOPPED.into());
         }
         if limits.deadline.is_some_and(|d| Instant::now() >= d) {
             return Some(format!(

@@ -198,3 +198,107 @@ fn bad_arguments_exit_254() {
         assert_eq!(o.status.code(), Some(254), "{args:?}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn a_memory_budget_leaves_other_keys_decided() {
+    let o = faultline(&["check", "--json", "--max-memory", "1K", &shared("kv/c50-bad.txt")]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "invalid keys still make the file invalid"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let parts = v["files"][0]["partitions"].as_array().unwrap();
+    let unknown: Vec<_> = parts.iter().filter(|p| p["verdict"] == "unknown").collect();
+    assert!(!unknown.is_empty(), "the biggest key exceeds 1 KiB");
+    assert!(unknown
+        .iter()
+        .all(|p| p["reason"].as_str().unwrap().contains("memory budget")));
+    assert!(
+        parts.iter().any(|p| p["verdict"] == "invalid"),
+        "small keys are still decided"
+    );
+}
+
+#[test]
+fn models_are_guessed_from_the_functions() {
+    let cases = [
+        (
+            "mutex.edn",
+            "{:type :invoke, :f :acquire, :process 0}\n{:type :ok, :f :acquire, :process 0}\n\
+             {:type :invoke, :f :acquire, :process 1}\n{:type :ok, :f :acquire, :process 1}\n",
+            "mutex model",
+            "two processes would hold the lock at once",
+        ),
+        (
+            "set.edn",
+            "{:type :invoke, :f :add, :value 1, :process 0}\n{:type :ok, :f :add, :value 1, :process 0}\n\
+             {:type :invoke, :f :read, :process 1}\n{:type :ok, :f :read, :value #{}, :process 1}\n",
+            "set model",
+            "the read misses [1]",
+        ),
+        (
+            "txn.edn",
+            "{:type :invoke, :f :txn, :value [[:write :x 1]], :process 0}\n\
+             {:type :ok, :f :txn, :value [[:write :x 1]], :process 0}\n\
+             {:type :invoke, :f :txn, :value [[:read :x nil]], :process 1}\n\
+             {:type :ok, :f :txn, :value [[:read :x 2]], :process 1}\n",
+            "multi-register model",
+            "reads \"x\"=2",
+        ),
+        (
+            "queue.edn",
+            "{:type :invoke, :f :enqueue, :value 1, :process 0}\n{:type :ok, :f :enqueue, :value 1, :process 0}\n\
+             {:type :invoke, :f :dequeue, :process 1}\n{:type :ok, :f :dequeue, :value 2, :process 1}\n",
+            "unordered-queue model",
+            "2 is not in the queue",
+        ),
+    ];
+    for (name, text, model, reason) in cases {
+        let file = temp(name, text);
+        let o = faultline(&["check", path(&file)]);
+        let out = stdout(&o);
+        assert_eq!(o.status.code(), Some(1), "{name}: {out}");
+        assert!(out.contains(model) && out.contains(reason), "{name}: {out}");
+    }
+    let fifo = temp(
+        "fifo.edn",
+        "{:type :invoke, :f :enqueue, :value 1, :process 0}\n{:type :ok, :f :enqueue, :value 1, :process 0}\n\
+         {:type :invoke, :f :enqueue, :value 2, :process 0}\n{:type :ok, :f :enqueue, :value 2, :process 0}\n\
+         {:type :invoke, :f :dequeue, :process 1}\n{:type :ok, :f :dequeue, :value 2, :process 1}\n",
+    );
+    assert_eq!(
+        faultline(&["check", path(&fifo)]).status.code(),
+        Some(0),
+        "unordered by default"
+    );
+    let o = faultline(&["check", "--model", "fifo-queue", path(&fifo)]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+}
+
+#[test]
+fn fail_fast_stops_at_the_first_invalid_key() {
+    let all = faultline(&["check", "--json", &shared("kv/c50-bad.txt")]);
+    let v: serde_json::Value = serde_json::from_slice(&all.stdout).unwrap();
+    let decided = |v: &serde_json::Value| {
+        v["files"][0]["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["verdict"] != "unknown")
+            .count()
+    };
+    assert_eq!(decided(&v), 10);
+    let o = faultline(&[
+        "check",
+        "--json",
+        "--fail-fast",
+        "--threads",
+        "1",
+        &shared("kv/c50-bad.txt"),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(decided(&v), 1, "one thread stops after its first (invalid) key");
+    assert!(stdout(&o).contains("--fail-fast stopped the check"));
+}
