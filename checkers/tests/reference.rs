@@ -1,7 +1,7 @@
 //! The search against an exhaustive reference checker written here (no
 //! memoization, no pruning, its own step functions), on thousands of tiny
 //! random histories with concurrency, equal timestamps, `info` and `fail`
-//! ops; and mutation tests: a linearizable history with one read changed
+//! ops, over register, cas-register, mutex and kv; and mutation tests: a linearizable history with one read changed
 //! to a never-written value must become invalid.
 
 use std::sync::Arc;
@@ -69,6 +69,7 @@ fn reference(kind: ModelKind, ops: &[Gen]) -> bool {
     let ops: Vec<&Gen> = ops.iter().filter(|g| g.kind != OpType::Fail).collect();
     let init = match kind {
         ModelKind::Mutex => Value::Bool(false),
+        ModelKind::Kv => Value::from(""),
         _ => Value::Nil,
     };
     let mut used = vec![false; ops.len()];
@@ -110,6 +111,11 @@ fn step(kind: ModelKind, state: &Value, g: &Gen) -> Option<Value> {
     match (kind, g.f) {
         (ModelKind::Mutex, "acquire") => (*state == Value::Bool(false)).then_some(Value::Bool(true)),
         (ModelKind::Mutex, "release") => (*state == Value::Bool(true)).then_some(Value::Bool(false)),
+        (ModelKind::Kv, "get") => (!known || g.output == *state).then(|| state.clone()),
+        (ModelKind::Kv, "put") => Some(g.input.clone()),
+        (ModelKind::Kv, "append") => Some(Value::from(
+            format!("{}{}", state.as_str().unwrap(), g.input.as_str().unwrap()).as_str(),
+        )),
         (_, "read") => (!known || g.output.is_nil() || g.output == *state).then(|| state.clone()),
         (_, "write") => Some(g.input.clone()),
         (_, "cas") => {
@@ -137,6 +143,14 @@ fn arb_history(kind: ModelKind) -> impl Strategy<Value = Vec<Gen>> {
                 let call = t + gap;
                 let ret = call + dur;
                 let (f, input, output) = match kind {
+                    ModelKind::Kv => {
+                        const SEEN: [&str; 6] = ["", "a", "ab", "ba", "p", "pa"];
+                        match f % 3 {
+                            0 => ("get", Value::Nil, Value::from(SEEN[(a * 2 + b) as usize % 6])),
+                            1 => ("append", Value::from(["a", "b", "a"][a as usize]), Value::Nil),
+                            _ => ("put", Value::from("p"), Value::Nil),
+                        }
+                    }
                     ModelKind::Mutex => (
                         if f % 2 == 0 { "acquire" } else { "release" },
                         Value::Nil,
@@ -222,6 +236,11 @@ fn register_agrees_with_the_reference() {
 #[test]
 fn cas_register_agrees_with_the_reference() {
     agree(ModelKind::CasRegister, 3000);
+}
+
+#[test]
+fn kv_agrees_with_the_reference() {
+    agree(ModelKind::Kv, 3000);
 }
 
 #[test]
