@@ -10,7 +10,7 @@
 //! Porcupine logs), [`model`] (register, cas-register, multi-register,
 //! etcd, kv, mutex, set, queues), [`wgl`] (the search), [`linearizable`]
 //! (partitioning, parallelism, budgets), [`counterexample`] (why, in
-//! words), [`verdict`].
+//! words), [`set`] (lost adds), [`verdict`].
 #![deny(missing_docs)]
 
 pub mod counterexample;
@@ -19,6 +19,7 @@ pub mod history;
 pub mod import;
 pub mod linearizable;
 pub mod model;
+pub mod set;
 pub mod value;
 pub mod verdict;
 pub mod wgl;

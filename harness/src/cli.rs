@@ -16,6 +16,15 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run a test: start a cluster, run clients and faults, check the history.
+    Test(TestArgs),
+    /// Re-check a stored run (default: the latest).
+    Analyze(AnalyzeArgs),
+    /// Remove what crashed runs left behind (processes).
+    Cleanup(CleanupArgs),
+    /// One node of the built-in demo cluster (started by `faultline test`).
+    #[command(hide = true)]
+    DemoNode(DemoNodeArgs),
     /// Check recorded histories for linearizability.
     Check(CheckArgs),
     /// Time the checker on the shared histories and on generated ones.
@@ -70,6 +79,90 @@ pub struct BenchArgs {
     /// Times each shared history is checked (the best run is reported).
     #[arg(long, default_value_t = 5)]
     pub repeat: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct TestArgs {
+    /// The system under test. Only the built-in `demo` cluster so far.
+    #[arg(long, default_value = "demo")]
+    pub db: String,
+    /// register, cas-register (independent keys) or set.
+    #[arg(long, short, default_value = "cas-register")]
+    pub workload: String,
+    /// Faults: none, kill, pause, all, or a comma list (kill,pause).
+    #[arg(long, default_value = "kill,pause")]
+    pub nemesis: String,
+    /// Seconds each fault lasts, and each calm between faults.
+    #[arg(long, default_value_t = 3.0)]
+    pub nemesis_interval: f64,
+    /// Seconds of the main phase.
+    #[arg(long, default_value_t = 30.0)]
+    pub time_limit: f64,
+    /// Client workers.
+    #[arg(long, short, default_value_t = 10)]
+    pub concurrency: usize,
+    /// Total operations per second across all workers; 0 for no limit.
+    #[arg(long, default_value_t = 500.0)]
+    pub rate: f64,
+    /// Nodes in the cluster.
+    #[arg(long, default_value_t = 3)]
+    pub nodes: usize,
+    /// Demo cluster behaviour: correct, stale-reads, lost-writes.
+    #[arg(long, value_enum, default_value = "correct")]
+    pub mode: crate::demo::node::Mode,
+    /// Run the test this many times; the verdicts compose.
+    #[arg(long, default_value_t = 1)]
+    pub test_count: usize,
+    /// Folder of stored runs.
+    #[arg(long, default_value = "store")]
+    pub store: PathBuf,
+    /// Seed for the generator and the nemesis (default: from the clock).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Seconds before an operation counts as timed out.
+    #[arg(long, default_value_t = 1.0)]
+    pub op_timeout: f64,
+    /// Seconds to wait after healing before the final reads.
+    #[arg(long, default_value_t = 2.0)]
+    pub recovery: f64,
+    /// The test's name in the store (default: db-workload-mode).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Do not write the history (only to measure what writing costs).
+    #[arg(long, hide = true)]
+    pub no_journal: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct AnalyzeArgs {
+    /// A run folder; default: the store's latest run.
+    pub run: Option<PathBuf>,
+    /// Folder of stored runs.
+    #[arg(long, default_value = "store")]
+    pub store: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct CleanupArgs {
+    /// Folder of stored runs.
+    #[arg(long, default_value = "store")]
+    pub store: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoNodeArgs {
+    /// This node's index into --peers.
+    #[arg(long)]
+    pub id: usize,
+    /// What the node gets wrong.
+    #[arg(long, value_enum)]
+    pub mode: crate::demo::node::Mode,
+    /// Every node's address, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub peers: Vec<std::net::SocketAddr>,
+    /// Data folder.
+    #[arg(long)]
+    pub dir: PathBuf,
 }
 
 /// A command-line value that does not make sense.

@@ -4,8 +4,15 @@
 
 mod bench;
 mod check;
+mod cleanup;
 mod cli;
+mod controller;
+mod demo;
+mod journal;
+mod run;
+mod store;
 mod synth;
+mod verdicts;
 
 use std::process::ExitCode;
 
@@ -35,6 +42,16 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Test(args) => run::test(args),
+        Command::Analyze(args) => run::analyze(args),
+        Command::Cleanup(args) => run::cleanup(args),
+        Command::DemoNode(a) => demo::node::run(demo::node::NodeArgs {
+            id: a.id,
+            mode: a.mode,
+            peers: a.peers,
+            dir: a.dir,
+        })
+        .map(|_| 0),
     };
     match result {
         Ok(code) => ExitCode::from(code),

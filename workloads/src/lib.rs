@@ -1,2 +1,23 @@
 //! faultline's workloads: clients for each target system and the
-//! generators that drive them. Built on `checkers` for the history types.
+//! generators that decide which operations they perform.
+//!
+//! The centre is [`Client`] (Jepsen's protocol: opened per process, one
+//! operation in flight, every error classified ok / fail / info by the
+//! client itself) and [`Generator`] (which op each worker runs next, on
+//! which key, at what rate). A [`Workload`] names its generator and the
+//! checker that judges its history. Nothing here starts servers or
+//! injects faults; that is `harness` and `nemesis`.
+//!
+//! Modules: [`client`] (the trait and op types), [`demo`] (the built-in
+//! demo cluster's wire protocol and client), [`generator`] (mixes,
+//! independent keys, reserve, rate limit), [`workload`].
+#![deny(missing_docs)]
+
+pub mod client;
+pub mod demo;
+pub mod generator;
+pub mod workload;
+
+pub use client::{Client, Completion, Invocation};
+pub use generator::Generator;
+pub use workload::Workload;

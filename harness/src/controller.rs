@@ -1,0 +1,420 @@
+//! The controller: one test run from cluster start to verdict.
+//!
+//! One tokio task per worker (Jepsen's semantics: a process has one op in
+//! flight; after an indeterminate completion the worker continues under a
+//! fresh process id, the old one plus the concurrency), one nemesis task
+//! on a start/stop schedule, one journal writer. The main phase ends at
+//! the time limit or on Ctrl-C; then every fault is healed, the cluster
+//! gets time to recover, final reads run, the cluster is torn down, and
+//! the recorded history is read back from disk and checked — the same
+//! path `faultline analyze` takes.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use checkers::{Op, OpType, Process, Value, Verdict};
+use nemesis::{Event, Fault, Nemesis};
+use serde::Serialize;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use workloads::client::{Client, Completion, Invocation};
+use workloads::demo::DemoClient;
+use workloads::generator::{Generator, Plan, RateLimit};
+use workloads::Workload;
+
+use crate::cleanup::{self, Registry};
+use crate::demo::cluster::DemoCluster;
+use crate::demo::node::Mode;
+use crate::journal::{Counts, Journal};
+use crate::store;
+use crate::verdicts;
+
+/// Everything one test needs, validated.
+#[derive(Clone, Debug, Serialize)]
+pub struct TestConfig {
+    /// The test's name (the store subfolder).
+    pub name: String,
+    /// What the clients do.
+    #[serde(serialize_with = "display")]
+    pub workload: Workload,
+    /// What the demo cluster gets wrong.
+    pub mode: Mode,
+    /// Nodes in the cluster.
+    pub nodes: usize,
+    /// Faults the nemesis injects.
+    #[serde(serialize_with = "display_list")]
+    pub faults: Vec<Fault>,
+    /// Length of a fault and of the calm between two.
+    pub nemesis_interval: Duration,
+    /// Length of the main phase.
+    pub time_limit: Duration,
+    /// Client workers.
+    pub concurrency: usize,
+    /// Total invocations per second; `None` for as fast as possible.
+    pub rate: Option<f64>,
+    /// Per-operation timeout.
+    pub op_timeout: Duration,
+    /// Wait after healing, before final reads.
+    pub recovery: Duration,
+    /// Seed for the generator and the nemesis.
+    pub seed: u64,
+    /// The store folder.
+    pub store: PathBuf,
+    /// Write the history (off only to measure what writing costs).
+    pub journal: bool,
+}
+
+fn display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&v.to_string())
+}
+
+fn display_list<S: serde::Serializer>(v: &[Fault], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(|f| f.to_string()))
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The run folder.
+    pub dir: PathBuf,
+    /// The composed verdict.
+    pub verdict: Verdict,
+    /// The finding in one sentence.
+    pub sentence: String,
+    /// Operations completed in the main phase, per second.
+    pub ops_per_sec: f64,
+    /// Completions recorded.
+    pub completions: u64,
+    /// Whether Ctrl-C ended the main phase early.
+    pub interrupted: bool,
+}
+
+/// Shared between the controller's tasks.
+struct Shared {
+    start: Instant,
+    journal: Journal,
+    stop: AtomicBool,
+    stopped: Notify,
+    addrs: Vec<std::net::SocketAddr>,
+    cluster: Mutex<DemoCluster>,
+    nemesis: Mutex<Nemesis>,
+}
+
+impl Shared {
+    fn now(&self) -> u64 {
+        self.start.elapsed().as_nanos() as u64
+    }
+
+    fn record(
+        &self,
+        kind: OpType,
+        process: Process,
+        f: &str,
+        key: Option<Value>,
+        value: Value,
+        error: Option<String>,
+    ) {
+        self.journal.record(Op {
+            index: 0,
+            time: self.now(),
+            kind,
+            process,
+            f: f.into(),
+            key,
+            value,
+            error,
+            line: 0,
+        });
+    }
+
+    fn record_nemesis(&self, e: &Event) {
+        let nodes = Value::List(e.nodes.iter().map(|n| Value::from(n.as_str())).collect());
+        self.record(OpType::Invoke, Process::Nemesis, e.f, None, nodes.clone(), None);
+        self.record(OpType::Info, Process::Nemesis, e.f, None, nodes, e.error.clone());
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    fn request_stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.stopped.notify_waiters();
+    }
+
+    /// Sleeps `d`, or less if the main phase ends meanwhile.
+    async fn sleep(&self, d: Duration) {
+        let notified = self.stopped.notified();
+        if self.stopping() {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(d) => {}
+            _ = notified => {}
+        }
+    }
+
+    fn heal(&self) {
+        let mut cluster = self.cluster.lock().expect("cluster lock");
+        let events = self.nemesis.lock().expect("nemesis lock").heal(&mut *cluster);
+        for e in &events {
+            self.record_nemesis(e);
+        }
+    }
+}
+
+/// Performs one operation as `process` and records both ends.
+async fn perform(shared: &Shared, client: &mut DemoClient, process: u64, inv: &Invocation) -> Completion {
+    let p = Process::Client(process);
+    shared.record(
+        OpType::Invoke,
+        p,
+        &inv.f,
+        inv.key.clone(),
+        inv.value.clone(),
+        None,
+    );
+    let done = client.invoke(inv).await;
+    shared.record(
+        done.kind,
+        p,
+        &inv.f,
+        inv.key.clone(),
+        done.value.clone(),
+        done.error.clone(),
+    );
+    done
+}
+
+/// Runs one test and checks it.
+pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
+    for line in tokio::task::block_in_place(|| cleanup::cleanup(&cfg.store))? {
+        eprintln!("cleanup: {line}");
+    }
+    let dir = store::create_run(&cfg.store, &cfg.name)?;
+    let test_json = serde_json::json!({ "command": argv, "config": cfg });
+    std::fs::write(dir.join(store::TEST), serde_json::to_vec_pretty(&test_json)?)?;
+
+    let registry = Registry::create(&cfg.store, &dir)?;
+    let started = std::time::Instant::now();
+    let cluster =
+        tokio::task::block_in_place(|| DemoCluster::start(cfg.mode, cfg.nodes, &dir.join("nodes"), registry))
+            .context("starting the demo cluster")?;
+    tracing::info!("cluster up in {:?}", started.elapsed());
+
+    let counts = Arc::new(Counts::default());
+    let (journal, writer) = Journal::open(&dir.join(store::HISTORY), counts.clone(), cfg.journal)?;
+    let shared = Arc::new(Shared {
+        start: Instant::now(),
+        journal,
+        stop: AtomicBool::new(false),
+        stopped: Notify::new(),
+        addrs: cluster.addrs(),
+        cluster: Mutex::new(cluster),
+        nemesis: Mutex::new(Nemesis::new(cfg.faults.clone(), cfg.seed)),
+    });
+    let progress = tokio::spawn(progress(shared.clone(), counts.clone(), cfg.time_limit));
+    let driven = drive(&shared, cfg).await;
+    progress.abort();
+    if std::io::stderr().is_terminal() {
+        eprintln!();
+    }
+    // Whatever happened, nothing stays broken and nothing keeps running.
+    tokio::task::block_in_place(|| shared.heal());
+    shared.journal.close();
+    let written = writer.finish().await;
+    let torn_down = tokio::task::block_in_place(|| shared.cluster.lock().expect("cluster lock").teardown());
+    let (main_elapsed, interrupted) = driven?;
+    written?;
+    torn_down.context("tearing the cluster down")?;
+
+    let judged = verdicts::judge(&dir, cfg.workload)?;
+    Ok(RunOutcome {
+        dir,
+        verdict: judged.verdict,
+        sentence: judged.sentence,
+        ops_per_sec: counts.total() as f64 / main_elapsed.as_secs_f64().max(1e-9),
+        completions: counts.total(),
+        interrupted,
+    })
+}
+
+/// The phases: main (workers and nemesis until the time limit or Ctrl-C),
+/// heal, recovery, final ops. Returns the main phase's length and whether
+/// it was interrupted.
+async fn drive(shared: &Arc<Shared>, cfg: &TestConfig) -> Result<(Duration, bool)> {
+    let generator = Arc::new(Mutex::new(Generator::new(
+        cfg.workload,
+        Plan {
+            seed: cfg.seed,
+            ..Plan::default()
+        },
+    )));
+    let rate = cfg.rate.map(|r| Arc::new(RateLimit::new(r)));
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let timer = {
+        let (shared, interrupted, limit) = (shared.clone(), interrupted.clone(), cfg.time_limit);
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(limit) => {}
+                _ = tokio::signal::ctrl_c() => {
+                    interrupted.store(true, Ordering::Relaxed);
+                    eprintln!("\ninterrupted: healing faults, tearing the cluster down, checking what was recorded");
+                }
+            }
+            shared.request_stop();
+        })
+    };
+    let processes = Arc::new(Mutex::new((0..cfg.concurrency as u64).collect::<Vec<u64>>()));
+    let mut workers = Vec::with_capacity(cfg.concurrency);
+    for w in 0..cfg.concurrency {
+        let (shared, generator, rate, processes) =
+            (shared.clone(), generator.clone(), rate.clone(), processes.clone());
+        let addr = shared.addrs[w % shared.addrs.len()];
+        let (timeout, data, concurrency) = (cfg.op_timeout, cfg.workload.data(), cfg.concurrency as u64);
+        workers.push(tokio::spawn(async move {
+            let mut client = DemoClient::new(addr, timeout, data);
+            let mut process = w as u64;
+            while !shared.stopping() {
+                let inv = generator.lock().expect("generator lock").next(w);
+                if let Some(rate) = &rate {
+                    rate.acquire().await;
+                    if shared.stopping() {
+                        break;
+                    }
+                }
+                if perform(&shared, &mut client, process, &inv).await.kind == OpType::Info {
+                    process += concurrency;
+                    client = DemoClient::new(addr, timeout, data);
+                }
+            }
+            processes.lock().expect("processes lock")[w] = process;
+        }));
+    }
+    let nemesis = (!cfg.faults.is_empty()).then(|| {
+        let (shared, interval) = (shared.clone(), cfg.nemesis_interval);
+        tokio::spawn(async move {
+            while !shared.stopping() {
+                shared.sleep(interval).await;
+                if shared.stopping() {
+                    break;
+                }
+                let event = tokio::task::block_in_place(|| {
+                    let mut cluster = shared.cluster.lock().expect("cluster lock");
+                    shared.nemesis.lock().expect("nemesis lock").start(&mut *cluster)
+                });
+                if let Some(e) = event {
+                    shared.record_nemesis(&e);
+                }
+                shared.sleep(interval).await;
+                tokio::task::block_in_place(|| shared.heal());
+            }
+        })
+    });
+    let mut panicked = None;
+    for w in workers {
+        if let Err(e) = w.await {
+            shared.request_stop();
+            panicked = Some(e);
+        }
+    }
+    let main_elapsed = shared.start.elapsed();
+    timer.abort();
+    if let Some(n) = nemesis {
+        if let Err(e) = n.await {
+            panicked = Some(e);
+        }
+    }
+    if let Some(e) = panicked {
+        return Err(anyhow::anyhow!("a controller task failed: {e}"));
+    }
+    tokio::task::block_in_place(|| shared.heal());
+    if !cfg.faults.is_empty() {
+        tokio::time::sleep(cfg.recovery).await;
+    }
+    final_reads(shared, &generator, cfg, &processes).await;
+    Ok((main_elapsed, interrupted.load(Ordering::Relaxed)))
+}
+
+/// After healing: each worker's final op, retried a few times (each try a
+/// new op in the history) so one unlucky timeout does not leave the set
+/// unread.
+async fn final_reads(
+    shared: &Arc<Shared>,
+    generator: &Arc<Mutex<Generator>>,
+    cfg: &TestConfig,
+    processes: &Arc<Mutex<Vec<u64>>>,
+) {
+    const TRIES: usize = 5;
+    let mut tasks = Vec::new();
+    for w in 0..cfg.concurrency {
+        let Some(inv) = generator.lock().expect("generator lock").final_op(w) else {
+            continue;
+        };
+        let shared = shared.clone();
+        let (addr, timeout, data) = (
+            shared.addrs[w % shared.addrs.len()],
+            cfg.op_timeout,
+            cfg.workload.data(),
+        );
+        let mut process = processes.lock().expect("processes lock")[w];
+        let concurrency = cfg.concurrency as u64;
+        tasks.push(tokio::spawn(async move {
+            let mut client = DemoClient::new(addr, timeout, data);
+            for _ in 0..TRIES {
+                match perform(&shared, &mut client, process, &inv).await.kind {
+                    OpType::Ok => break,
+                    OpType::Info => {
+                        process += concurrency;
+                        client = DemoClient::new(addr, timeout, data);
+                    }
+                    _ => {}
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+/// A live progress line on a terminal; a plain line every 5 s otherwise.
+async fn progress(shared: Arc<Shared>, counts: Arc<Counts>, limit: Duration) {
+    let terminal = std::io::stderr().is_terminal();
+    let every = Duration::from_secs(if terminal { 1 } else { 5 });
+    let mut last = (Instant::now(), 0u64);
+    loop {
+        tokio::time::sleep(every).await;
+        let total = counts.total();
+        let rate = (total - last.1) as f64 / last.0.elapsed().as_secs_f64();
+        last = (Instant::now(), total);
+        let fault = {
+            let cluster = shared.cluster.lock().expect("cluster lock");
+            shared
+                .nemesis
+                .lock()
+                .expect("nemesis lock")
+                .describe_active(&*cluster)
+        };
+        let line = format!(
+            "[{:>5.1}/{} s] {:>7.0} ops/s  ok {}  fail {}  info {}  fault: {}",
+            shared.start.elapsed().as_secs_f64(),
+            limit.as_secs(),
+            rate,
+            counts.ok.load(Ordering::Relaxed),
+            counts.fail.load(Ordering::Relaxed),
+            counts.info.load(Ordering::Relaxed),
+            fault.as_deref().unwrap_or("none"),
+        );
+        if terminal {
+            eprint!("\r{line}\x1b[K");
+        } else {
+            eprintln!("{line}");
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! `faultline test`, `faultline analyze` and `faultline cleanup`: turn
+//! flags into a validated `TestConfig`, run it, and print the verdict, the
+//! anomaly in one sentence and the run folder.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use checkers::Verdict;
+use workloads::Workload;
+
+use crate::cli::{AnalyzeArgs, CleanupArgs, TestArgs, UsageError};
+use crate::controller::{self, TestConfig};
+use crate::{cleanup, store, verdicts};
+
+fn seconds(flag: &str, v: f64) -> Result<Duration, UsageError> {
+    if v.is_finite() && v > 0.0 {
+        Ok(Duration::from_secs_f64(v))
+    } else {
+        Err(UsageError(format!(
+            "--{flag} {v}: expected a positive number of seconds"
+        )))
+    }
+}
+
+fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
+    if args.db != "demo" {
+        return Err(UsageError(format!(
+            "--db {}: only the built-in demo cluster is available so far",
+            args.db
+        )));
+    }
+    let workload: Workload = args.workload.parse().map_err(UsageError)?;
+    let faults = nemesis::parse_faults(&args.nemesis).map_err(|e| UsageError(format!("--nemesis: {e}")))?;
+    if args.concurrency == 0 || args.nodes == 0 || args.test_count == 0 {
+        return Err(UsageError(
+            "--concurrency, --nodes and --test-count must be at least 1".into(),
+        ));
+    }
+    if !(args.rate.is_finite() && args.rate >= 0.0) {
+        return Err(UsageError(format!(
+            "--rate {}: expected operations per second, or 0",
+            args.rate
+        )));
+    }
+    let mode = serde_json::to_value(args.mode)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    Ok(TestConfig {
+        name: args
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("demo-{workload}-{mode}")),
+        workload,
+        mode: args.mode,
+        nodes: args.nodes,
+        faults,
+        nemesis_interval: seconds("nemesis-interval", args.nemesis_interval)?,
+        time_limit: seconds("time-limit", args.time_limit)?,
+        concurrency: args.concurrency,
+        rate: (args.rate > 0.0).then_some(args.rate),
+        op_timeout: seconds("op-timeout", args.op_timeout)?,
+        recovery: seconds("recovery", args.recovery)?,
+        seed: args.seed.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+        }),
+        // Absolute, so node command lines (and cleanup) do not depend on
+        // the working directory.
+        store: std::path::absolute(&args.store)
+            .map_err(|e| UsageError(format!("--store {}: {e}", args.store.display())))?,
+        journal: !args.no_journal,
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+}
+
+pub fn test(args: TestArgs) -> Result<u8> {
+    let mut cfg = config(&args)?;
+    let argv: Vec<String> = std::env::args().collect();
+    let rt = runtime()?;
+    let mut verdicts = Vec::new();
+    for i in 0..args.test_count {
+        if i > 0 {
+            cfg.seed = cfg.seed.wrapping_add(1);
+        }
+        eprintln!(
+            "faultline test: {} on the demo cluster ({} nodes, {:?} mode), faults: {}, {} s, seed {}",
+            cfg.workload,
+            cfg.nodes,
+            cfg.mode,
+            if cfg.faults.is_empty() {
+                "none".to_string()
+            } else {
+                cfg.faults
+                    .iter()
+                    .map(|f| f.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+            cfg.time_limit.as_secs_f64(),
+            cfg.seed
+        );
+        let out = rt.block_on(controller::run(&cfg, &argv))?;
+        println!(
+            "{}: {} ({} ops, {:.0} ops/s{})",
+            out.verdict,
+            out.sentence,
+            out.completions,
+            out.ops_per_sec,
+            if out.interrupted { ", interrupted" } else { "" }
+        );
+        println!("run folder: {}", out.dir.display());
+        verdicts.push(out.verdict);
+        if out.interrupted {
+            break;
+        }
+    }
+    Ok(Verdict::compose(verdicts).exit_code() as u8)
+}
+
+pub fn analyze(args: AnalyzeArgs) -> Result<u8> {
+    let dir: PathBuf = match args.run {
+        Some(d) => d,
+        None => store::latest(&args.store)?,
+    };
+    let test: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join(store::TEST))
+            .with_context(|| format!("reading {}", dir.join(store::TEST).display()))?,
+    )?;
+    let Some(workload) = test["config"]["workload"].as_str() else {
+        bail!("{}: no config.workload", dir.join(store::TEST).display());
+    };
+    let workload: Workload = workload.parse().map_err(UsageError)?;
+    let judged = verdicts::judge(&dir, workload)?;
+    println!("{}: {}", judged.verdict, judged.sentence);
+    println!("run folder: {}", dir.display());
+    Ok(judged.verdict.exit_code() as u8)
+}
+
+pub fn cleanup(args: CleanupArgs) -> Result<u8> {
+    let done = cleanup::cleanup(&args.store)?;
+    if done.is_empty() {
+        println!("nothing to clean up");
+    }
+    for line in done {
+        println!("{line}");
+    }
+    Ok(0)
+}

@@ -1,0 +1,82 @@
+//! The run store (DESIGN §4): one folder per run,
+//! `<store>/<test-name>/<YYYYMMDDTHHMMSS>/`, holding `test.json`,
+//! `history.jsonl`, `results.json` and `nodes/`; `<store>/latest` points
+//! to the newest run.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+
+/// The file names inside a run folder.
+pub const TEST: &str = "test.json";
+/// The journal.
+pub const HISTORY: &str = "history.jsonl";
+/// The checkers' results.
+pub const RESULTS: &str = "results.json";
+
+/// `YYYYMMDDTHHMMSS` in UTC for a time since the epoch.
+fn stamp(secs: u64) -> String {
+    // Civil-from-days (Howard Hinnant's algorithm), so no date crate is needed.
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Creates a fresh run folder for `test_name` and points `latest` at it.
+pub fn create_run(store: &Path, test_name: &str) -> Result<PathBuf> {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let base = store.join(test_name);
+    let mut dir = base.join(stamp(secs));
+    let mut n = 2;
+    while dir.exists() {
+        dir = base.join(format!("{}-{n}", stamp(secs)));
+        n += 1;
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let latest = store.join("latest");
+    let target = dir.strip_prefix(store).unwrap_or(&dir);
+    let tmp = store.join(".latest.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(target, &tmp)?;
+    std::fs::rename(&tmp, &latest).with_context(|| format!("pointing {} at the run", latest.display()))?;
+    Ok(dir)
+}
+
+/// The run folder `latest` points to.
+pub fn latest(store: &Path) -> Result<PathBuf> {
+    let link = store.join("latest");
+    let target =
+        std::fs::read_link(&link).with_context(|| format!("no run yet: {} is missing", link.display()))?;
+    let dir = store.join(target);
+    if !dir.join(HISTORY).exists() {
+        bail!("{} has no {HISTORY}", dir.display());
+    }
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_are_utc_calendar_times() {
+        assert_eq!(stamp(0), "19700101T000000");
+        assert_eq!(stamp(951_782_400), "20000229T000000");
+        assert_eq!(stamp(1_795_748_645), "20261127T030405");
+    }
+}

@@ -1,0 +1,75 @@
+//! `Client`: how a worker talks to one node of the system under test.
+//!
+//! A client is opened per logical process and never touches logical state
+//! when opened (connections are made lazily). It has one operation in
+//! flight, enforces its own timeout, and classifies every outcome itself:
+//! `ok` (took effect), `fail` (definitely did not: refused before sending,
+//! a compare that did not match), `info` (anything else on a mutation). A
+//! read that times out is a `fail`: reads have no effect. Mutations are
+//! never retried after an indeterminate error (DESIGN §5).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use checkers::{OpType, Value};
+
+/// A boxed future, so clients of different systems share one trait object.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a worker asks a client to do.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Invocation {
+    /// The function, as recorded in the history (`read`, `write`, `cas`, `add`).
+    pub f: Arc<str>,
+    /// The key, for independent workloads.
+    pub key: Option<Value>,
+    /// The arguments.
+    pub value: Value,
+}
+
+/// How an operation ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Completion {
+    /// `Ok`, `Fail` or `Info`.
+    pub kind: OpType,
+    /// The result (a read's value) or the arguments echoed.
+    pub value: Value,
+    /// Why it failed or is indeterminate.
+    pub error: Option<String>,
+}
+
+impl Completion {
+    /// Took effect, with this result.
+    pub fn ok(value: Value) -> Self {
+        Completion {
+            kind: OpType::Ok,
+            value,
+            error: None,
+        }
+    }
+
+    /// Definitely did not take effect.
+    pub fn fail(value: Value, error: impl Into<String>) -> Self {
+        Completion {
+            kind: OpType::Fail,
+            value,
+            error: Some(error.into()),
+        }
+    }
+
+    /// May or may not have taken effect.
+    pub fn info(value: Value, error: impl Into<String>) -> Self {
+        Completion {
+            kind: OpType::Info,
+            value,
+            error: Some(error.into()),
+        }
+    }
+}
+
+/// One process's connection to one node.
+pub trait Client: Send {
+    /// Performs one operation and classifies its outcome.
+    fn invoke<'a>(&'a mut self, op: &'a Invocation) -> BoxFuture<'a, Completion>;
+}

@@ -1,0 +1,239 @@
+//! The built-in demo cluster's wire protocol and its client.
+//!
+//! One JSON object per line over TCP, in both directions. Clients send
+//! `read`, `write`, `cas` (registers) and `sadd`, `smembers` (a set);
+//! nodes use the same connection format among themselves (`repl` carries
+//! replicated state). A request may carry an `id` so a connection can hold
+//! several requests at once; responses echo it.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use checkers::Value;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+
+use crate::client::{BoxFuture, Client, Completion, Invocation};
+
+fn is_zero_u8(n: &u8) -> bool {
+    *n == 0
+}
+
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A request line.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    /// Echoed in the response.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub id: u64,
+    /// `read`, `write`, `cas`, `sadd`, `smembers`, or `repl` between nodes.
+    pub f: String,
+    /// The key.
+    #[serde(default)]
+    pub k: Value,
+    /// The argument.
+    #[serde(default)]
+    pub v: Value,
+    /// How many times this request was forwarded (a forwarded request is
+    /// not forwarded again).
+    #[serde(default, skip_serializing_if = "is_zero_u8")]
+    pub hop: u8,
+    /// `repl`: the sender's term.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub term: u64,
+    /// `repl`: the sender's node index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<usize>,
+    /// `repl`: register updates, `[key, value]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regs: Vec<(Value, Value)>,
+    /// `repl`: set additions, `[key, element]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sets: Vec<(Value, Value)>,
+    /// `repl`: the updates are the sender's whole state.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub snapshot: bool,
+}
+
+/// A response line.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// The request's id.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub id: u64,
+    /// Whether the operation took effect.
+    pub ok: bool,
+    /// The result.
+    #[serde(default, skip_serializing_if = "Value::is_nil")]
+    pub v: Value,
+    /// Why not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub err: Option<String>,
+    /// With `ok: false`: the operation definitely did not take effect.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub definite: bool,
+}
+
+impl Response {
+    /// A definite refusal.
+    pub fn refuse(id: u64, err: impl Into<String>) -> Self {
+        Response {
+            id,
+            ok: false,
+            v: Value::Nil,
+            err: Some(err.into()),
+            definite: true,
+        }
+    }
+}
+
+/// Which data a demo client works on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Data {
+    /// Registers: read, write, cas.
+    Registers,
+    /// One set: add, read.
+    Set,
+}
+
+type Conn = (BufReader<OwnedReadHalf>, OwnedWriteHalf);
+
+/// A client of one demo node.
+pub struct DemoClient {
+    addr: SocketAddr,
+    timeout: Duration,
+    data: Data,
+    conn: Option<Conn>,
+    line: String,
+}
+
+impl DemoClient {
+    /// A client of the node at `addr`; connects on first use.
+    pub fn new(addr: SocketAddr, timeout: Duration, data: Data) -> Self {
+        DemoClient {
+            addr,
+            timeout,
+            data,
+            conn: None,
+            line: String::new(),
+        }
+    }
+
+    /// Sends one request and reads its response. `Err(sent, why)`.
+    async fn call(&mut self, req: &Request) -> Result<Response, (bool, String)> {
+        if self.conn.is_none() {
+            let stream = TcpStream::connect(self.addr)
+                .await
+                .map_err(|e| (false, format!("connect: {e}")))?;
+            stream
+                .set_nodelay(true)
+                .map_err(|e| (false, format!("connect: {e}")))?;
+            let (r, w) = stream.into_split();
+            self.conn = Some((BufReader::new(r), w));
+        }
+        let (reader, writer) = self.conn.as_mut().expect("connected above");
+        let mut bytes = serde_json::to_vec(req).map_err(|e| (false, e.to_string()))?;
+        bytes.push(b'\n');
+        writer
+            .write_all(&bytes)
+            .await
+            .map_err(|e| (true, format!("send: {e}")))?;
+        self.line.clear();
+        let n = reader
+            .read_line(&mut self.line)
+            .await
+            .map_err(|e| (true, format!("receive: {e}")))?;
+        if n == 0 {
+            return Err((true, "connection closed before a response".into()));
+        }
+        serde_json::from_str(&self.line).map_err(|e| (true, format!("bad response: {e}")))
+    }
+}
+
+impl Client for DemoClient {
+    fn invoke<'a>(&'a mut self, op: &'a Invocation) -> BoxFuture<'a, Completion> {
+        Box::pin(async move {
+            let (wire, is_read) = match (self.data, &*op.f) {
+                (Data::Registers, "read") => ("read", true),
+                (Data::Registers, f @ ("write" | "cas")) => (f, false),
+                (Data::Set, "add") => ("sadd", false),
+                (Data::Set, "read") => ("smembers", true),
+                (_, f) => return Completion::fail(op.value.clone(), format!("the demo client has no {f}")),
+            };
+            let req = Request {
+                f: wire.into(),
+                k: op.key.clone().unwrap_or(Value::Int(0)),
+                v: op.value.clone(),
+                ..Request::default()
+            };
+            let outcome = match tokio::time::timeout(self.timeout, self.call(&req)).await {
+                Ok(r) => r,
+                Err(_) => Err((true, "timed out".into())),
+            };
+            match outcome {
+                Ok(resp) if resp.ok => Completion::ok(if is_read { resp.v } else { op.value.clone() }),
+                Ok(resp) => {
+                    let err = resp.err.unwrap_or_else(|| "refused".into());
+                    if resp.definite || is_read {
+                        Completion::fail(op.value.clone(), err)
+                    } else {
+                        Completion::info(op.value.clone(), err)
+                    }
+                }
+                Err((sent, err)) => {
+                    // The connection's state is unknown: start afresh.
+                    self.conn = None;
+                    if sent && !is_read {
+                        Completion::info(op.value.clone(), err)
+                    } else {
+                        Completion::fail(op.value.clone(), err)
+                    }
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_compact_json() {
+        let r = Request {
+            f: "cas".into(),
+            k: Value::Int(3),
+            v: Value::List(vec![1.into(), 2.into()]),
+            ..Request::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"f":"cas","k":3,"v":[1,2]}"#
+        );
+        let back: Request = serde_json::from_str(r#"{"f":"cas","k":3,"v":[1,2]}"#).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[tokio::test]
+    async fn refused_connection_is_a_definite_failure() {
+        // Bind then drop to find a port nobody listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let mut c = DemoClient::new(port, Duration::from_secs(1), Data::Registers);
+        let op = Invocation {
+            f: "write".into(),
+            key: None,
+            value: 1.into(),
+        };
+        let done = c.invoke(&op).await;
+        assert_eq!(done.kind, checkers::OpType::Fail);
+        assert!(done.error.unwrap().starts_with("connect"));
+    }
+}

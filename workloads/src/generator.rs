@@ -1,0 +1,230 @@
+//! `Generator`: which operation each worker performs next.
+//!
+//! Independent keys as Jepsen's `independent/concurrent-generator`: the
+//! workers are split into groups, each group works on one key, and after
+//! `ops_per_key` operations the group moves to a fresh key, so each key's
+//! history stays small enough to check. Some workers may be reserved for
+//! reads. `RateLimit` spaces invocations across all workers. Deterministic
+//! for a given seed (the interleaving still depends on the system).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use checkers::Value;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::client::Invocation;
+use crate::workload::Workload;
+
+/// SplitMix64: small, seedable, and stable across versions.
+#[derive(Clone, Debug)]
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) % n
+    }
+}
+
+/// How a generator spreads work.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Workers sharing one key at a time.
+    pub workers_per_key: usize,
+    /// Operations on a key before its workers move to a fresh one.
+    pub ops_per_key: usize,
+    /// The first `reserved_readers` workers only read.
+    pub reserved_readers: usize,
+    /// Seed for values and choices.
+    pub seed: u64,
+}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Plan {
+            workers_per_key: 4,
+            ops_per_key: 200,
+            reserved_readers: 0,
+            seed: 0,
+        }
+    }
+}
+
+/// Emits each worker's next operation.
+#[derive(Debug)]
+pub struct Generator {
+    workload: Workload,
+    plan: Plan,
+    rng: Rng,
+    /// Per worker group: its key and the ops issued on it.
+    groups: Vec<(i64, usize)>,
+    next_key: i64,
+    next_element: i64,
+    names: Names,
+}
+
+#[derive(Debug)]
+struct Names {
+    read: Arc<str>,
+    write: Arc<str>,
+    cas: Arc<str>,
+    add: Arc<str>,
+}
+
+impl Generator {
+    /// A generator for `workload`.
+    pub fn new(workload: Workload, plan: Plan) -> Self {
+        Generator {
+            workload,
+            rng: Rng(plan.seed),
+            plan,
+            groups: Vec::new(),
+            next_key: 0,
+            next_element: 0,
+            names: Names {
+                read: "read".into(),
+                write: "write".into(),
+                cas: "cas".into(),
+                add: "add".into(),
+            },
+        }
+    }
+
+    fn key_for(&mut self, worker: usize) -> i64 {
+        let g = worker / self.plan.workers_per_key.max(1);
+        while self.groups.len() <= g {
+            self.groups.push((self.next_key, 0));
+            self.next_key += 1;
+        }
+        if self.groups[g].1 >= self.plan.ops_per_key {
+            self.groups[g] = (self.next_key, 0);
+            self.next_key += 1;
+        }
+        self.groups[g].1 += 1;
+        self.groups[g].0
+    }
+
+    /// The next operation for `worker` in the main phase.
+    pub fn next(&mut self, worker: usize) -> Invocation {
+        let reader = worker < self.plan.reserved_readers;
+        match self.workload {
+            Workload::Set => {
+                self.next_element += 1;
+                Invocation {
+                    f: self.names.add.clone(),
+                    key: None,
+                    value: Value::Int(self.next_element),
+                }
+            }
+            Workload::Register | Workload::CasRegister => {
+                let key = Some(Value::Int(self.key_for(worker)));
+                let kinds = if self.workload == Workload::CasRegister {
+                    3
+                } else {
+                    2
+                };
+                let choice = if reader { 0 } else { self.rng.below(kinds) };
+                let (f, value) = match choice {
+                    0 => (self.names.read.clone(), Value::Nil),
+                    1 => (self.names.write.clone(), Value::Int(self.rng.below(5) as i64)),
+                    _ => {
+                        let from = Value::Int(self.rng.below(5) as i64);
+                        (
+                            self.names.cas.clone(),
+                            Value::List(vec![from, Value::Int(self.rng.below(5) as i64)]),
+                        )
+                    }
+                };
+                Invocation { f, key, value }
+            }
+        }
+    }
+
+    /// The operation `worker` performs after the faults are healed and the
+    /// cluster has recovered, if the workload has one.
+    pub fn final_op(&self, _worker: usize) -> Option<Invocation> {
+        (self.workload == Workload::Set).then(|| Invocation {
+            f: self.names.read.clone(),
+            key: None,
+            value: Value::Nil,
+        })
+    }
+}
+
+/// Spaces invocations so that all workers together stay under a rate.
+#[derive(Debug)]
+pub struct RateLimit {
+    interval: Duration,
+    next: Mutex<Instant>,
+}
+
+impl RateLimit {
+    /// At most `per_second` invocations per second in total.
+    pub fn new(per_second: f64) -> Self {
+        RateLimit {
+            interval: Duration::from_secs_f64(1.0 / per_second),
+            next: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Waits for the next slot.
+    pub async fn acquire(&self) {
+        let slot = {
+            let mut next = self.next.lock().await;
+            let slot = (*next).max(Instant::now());
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_move_to_fresh_keys() {
+        let mut g = Generator::new(
+            Workload::CasRegister,
+            Plan {
+                workers_per_key: 2,
+                ops_per_key: 3,
+                ..Plan::default()
+            },
+        );
+        let keys: Vec<_> = (0..8).map(|i| g.next(i % 4).key.unwrap()).collect();
+        // Workers 0,1 share key 0 and 2,3 share key 1; after 3 ops each
+        // group moves on to a key no one used.
+        assert_eq!(keys[..4], [0.into(), 0.into(), 1.into(), 1.into()]);
+        assert_eq!(keys[4], 0.into());
+        assert_eq!(keys[5], 2.into());
+    }
+
+    #[test]
+    fn reserved_workers_only_read() {
+        let mut g = Generator::new(
+            Workload::CasRegister,
+            Plan {
+                reserved_readers: 1,
+                ..Plan::default()
+            },
+        );
+        assert!((0..50).all(|_| &*g.next(0).f == "read"));
+        assert!((0..50).any(|_| &*g.next(1).f != "read"));
+    }
+
+    #[test]
+    fn set_adds_are_unique_and_end_with_reads() {
+        let mut g = Generator::new(Workload::Set, Plan::default());
+        let a = g.next(0).value;
+        let b = g.next(1).value;
+        assert_ne!(a, b);
+        assert_eq!(&*g.final_op(0).unwrap().f, "read");
+    }
+}

@@ -1,0 +1,78 @@
+//! `Workload`: what the clients do and which checker judges the history.
+
+use std::fmt;
+use std::str::FromStr;
+
+use checkers::ModelKind;
+
+use crate::demo::Data;
+
+/// A workload: an op mix plus the checker that judges it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    /// Reads and writes of small integers on independent keys;
+    /// linearizability against Knossos' register.
+    Register,
+    /// Reads, writes and compare-and-sets on independent keys;
+    /// linearizability against Knossos' cas-register.
+    CasRegister,
+    /// Adds of unique elements to one set, then final reads; the set
+    /// checker (every acknowledged add is in the final read).
+    Set,
+}
+
+/// How a workload's history is judged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Judge {
+    /// Linearizability against this model, key by key.
+    Linearizable(ModelKind),
+    /// No acknowledged add may be missing from the final read.
+    Set,
+}
+
+impl Workload {
+    /// Every workload.
+    pub const ALL: [Workload; 3] = [Workload::Register, Workload::CasRegister, Workload::Set];
+
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Register => "register",
+            Workload::CasRegister => "cas-register",
+            Workload::Set => "set",
+        }
+    }
+
+    /// The checker that judges it.
+    pub fn judge(self) -> Judge {
+        match self {
+            Workload::Register => Judge::Linearizable(ModelKind::Register),
+            Workload::CasRegister => Judge::Linearizable(ModelKind::CasRegister),
+            Workload::Set => Judge::Set,
+        }
+    }
+
+    /// Which demo data it uses.
+    pub fn data(self) -> Data {
+        match self {
+            Workload::Set => Data::Set,
+            _ => Data::Registers,
+        }
+    }
+}
+
+impl fmt::Display for Workload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Workload {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Workload::ALL
+            .into_iter()
+            .find(|w| w.name() == s)
+            .ok_or_else(|| format!("unknown workload {s:?}; expected register, cas-register or set"))
+    }
+}
