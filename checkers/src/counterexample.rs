@@ -84,8 +84,14 @@ pub fn when(op: &Operation, timed: bool) -> String {
     }
 }
 
+/// Milliseconds early in a test, where operations are milliseconds long;
+/// seconds later.
 fn seconds(ns: u64) -> String {
-    format!("{:.3} s", ns as f64 / 1e9)
+    if ns < 10_000_000_000 {
+        format!("{:.1} ms", ns as f64 / 1e6)
+    } else {
+        format!("{:.3} s", ns as f64 / 1e9)
+    }
 }
 
 impl Counterexample {

@@ -13,7 +13,11 @@ use checkers::import;
 use checkers::linearizable::{check, Options, Report};
 use checkers::{History, ModelKind, Verdict};
 
-use crate::cli::BenchArgs;
+use std::time::Duration;
+
+use crate::cli::{BenchArgs, UsageError};
+use crate::controller::{self, TestConfig};
+use crate::demo::node::Mode;
 use crate::synth;
 
 /// Peak resident memory since the last reset, in bytes.
@@ -58,20 +62,93 @@ fn check_best(history: &History, kind: ModelKind, repeat: usize) -> Result<(Repo
 }
 
 pub fn run(args: BenchArgs) -> Result<u8> {
+    let (checker, controller) = match args.only.as_deref() {
+        None => (true, true),
+        Some("checker") => (true, false),
+        Some("controller") => (false, true),
+        Some(other) => {
+            return Err(UsageError(format!("--only {other}: expected checker or controller")).into())
+        }
+    };
     let mut wrong = 0;
-    if args.histories.join("EXPECTED.tsv").exists() {
-        wrong += shared(&args.histories, args.repeat)?;
-    } else {
-        println!(
-            "(no {} — skipping the shared histories)",
-            args.histories.join("EXPECTED.tsv").display()
-        );
+    if checker {
+        if args.histories.join("EXPECTED.tsv").exists() {
+            wrong += shared(&args.histories, args.repeat)?;
+        } else {
+            println!(
+                "(no {} — skipping the shared histories)",
+                args.histories.join("EXPECTED.tsv").display()
+            );
+        }
+        generated(args.ops, args.keys)?;
     }
-    generated(args.ops, args.keys)?;
+    if controller {
+        controller_throughput(Duration::from_secs_f64(args.seconds))?;
+    }
     if wrong > 0 {
         bail!("{wrong} shared histories got the wrong verdict");
     }
     Ok(0)
+}
+
+/// CPU seconds (user + system) this process has used.
+fn cpu_seconds() -> f64 {
+    use nix::sys::resource::{getrusage, UsageWho};
+    getrusage(UsageWho::RUSAGE_SELF).map_or(0.0, |r| {
+        let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
+        t(r.user_time()) + t(r.system_time())
+    })
+}
+
+/// The demo cluster in correct mode, no faults, 64 clients, no rate
+/// limit: throughput and the controller's own CPU use, with the history
+/// written and not written, in the same run.
+fn controller_throughput(seconds: Duration) -> Result<()> {
+    println!();
+    println!(
+        "controller against the demo cluster (correct mode, no faults, 64 clients, no rate limit, {} s runs)",
+        seconds.as_secs_f64()
+    );
+    println!("{:<18} {:>10} {:>16}", "history", "ops/s", "controller CPU");
+    let store = std::env::temp_dir().join(format!("faultline-bench-store-{}", std::process::id()));
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // Two rounds in alternating order; the best of each setting counts,
+    // as the machine's noise only ever slows a run down.
+    let mut best = [0.0f64; 2];
+    for journal in [true, false, false, true] {
+        let cfg = TestConfig {
+            name: format!("bench-journal-{journal}"),
+            workload: workloads::Workload::CasRegister,
+            mode: Mode::Correct,
+            nodes: 3,
+            faults: Vec::new(),
+            targets: nemesis::Target::Random,
+            nemesis_interval: Duration::from_secs(1),
+            time_limit: seconds,
+            concurrency: 64,
+            rate: None,
+            op_timeout: Duration::from_secs(1),
+            recovery: Duration::from_secs(1),
+            seed: 1,
+            store: store.clone(),
+            journal,
+        };
+        let (cpu0, wall0) = (cpu_seconds(), Instant::now());
+        let out = rt.block_on(controller::run(&cfg, &[]))?;
+        let cpu = (cpu_seconds() - cpu0) / wall0.elapsed().as_secs_f64();
+        let label = if journal { "written" } else { "not written" };
+        println!("{label:<18} {:>10.0} {:>15.0}%", out.ops_per_sec, cpu * 100.0);
+        let slot = &mut best[usize::from(!journal)];
+        *slot = slot.max(out.ops_per_sec);
+    }
+    println!(
+        "best: {:.0} ops/s written, {:.0} not written; writing the history costs {:.1}% of throughput",
+        best[0],
+        best[1],
+        (1.0 - best[0] / best[1]).max(0.0) * 100.0
+    );
+    std::fs::remove_dir_all(&store)?;
+    Ok(())
 }
 
 fn shared(dir: &Path, repeat: usize) -> Result<usize> {

@@ -79,6 +79,12 @@ pub struct BenchArgs {
     /// Times each shared history is checked (the best run is reported).
     #[arg(long, default_value_t = 5)]
     pub repeat: usize,
+    /// Run only one part: checker or controller.
+    #[arg(long)]
+    pub only: Option<String>,
+    /// Seconds of each controller run.
+    #[arg(long, default_value_t = 10.0)]
+    pub seconds: f64,
 }
 
 #[derive(Args, Debug)]
@@ -92,6 +98,9 @@ pub struct TestArgs {
     /// Faults: none, kill, pause, all, or a comma list (kill,pause).
     #[arg(long, default_value = "kill,pause")]
     pub nemesis: String,
+    /// Which nodes faults hit: random, or primary (the current leader).
+    #[arg(long, default_value = "random")]
+    pub nemesis_targets: String,
     /// Seconds each fault lasts, and each calm between faults.
     #[arg(long, default_value_t = 3.0)]
     pub nemesis_interval: f64,

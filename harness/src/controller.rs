@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use checkers::{Op, OpType, Process, Value, Verdict};
-use nemesis::{Event, Fault, Nemesis};
+use nemesis::{Event, Fault, Nemesis, Target};
 use serde::Serialize;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -48,6 +48,9 @@ pub struct TestConfig {
     /// Faults the nemesis injects.
     #[serde(serialize_with = "display_list")]
     pub faults: Vec<Fault>,
+    /// Which nodes faults hit.
+    #[serde(serialize_with = "debug")]
+    pub targets: Target,
     /// Length of a fault and of the calm between two.
     pub nemesis_interval: Duration,
     /// Length of the main phase.
@@ -70,6 +73,10 @@ pub struct TestConfig {
 
 fn display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&v.to_string())
+}
+
+fn debug<T: std::fmt::Debug, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{v:?}").to_lowercase())
 }
 
 fn display_list<S: serde::Serializer>(v: &[Fault], s: S) -> Result<S::Ok, S::Error> {
@@ -215,7 +222,7 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
         stopped: Notify::new(),
         addrs: cluster.addrs(),
         cluster: Mutex::new(cluster),
-        nemesis: Mutex::new(Nemesis::new(cfg.faults.clone(), cfg.seed)),
+        nemesis: Mutex::new(Nemesis::new(cfg.faults.clone(), cfg.targets, cfg.seed)),
     });
     let progress = tokio::spawn(progress(shared.clone(), counts.clone(), cfg.time_limit));
     let driven = drive(&shared, cfg).await;

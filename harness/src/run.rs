@@ -32,6 +32,10 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
     }
     let workload: Workload = args.workload.parse().map_err(UsageError)?;
     let faults = nemesis::parse_faults(&args.nemesis).map_err(|e| UsageError(format!("--nemesis: {e}")))?;
+    let targets = args
+        .nemesis_targets
+        .parse()
+        .map_err(|e| UsageError(format!("--nemesis-targets: {e}")))?;
     if args.concurrency == 0 || args.nodes == 0 || args.test_count == 0 {
         return Err(UsageError(
             "--concurrency, --nodes and --test-count must be at least 1".into(),
@@ -56,6 +60,7 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
         mode: args.mode,
         nodes: args.nodes,
         faults,
+        targets,
         nemesis_interval: seconds("nemesis-interval", args.nemesis_interval)?,
         time_limit: seconds("time-limit", args.time_limit)?,
         concurrency: args.concurrency,

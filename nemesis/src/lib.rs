@@ -44,6 +44,32 @@ pub trait Pause {
     fn resume(&mut self, node: usize) -> Result<(), FaultError>;
 }
 
+/// Which nodes lead, as the database sees it (Jepsen's `Primary`).
+pub trait Primaries {
+    /// The nodes that currently act as primary or leader; may be empty.
+    fn primaries(&mut self) -> Vec<usize>;
+}
+
+/// Which nodes faults hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// Any node, chosen at random.
+    Random,
+    /// A current primary (a random node if none is known).
+    Primary,
+}
+
+impl FromStr for Target {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "random" => Ok(Target::Random),
+            "primary" => Ok(Target::Primary),
+            _ => Err(format!("unknown target {s:?}; expected random or primary")),
+        }
+    }
+}
+
 /// Node names, for events.
 pub trait Nodes {
     /// How many nodes there are.
@@ -128,16 +154,19 @@ pub struct Event {
 #[derive(Debug)]
 pub struct Nemesis {
     faults: Vec<Fault>,
+    target: Target,
     rng: u64,
     active: Vec<(Fault, usize)>,
     next: usize,
 }
 
 impl Nemesis {
-    /// A nemesis choosing among `faults`, seeded for reproducible choices.
-    pub fn new(faults: Vec<Fault>, seed: u64) -> Self {
+    /// A nemesis choosing among `faults` and hitting `target`, seeded for
+    /// reproducible choices.
+    pub fn new(faults: Vec<Fault>, target: Target, seed: u64) -> Self {
         Nemesis {
             faults,
+            target,
             rng: seed ^ 0x5DEE_CE66,
             active: Vec::new(),
             next: 0,
@@ -168,13 +197,21 @@ impl Nemesis {
     }
 
     /// Starts the next fault (faults take turns) on a random node.
-    pub fn start<D: Kill + Pause + Nodes>(&mut self, db: &mut D) -> Option<Event> {
+    pub fn start<D: Kill + Pause + Nodes + Primaries>(&mut self, db: &mut D) -> Option<Event> {
         if self.faults.is_empty() || db.count() == 0 {
             return None;
         }
         let fault = self.faults[self.next % self.faults.len()];
         self.next += 1;
-        let node = self.below(db.count());
+        let primaries = match self.target {
+            Target::Primary => db.primaries(),
+            Target::Random => Vec::new(),
+        };
+        let node = if primaries.is_empty() {
+            self.below(db.count())
+        } else {
+            primaries[self.below(primaries.len())]
+        };
         let result = match fault {
             Fault::Kill => db.kill(node),
             Fault::Pause => db.pause(node),
@@ -242,6 +279,12 @@ mod tests {
         }
     }
 
+    impl Primaries for MockDb {
+        fn primaries(&mut self) -> Vec<usize> {
+            vec![2]
+        }
+    }
+
     impl Nodes for MockDb {
         fn count(&self) -> usize {
             3
@@ -254,7 +297,7 @@ mod tests {
     #[test]
     fn heal_undoes_everything_even_after_an_error() {
         let mut db = MockDb::default();
-        let mut nem = Nemesis::new(vec![Fault::Kill, Fault::Pause], 7);
+        let mut nem = Nemesis::new(vec![Fault::Kill, Fault::Pause], Target::Random, 7);
         let a = nem.start(&mut db).unwrap();
         let b = nem.start(&mut db).unwrap();
         assert_eq!((a.f, b.f), ("kill", "pause"));
@@ -266,6 +309,16 @@ mod tests {
         assert_eq!(healed[1].f, "start");
         assert!(nem.heal(&mut db).is_empty());
         assert!(nem.describe_active(&db).is_none());
+    }
+
+    #[test]
+    fn primary_targets_hit_the_primary() {
+        let mut db = MockDb::default();
+        let mut nem = Nemesis::new(vec![Fault::Kill], Target::Primary, 1);
+        for _ in 0..5 {
+            assert_eq!(nem.start(&mut db).unwrap().nodes, vec!["n3".to_string()]);
+            nem.heal(&mut db);
+        }
     }
 
     #[test]

@@ -31,7 +31,8 @@ pub struct Request {
     /// Echoed in the response.
     #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub id: u64,
-    /// `read`, `write`, `cas`, `sadd`, `smembers`, or `repl` between nodes.
+    /// `read`, `write`, `cas`, `sadd`, `smembers`; `leader` (whom the node
+    /// follows); `repl` between nodes.
     pub f: String,
     /// The key.
     #[serde(default)]

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use nemesis::{FaultError, Kill, Nodes, Pause};
+use nemesis::{FaultError, Kill, Nodes, Pause, Primaries};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -227,6 +227,35 @@ impl Pause for DemoCluster {
     fn resume(&mut self, node: usize) -> Result<(), FaultError> {
         self.signal(node, Signal::SIGCONT, "resume")
     }
+}
+
+impl Primaries for DemoCluster {
+    /// The leader most running nodes name (a paused node does not answer).
+    fn primaries(&mut self) -> Vec<usize> {
+        let mut votes = vec![0; self.nodes.len()];
+        for node in self.nodes.iter().filter(|n| n.child.is_some()) {
+            if let Some(l) = ask_leader(node.addr).filter(|&l| l < votes.len()) {
+                votes[l] += 1;
+            }
+        }
+        let best = votes.iter().copied().max().unwrap_or(0);
+        (0..votes.len())
+            .filter(|&i| best > 0 && votes[i] == best)
+            .collect()
+    }
+}
+
+/// Asks one node whom it follows, giving up after a short wait.
+fn ask_leader(addr: SocketAddr) -> Option<usize> {
+    use std::io::{BufRead, BufReader, Write};
+    let wait = Duration::from_millis(300);
+    let mut stream = TcpStream::connect_timeout(&addr, wait).ok()?;
+    stream.set_read_timeout(Some(wait)).ok()?;
+    stream.write_all(b"{\"f\":\"leader\"}\n").ok()?;
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).ok()?;
+    let resp: workloads::demo::Response = serde_json::from_str(&line).ok()?;
+    resp.v.as_int().map(|l| l as usize)
 }
 
 impl Nodes for DemoCluster {

@@ -15,8 +15,8 @@
 //!   promotes itself, without the writes it never received. A restarted
 //!   node starts empty, as a follower.
 //!
-//! One JSON object per line (`workloads::demo`). Requests on a connection
-//! are answered in order.
+//! One JSON object per line (`workloads::demo`); `leader` asks a node
+//! whom it follows. Requests on a connection are answered in order.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write as _;
@@ -234,6 +234,15 @@ impl Node {
 
     async fn handle(self: &Arc<Self>, req: Request) -> Response {
         let leader = self.role.lock().expect("role lock").leader;
+        if req.f == "leader" {
+            return Response {
+                id: req.id,
+                ok: true,
+                v: leader.map_or(Value::Nil, |l| Value::Int(l as i64)),
+                err: None,
+                definite: false,
+            };
+        }
         if leader == Some(self.args.id) {
             return self.apply(req);
         }

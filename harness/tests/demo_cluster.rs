@@ -1,0 +1,250 @@
+//! `faultline test` against the real demo cluster (separate OS processes,
+//! real SIGKILL / SIGSTOP): the correct mode stays valid under faults, the
+//! buggy modes are caught, and a SIGKILLed faultline loses no reported
+//! completion and leaves nothing running after `faultline cleanup`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn store(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("faultline-demo-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn faultline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .output()
+        .expect("runs faultline")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<i32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let zombie = std::fs::read_to_string(entry.path().join("stat"))
+            .map(|s| {
+                s.rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('Z'))
+            })
+            .unwrap_or(true);
+        if !zombie && String::from_utf8_lossy(&cmd).contains(needle) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+fn latest(store: &Path) -> PathBuf {
+    store.join(std::fs::read_link(store.join("latest")).unwrap())
+}
+
+fn history(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("history.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every journal line is complete JSON"))
+        .collect()
+}
+
+#[test]
+fn correct_mode_is_valid_under_kill_and_pause_in_repeated_runs() {
+    let s = store("correct");
+    let o = faultline(&[
+        "test",
+        "--store",
+        s.to_str().unwrap(),
+        "--time-limit",
+        "8",
+        "--nemesis",
+        "kill,pause",
+        "--nemesis-interval",
+        "1.5",
+        "--test-count",
+        "2",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let runs: Vec<_> = std::fs::read_dir(s.join("demo-cas-register-correct"))
+        .unwrap()
+        .collect();
+    assert_eq!(runs.len(), 2, "one folder per run");
+    let h = history(&latest(&s));
+    let faults: Vec<&str> = h
+        .iter()
+        .filter(|op| op["process"] == "nemesis")
+        .map(|op| op["f"].as_str().unwrap())
+        .collect();
+    assert!(
+        faults.contains(&"kill") && faults.contains(&"pause"),
+        "faults were injected: {faults:?}"
+    );
+    assert!(
+        faults.contains(&"start") && faults.contains(&"resume"),
+        "and healed: {faults:?}"
+    );
+    assert!(
+        h.iter().filter(|op| op["type"] == "ok").count() > 500,
+        "clients made progress"
+    );
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(latest(&s).join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["verdict"], "valid");
+    assert!(
+        processes_mentioning(s.to_str().unwrap()).is_empty(),
+        "no node outlives the test"
+    );
+}
+
+#[test]
+fn stale_reads_are_caught_within_ten_seconds() {
+    let s = store("stale");
+    let o = faultline(&[
+        "test",
+        "--store",
+        s.to_str().unwrap(),
+        "--mode",
+        "stale-reads",
+        "--nemesis",
+        "none",
+        "--time-limit",
+        "10",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("invalid: key "), "{}", text(&o));
+    // analyze re-checks the stored run to the same verdict.
+    let a = faultline(&["analyze", "--store", s.to_str().unwrap()]);
+    assert_eq!(a.status.code(), Some(1), "{}", text(&a));
+}
+
+#[test]
+fn lost_writes_are_caught_by_the_set_checker() {
+    let s = store("lost");
+    let o = faultline(&[
+        "test",
+        "--store",
+        s.to_str().unwrap(),
+        "--mode",
+        "lost-writes",
+        "--workload",
+        "set",
+        "--nemesis",
+        "kill",
+        "--nemesis-targets",
+        "primary",
+        "--nemesis-interval",
+        "2",
+        "--time-limit",
+        "10",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("acknowledged adds are missing from the final reads"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn a_sigkilled_run_loses_no_reported_completion_and_cleanup_removes_its_nodes() {
+    let s = store("sigkill");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args([
+            "test",
+            "--store",
+            s.to_str().unwrap(),
+            "--time-limit",
+            "60",
+            "--nemesis",
+            "pause",
+        ])
+        .args(["--nemesis-interval", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Not a terminal: a progress line every 5 s with the completions counted.
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let started = Instant::now();
+    let mut reported = 0u64;
+    while let Some(Ok(line)) = lines.next() {
+        if let Some(rest) = line.split("ok ").nth(1) {
+            let num = |s: &str, key: &str| -> u64 {
+                s.split(key)
+                    .nth(1)
+                    .and_then(|r| r.split_whitespace().next())
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            };
+            reported = num(&line, "ok ") + num(rest, "fail ") + num(rest, "info ");
+            if reported > 100 {
+                break;
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no progress line");
+    }
+    assert!(reported > 100, "a progress line with completions arrived");
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let run = latest(&s);
+    let completions = history(&run).iter().filter(|op| op["type"] != "invoke").count() as u64;
+    assert!(
+        completions >= reported,
+        "reported {reported} completions, journal has {completions}"
+    );
+    let needle = run.to_str().unwrap().to_string();
+    assert!(
+        !processes_mentioning(&needle).is_empty(),
+        "the killed run left its nodes running"
+    );
+
+    let o = faultline(&["cleanup", "--store", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("stopped process"), "{}", text(&o));
+    assert!(
+        processes_mentioning(&needle).is_empty(),
+        "cleanup left demo nodes running"
+    );
+    let o = faultline(&["cleanup", "--store", s.to_str().unwrap()]);
+    assert!(text(&o).contains("nothing to clean up"), "{}", text(&o));
+}
+
+#[test]
+fn with_no_arguments_the_default_test_runs_and_ends_valid() {
+    let cwd = store("default");
+    let o = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("test")
+        .current_dir(&cwd)
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("cas-register on the demo cluster (3 nodes"), "{out}");
+    assert!(out.contains("faults: kill, pause, 30 s"), "{out}");
+    let folder = out
+        .lines()
+        .find_map(|l| l.strip_prefix("run folder: "))
+        .expect("the run folder is printed");
+    assert!(Path::new(folder).join("results.json").exists());
+    assert!(Path::new(folder).starts_with(cwd.join("store")), "{folder}");
+}
