@@ -248,3 +248,67 @@ fn with_no_arguments_the_default_test_runs_and_ends_valid() {
     assert!(Path::new(folder).join("results.json").exists());
     assert!(Path::new(folder).starts_with(cwd.join("store")), "{folder}");
 }
+
+#[test]
+fn ctrl_c_heals_tears_down_and_checks_what_was_recorded() {
+    let s = store("ctrl-c");
+    let child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args([
+            "test",
+            "--store",
+            s.to_str().unwrap(),
+            "--time-limit",
+            "60",
+            "--nemesis",
+            "pause",
+        ])
+        .args(["--nemesis-interval", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Past the first pause, so a node is likely stopped when Ctrl-C comes.
+    std::thread::sleep(Duration::from_millis(4500));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let started = Instant::now();
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "Ctrl-C ends the test promptly"
+    );
+    let out = text(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "the exit code follows the verdict: {out}"
+    );
+    assert!(out.contains("interrupted"), "{out}");
+    let run = latest(&s);
+    assert!(run.join("results.json").exists(), "what was recorded is checked");
+    let h = history(&run);
+    let paused = h
+        .iter()
+        .filter(|op| op["f"] == "pause" && op["type"] == "info")
+        .count();
+    let resumed = h
+        .iter()
+        .filter(|op| op["f"] == "resume" && op["type"] == "info")
+        .count();
+    assert!(
+        paused >= 1 && paused == resumed,
+        "every pause is healed: {paused} pauses, {resumed} resumes"
+    );
+    assert!(
+        processes_mentioning(run.to_str().unwrap()).is_empty(),
+        "no node outlives the test"
+    );
+    assert_eq!(
+        std::fs::read_dir(s.join(".active")).unwrap().count(),
+        0,
+        "no state file is left"
+    );
+}
