@@ -16,7 +16,7 @@ use checkers::{History, ModelKind, Verdict};
 use std::time::Duration;
 
 use crate::cli::{BenchArgs, UsageError};
-use crate::controller::{self, TestConfig};
+use crate::controller::{self, DbChoice, TestConfig};
 use crate::demo::node::Mode;
 use crate::synth;
 
@@ -119,7 +119,8 @@ fn controller_throughput(seconds: Duration) -> Result<()> {
         let cfg = TestConfig {
             name: format!("bench-journal-{journal}"),
             workload: workloads::Workload::CasRegister,
-            mode: Mode::Correct,
+            db: DbChoice::Demo(Mode::Correct),
+            ops_per_key: 200,
             nodes: 3,
             faults: Vec::new(),
             targets: nemesis::Target::Random,

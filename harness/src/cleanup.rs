@@ -1,13 +1,16 @@
 //! What a run leaves behind if faultline dies, and how to remove exactly
 //! that.
 //!
-//! Every process a run starts is recorded (PID and full command line) in a
-//! state file under `<store>/.active/` before the run relies on it; a run
-//! that ends normally deletes its file. `faultline cleanup` — and every
-//! `faultline test` at start — reads the files left behind, continues and
-//! kills each recorded process that is still running with the recorded
-//! command line (a PID reused by someone else's process is left alone),
-//! and deletes the file. Processes are only ever stopped by PID.
+//! Everything a run creates — processes (PID and full command line),
+//! network namespaces, links, subnet lock files — is recorded in a state
+//! file under `<store>/.active/` before the run relies on it; a run that
+//! ends normally deletes its file. `faultline cleanup` — and every
+//! `faultline test` at start — reads the files left behind and removes
+//! exactly what they list: it continues and kills each recorded process
+//! that still runs the recorded command line (a PID reused by someone
+//! else's process is left alone), then deletes the namespaces (and with
+//! them their iptables rules), links and lock files. Processes are only
+//! ever stopped by PID; nothing outside the list is touched.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -30,15 +33,19 @@ pub struct Started {
 #[derive(Debug)]
 pub struct Registry {
     path: PathBuf,
-    /// The run folder, for messages.
-    run_dir: PathBuf,
-    started: Vec<Started>,
+    state: StateFile,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, Default)]
 struct StateFile {
     run_dir: PathBuf,
     processes: Vec<Started>,
+    #[serde(default)]
+    namespaces: Vec<String>,
+    #[serde(default)]
+    links: Vec<String>,
+    #[serde(default)]
+    locks: Vec<PathBuf>,
 }
 
 fn active_dir(store: &Path) -> PathBuf {
@@ -53,8 +60,10 @@ impl Registry {
         let name = format!("{}.json", std::process::id());
         let r = Registry {
             path: dir.join(name),
-            run_dir: run_dir.to_path_buf(),
-            started: Vec::new(),
+            state: StateFile {
+                run_dir: run_dir.to_path_buf(),
+                ..StateFile::default()
+            },
         };
         r.save()?;
         Ok(r)
@@ -62,23 +71,45 @@ impl Registry {
 
     fn save(&self) -> Result<()> {
         let tmp = self.path.with_extension("tmp");
-        let state = StateFile {
-            run_dir: self.run_dir.clone(),
-            processes: self.started.clone(),
-        };
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&state)?)?;
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&self.state)?)?;
         std::fs::rename(&tmp, &self.path).with_context(|| format!("writing {}", self.path.display()))
     }
 
     /// Records a process the run depends on.
     pub fn add(&mut self, s: Started) -> Result<()> {
-        self.started.push(s);
+        self.state.processes.push(s);
         self.save()
     }
 
     /// Forgets a process that has been stopped and reaped.
     pub fn remove(&mut self, pid: i32) -> Result<()> {
-        self.started.retain(|s| s.pid != pid);
+        self.state.processes.retain(|s| s.pid != pid);
+        self.save()
+    }
+
+    /// Records a network namespace about to be created.
+    pub fn add_namespace(&mut self, name: &str) -> Result<()> {
+        self.state.namespaces.push(name.into());
+        self.save()
+    }
+
+    /// Records a network link (bridge, veth) about to be created.
+    pub fn add_link(&mut self, name: &str) -> Result<()> {
+        self.state.links.push(name.into());
+        self.save()
+    }
+
+    /// Records a lock file the run holds.
+    pub fn add_lock(&mut self, path: &Path) -> Result<()> {
+        self.state.locks.push(path.into());
+        self.save()
+    }
+
+    /// Forgets every network resource (they have been removed).
+    pub fn clear_network(&mut self) -> Result<()> {
+        self.state.namespaces.clear();
+        self.state.links.clear();
+        self.state.locks.clear();
         self.save()
     }
 
@@ -151,15 +182,18 @@ pub fn cleanup(store: &Path) -> Result<Vec<String>> {
         let text = std::fs::read_to_string(&path)?;
         let state: StateFile =
             serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+        let run = state.run_dir.display();
         for s in &state.processes {
             if stop(s) {
                 done.push(format!(
-                    "stopped process {} ({}) left by the run in {}",
+                    "stopped process {} ({}) left by the run in {run}",
                     s.pid,
-                    s.argv.join(" "),
-                    state.run_dir.display()
+                    s.argv.join(" ")
                 ));
             }
+        }
+        for line in crate::netns::remove(&state.namespaces, &state.links, &state.locks) {
+            done.push(format!("{line}, left by the run in {run}"));
         }
         std::fs::remove_file(&path)?;
     }

@@ -89,13 +89,19 @@ pub struct BenchArgs {
 
 #[derive(Args, Debug)]
 pub struct TestArgs {
-    /// The system under test. Only the built-in `demo` cluster so far.
+    /// The system under test: demo (built in) or etcd (Debian's etcd-server).
     #[arg(long, default_value = "demo")]
     pub db: String,
+    /// etcd reads: linearizable, or serializable (served locally; stale under partition).
+    #[arg(long, default_value = "linearizable")]
+    pub etcd_reads: String,
+    /// Operations on one key before its workers move to a fresh key.
+    #[arg(long, default_value_t = 200)]
+    pub ops_per_key: usize,
     /// register, cas-register (independent keys) or set.
     #[arg(long, short, default_value = "cas-register")]
     pub workload: String,
-    /// Faults: none, kill, pause, all, or a comma list (kill,pause).
+    /// Faults: none, kill, pause, partition, loss, all, or a comma list.
     #[arg(long, default_value = "kill,pause")]
     pub nemesis: String,
     /// Which nodes faults hit: random, or primary (the current leader).
@@ -134,7 +140,7 @@ pub struct TestArgs {
     /// Seconds to wait after healing before the final reads.
     #[arg(long, default_value_t = 2.0)]
     pub recovery: f64,
-    /// The test's name in the store (default: db-workload-mode).
+    /// The test's name in the store (default: db-workload-variant).
     #[arg(long)]
     pub name: Option<String>,
     /// Do not write the history (only to measure what writing costs).

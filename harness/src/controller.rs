@@ -22,16 +22,34 @@ use serde::Serialize;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use workloads::client::{Client, Completion, Invocation};
-use workloads::demo::DemoClient;
+use workloads::etcd::Reads;
 use workloads::generator::{Generator, Plan, RateLimit};
 use workloads::Workload;
 
 use crate::cleanup::{self, Registry};
+use crate::db::Db;
 use crate::demo::cluster::DemoCluster;
 use crate::demo::node::Mode;
+use crate::etcd::EtcdCluster;
 use crate::journal::{Counts, Journal};
 use crate::store;
 use crate::verdicts;
+
+/// Which cluster a test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DbChoice {
+    /// The built-in demo cluster, with what it gets wrong.
+    Demo(Mode),
+    /// Local etcd nodes: in network namespaces if `namespaces`.
+    Etcd {
+        /// Serializable (local) or linearizable reads.
+        #[serde(serialize_with = "debug")]
+        reads: Reads,
+        /// Whether each node gets its own network namespace.
+        namespaces: bool,
+    },
+}
 
 /// Everything one test needs, validated.
 #[derive(Clone, Debug, Serialize)]
@@ -41,8 +59,8 @@ pub struct TestConfig {
     /// What the clients do.
     #[serde(serialize_with = "display")]
     pub workload: Workload,
-    /// What the demo cluster gets wrong.
-    pub mode: Mode,
+    /// The cluster.
+    pub db: DbChoice,
     /// Nodes in the cluster.
     pub nodes: usize,
     /// Faults the nemesis injects.
@@ -63,6 +81,8 @@ pub struct TestConfig {
     pub op_timeout: Duration,
     /// Wait after healing, before final reads.
     pub recovery: Duration,
+    /// Operations on a key before its workers move to a fresh one.
+    pub ops_per_key: usize,
     /// Seed for the generator and the nemesis.
     pub seed: u64,
     /// The store folder.
@@ -106,8 +126,7 @@ struct Shared {
     journal: Journal,
     stop: AtomicBool,
     stopped: Notify,
-    addrs: Vec<std::net::SocketAddr>,
-    cluster: Mutex<DemoCluster>,
+    cluster: Mutex<Box<dyn Db>>,
     nemesis: Mutex<Nemesis>,
 }
 
@@ -141,7 +160,14 @@ impl Shared {
     fn record_nemesis(&self, e: &Event) {
         let nodes = Value::List(e.nodes.iter().map(|n| Value::from(n.as_str())).collect());
         self.record(OpType::Invoke, Process::Nemesis, e.f, None, nodes.clone(), None);
-        self.record(OpType::Info, Process::Nemesis, e.f, None, nodes, e.error.clone());
+        // The completion says exactly what was done, for reports to shade.
+        let done = Value::List(vec![nodes, Value::from(e.detail.as_str())]);
+        self.record(OpType::Info, Process::Nemesis, e.f, None, done, e.error.clone());
+    }
+
+    fn client(&self, worker: usize, cfg: &TestConfig) -> Box<dyn Client> {
+        let cluster = self.cluster.lock().expect("cluster lock");
+        cluster.client(worker % cluster.count(), cfg.op_timeout, cfg.workload)
     }
 
     fn stopping(&self) -> bool {
@@ -167,7 +193,7 @@ impl Shared {
 
     fn heal(&self) {
         let mut cluster = self.cluster.lock().expect("cluster lock");
-        let events = self.nemesis.lock().expect("nemesis lock").heal(&mut *cluster);
+        let events = self.nemesis.lock().expect("nemesis lock").heal(&mut **cluster);
         for e in &events {
             self.record_nemesis(e);
         }
@@ -175,7 +201,12 @@ impl Shared {
 }
 
 /// Performs one operation as `process` and records both ends.
-async fn perform(shared: &Shared, client: &mut DemoClient, process: u64, inv: &Invocation) -> Completion {
+async fn perform(
+    shared: &Shared,
+    client: &mut Box<dyn Client>,
+    process: u64,
+    inv: &Invocation,
+) -> Completion {
     let p = Process::Client(process);
     shared.record(
         OpType::Invoke,
@@ -208,10 +239,17 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
 
     let registry = Registry::create(&cfg.store, &dir)?;
     let started = std::time::Instant::now();
-    let cluster =
-        tokio::task::block_in_place(|| DemoCluster::start(cfg.mode, cfg.nodes, &dir.join("nodes"), registry))
-            .context("starting the demo cluster")?;
-    tracing::info!("cluster up in {:?}", started.elapsed());
+    let nodes_dir = dir.join("nodes");
+    let cluster: Box<dyn Db> = tokio::task::block_in_place(|| -> Result<Box<dyn Db>> {
+        Ok(match cfg.db {
+            DbChoice::Demo(mode) => Box::new(DemoCluster::start(mode, cfg.nodes, &nodes_dir, registry)?),
+            DbChoice::Etcd { reads, namespaces } => Box::new(EtcdCluster::start(
+                cfg.nodes, &nodes_dir, registry, namespaces, reads,
+            )?),
+        })
+    })
+    .context("starting the cluster")?;
+    eprintln!("cluster up in {:.2} s", started.elapsed().as_secs_f64());
 
     let counts = Arc::new(Counts::default());
     let (journal, writer) = Journal::open(&dir.join(store::HISTORY), counts.clone(), cfg.journal)?;
@@ -220,7 +258,6 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
         journal,
         stop: AtomicBool::new(false),
         stopped: Notify::new(),
-        addrs: cluster.addrs(),
         cluster: Mutex::new(cluster),
         nemesis: Mutex::new(Nemesis::new(cfg.faults.clone(), cfg.targets, cfg.seed)),
     });
@@ -234,7 +271,12 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
     tokio::task::block_in_place(|| shared.heal());
     shared.journal.close();
     let written = writer.finish().await;
+    let teardown_started = std::time::Instant::now();
     let torn_down = tokio::task::block_in_place(|| shared.cluster.lock().expect("cluster lock").teardown());
+    eprintln!(
+        "cluster torn down in {:.2} s",
+        teardown_started.elapsed().as_secs_f64()
+    );
     let (main_elapsed, interrupted) = driven?;
     written?;
     torn_down.context("tearing the cluster down")?;
@@ -258,6 +300,7 @@ async fn drive(shared: &Arc<Shared>, cfg: &TestConfig) -> Result<(Duration, bool
         cfg.workload,
         Plan {
             seed: cfg.seed,
+            ops_per_key: cfg.ops_per_key,
             ..Plan::default()
         },
     )));
@@ -281,10 +324,9 @@ async fn drive(shared: &Arc<Shared>, cfg: &TestConfig) -> Result<(Duration, bool
     for w in 0..cfg.concurrency {
         let (shared, generator, rate, processes) =
             (shared.clone(), generator.clone(), rate.clone(), processes.clone());
-        let addr = shared.addrs[w % shared.addrs.len()];
-        let (timeout, data, concurrency) = (cfg.op_timeout, cfg.workload.data(), cfg.concurrency as u64);
+        let (cfg, concurrency) = (cfg.clone(), cfg.concurrency as u64);
         workers.push(tokio::spawn(async move {
-            let mut client = DemoClient::new(addr, timeout, data);
+            let mut client = shared.client(w, &cfg);
             let mut process = w as u64;
             while !shared.stopping() {
                 let inv = generator.lock().expect("generator lock").next(w);
@@ -296,7 +338,7 @@ async fn drive(shared: &Arc<Shared>, cfg: &TestConfig) -> Result<(Duration, bool
                 }
                 if perform(&shared, &mut client, process, &inv).await.kind == OpType::Info {
                     process += concurrency;
-                    client = DemoClient::new(addr, timeout, data);
+                    client = shared.client(w, &cfg);
                 }
             }
             processes.lock().expect("processes lock")[w] = process;
@@ -312,7 +354,7 @@ async fn drive(shared: &Arc<Shared>, cfg: &TestConfig) -> Result<(Duration, bool
                 }
                 let event = tokio::task::block_in_place(|| {
                     let mut cluster = shared.cluster.lock().expect("cluster lock");
-                    shared.nemesis.lock().expect("nemesis lock").start(&mut *cluster)
+                    shared.nemesis.lock().expect("nemesis lock").start(&mut **cluster)
                 });
                 if let Some(e) = event {
                     shared.record_nemesis(&e);
@@ -362,22 +404,17 @@ async fn final_reads(
         let Some(inv) = generator.lock().expect("generator lock").final_op(w) else {
             continue;
         };
-        let shared = shared.clone();
-        let (addr, timeout, data) = (
-            shared.addrs[w % shared.addrs.len()],
-            cfg.op_timeout,
-            cfg.workload.data(),
-        );
+        let (shared, cfg) = (shared.clone(), cfg.clone());
         let mut process = processes.lock().expect("processes lock")[w];
         let concurrency = cfg.concurrency as u64;
         tasks.push(tokio::spawn(async move {
-            let mut client = DemoClient::new(addr, timeout, data);
+            let mut client = shared.client(w, &cfg);
             for _ in 0..TRIES {
                 match perform(&shared, &mut client, process, &inv).await.kind {
                     OpType::Ok => break,
                     OpType::Info => {
                         process += concurrency;
-                        client = DemoClient::new(addr, timeout, data);
+                        client = shared.client(w, &cfg);
                     }
                     _ => {}
                 }
@@ -400,14 +437,7 @@ async fn progress(shared: Arc<Shared>, counts: Arc<Counts>, limit: Duration) {
         let total = counts.total();
         let rate = (total - last.1) as f64 / last.0.elapsed().as_secs_f64();
         last = (Instant::now(), total);
-        let fault = {
-            let cluster = shared.cluster.lock().expect("cluster lock");
-            shared
-                .nemesis
-                .lock()
-                .expect("nemesis lock")
-                .describe_active(&*cluster)
-        };
+        let fault = shared.nemesis.lock().expect("nemesis lock").describe_active();
         let line = format!(
             "[{:>5.1}/{} s] {:>7.0} ops/s  ok {}  fail {}  info {}  fault: {}",
             shared.start.elapsed().as_secs_f64(),

@@ -10,8 +10,9 @@ use checkers::Verdict;
 use workloads::Workload;
 
 use crate::cli::{AnalyzeArgs, CleanupArgs, TestArgs, UsageError};
-use crate::controller::{self, TestConfig};
-use crate::{cleanup, store, verdicts};
+use crate::controller::{self, DbChoice, TestConfig};
+use crate::{cleanup, netns, store, verdicts};
+use workloads::etcd::Reads;
 
 fn seconds(flag: &str, v: f64) -> Result<Duration, UsageError> {
     if v.is_finite() && v > 0.0 {
@@ -24,22 +25,63 @@ fn seconds(flag: &str, v: f64) -> Result<Duration, UsageError> {
 }
 
 fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
-    if args.db != "demo" {
-        return Err(UsageError(format!(
-            "--db {}: only the built-in demo cluster is available so far",
-            args.db
-        )));
-    }
     let workload: Workload = args.workload.parse().map_err(UsageError)?;
     let faults = nemesis::parse_faults(&args.nemesis).map_err(|e| UsageError(format!("--nemesis: {e}")))?;
     let targets = args
         .nemesis_targets
         .parse()
         .map_err(|e| UsageError(format!("--nemesis-targets: {e}")))?;
-    if args.concurrency == 0 || args.nodes == 0 || args.test_count == 0 {
+    let network_faults = faults.iter().any(|f| f.is_network());
+    let (db, variant) = match args.db.as_str() {
+        "demo" => {
+            if network_faults {
+                return Err(UsageError(
+                    "--nemesis partition/loss: the demo cluster runs on loopback without network namespaces; \
+                     use --db etcd for network faults, or --nemesis kill,pause"
+                        .into(),
+                ));
+            }
+            let mode = serde_json::to_value(args.mode)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from));
+            (DbChoice::Demo(args.mode), mode.unwrap_or_default())
+        }
+        "etcd" => {
+            if workload == Workload::Set {
+                return Err(UsageError(
+                    "--db etcd runs register and cas-register workloads, not set".into(),
+                ));
+            }
+            let reads = match args.etcd_reads.as_str() {
+                "linearizable" => Reads::Linearizable,
+                "serializable" => Reads::Serializable,
+                other => {
+                    return Err(UsageError(format!(
+                        "--etcd-reads {other}: expected linearizable or serializable"
+                    )))
+                }
+            };
+            let why = netns::unavailable();
+            if let (true, Some(why)) = (network_faults, &why) {
+                return Err(UsageError(format!("--nemesis partition/loss: {why}")));
+            }
+            (
+                DbChoice::Etcd {
+                    reads,
+                    namespaces: why.is_none(),
+                },
+                args.etcd_reads.clone(),
+            )
+        }
+        other => return Err(UsageError(format!("--db {other}: expected demo or etcd"))),
+    };
+    if args.concurrency == 0 || args.nodes == 0 || args.test_count == 0 || args.ops_per_key == 0 {
         return Err(UsageError(
-            "--concurrency, --nodes and --test-count must be at least 1".into(),
+            "--concurrency, --nodes, --test-count and --ops-per-key must be at least 1".into(),
         ));
+    }
+    if args.nodes > 200 {
+        return Err(UsageError(format!("--nodes {}: at most 200", args.nodes)));
     }
     if !(args.rate.is_finite() && args.rate >= 0.0) {
         return Err(UsageError(format!(
@@ -47,17 +89,13 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
             args.rate
         )));
     }
-    let mode = serde_json::to_value(args.mode)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default();
     Ok(TestConfig {
         name: args
             .name
             .clone()
-            .unwrap_or_else(|| format!("demo-{workload}-{mode}")),
+            .unwrap_or_else(|| format!("{}-{workload}-{variant}", args.db)),
         workload,
-        mode: args.mode,
+        db,
         nodes: args.nodes,
         faults,
         targets,
@@ -67,6 +105,7 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
         rate: (args.rate > 0.0).then_some(args.rate),
         op_timeout: seconds("op-timeout", args.op_timeout)?,
         recovery: seconds("recovery", args.recovery)?,
+        ops_per_key: args.ops_per_key,
         seed: args.seed.unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -78,6 +117,34 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
             .map_err(|e| UsageError(format!("--store {}: {e}", args.store.display())))?,
         journal: !args.no_journal,
     })
+}
+
+/// The cluster in words, for the opening line.
+fn describe_db(cfg: &TestConfig) -> String {
+    match cfg.db {
+        DbChoice::Demo(mode) => format!(
+            "the demo cluster ({} nodes, {} mode)",
+            cfg.nodes,
+            serde_json::to_value(mode)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default()
+        ),
+        DbChoice::Etcd { reads, namespaces } => format!(
+            "etcd ({} nodes, {}, {} reads)",
+            cfg.nodes,
+            if namespaces {
+                "each in its own network namespace"
+            } else {
+                "on loopback: process faults only"
+            },
+            if reads == Reads::Serializable {
+                "serializable"
+            } else {
+                "linearizable"
+            }
+        ),
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -97,10 +164,9 @@ pub fn test(args: TestArgs) -> Result<u8> {
             cfg.seed = cfg.seed.wrapping_add(1);
         }
         eprintln!(
-            "faultline test: {} on the demo cluster ({} nodes, {:?} mode), faults: {}, {} s, seed {}",
+            "faultline test: {} on {}, faults: {}, {} s, seed {}",
             cfg.workload,
-            cfg.nodes,
-            cfg.mode,
+            describe_db(&cfg),
             if cfg.faults.is_empty() {
                 "none".to_string()
             } else {

@@ -53,7 +53,11 @@ pub fn judge(dir: &Path, workload: Workload) -> Result<Judged> {
                         (None, None) => p.verdict.to_string(),
                     };
                     let others = if bad.len() > 1 {
-                        format!(" ({} keys are not valid)", bad.len())
+                        format!(
+                            " ({} of {} keys are not valid)",
+                            bad.len(),
+                            report.partitions.len()
+                        )
                     } else {
                         String::new()
                     };

@@ -9,9 +9,17 @@
 //! [`Event`] for the history, so reports can shade fault periods. The
 //! schedule (when to start and stop) belongs to the caller.
 //!
-//! Partitions and packet faults arrive with network namespaces; this
-//! crate knows nothing of processes or sockets itself.
+//! Network faults go through [`Partition`]: a partition is data, a
+//! [`Grudge`] (which nodes each node drops), built in the shapes Jepsen
+//! uses (halves, random majority/minority, isolate one, majorities ring,
+//! bridge); packet loss drops a share of traffic between nodes. This crate
+//! knows nothing of processes, namespaces or iptables itself.
+
 #![deny(missing_docs)]
+
+mod grudge;
+
+pub use grudge::{Grudge, Shape};
 
 use std::fmt;
 use std::str::FromStr;
@@ -42,6 +50,17 @@ pub trait Pause {
     fn pause(&mut self, node: usize) -> Result<(), FaultError>;
     /// Continues it (SIGCONT).
     fn resume(&mut self, node: usize) -> Result<(), FaultError>;
+}
+
+/// Cutting and degrading the network between nodes.
+pub trait Partition {
+    /// Makes each node drop traffic from the nodes its grudge names,
+    /// replacing any earlier network fault.
+    fn partition(&mut self, grudge: &Grudge) -> Result<(), FaultError>;
+    /// Makes every node drop this share (0–1) of packets from its peers.
+    fn lose_packets(&mut self, probability: f64) -> Result<(), FaultError>;
+    /// Removes every network fault.
+    fn heal_network(&mut self) -> Result<(), FaultError>;
 }
 
 /// Which nodes lead, as the database sees it (Jepsen's `Primary`).
@@ -85,18 +104,33 @@ pub enum Fault {
     Kill,
     /// Pause a node, later resume it.
     Pause,
+    /// Partition the network in a random shape, later heal it.
+    Partition,
+    /// Drop a share of the packets between nodes, later stop.
+    Loss,
 }
+
+/// The share of packets `Fault::Loss` drops.
+pub const LOSS_PROBABILITY: f64 = 0.2;
 
 impl Fault {
     fn verbs(self) -> (&'static str, &'static str) {
         match self {
             Fault::Kill => ("kill", "start"),
             Fault::Pause => ("pause", "resume"),
+            Fault::Partition => ("start-partition", "stop-partition"),
+            Fault::Loss => ("start-loss", "stop-loss"),
         }
+    }
+
+    /// Whether the fault acts on the network (needs namespaces).
+    pub fn is_network(self) -> bool {
+        matches!(self, Fault::Partition | Fault::Loss)
     }
 }
 
-/// Parses `--nemesis`: `none`, `kill`, `pause`, `all`, or a comma list.
+/// Parses `--nemesis`: `none`, `kill`, `pause`, `partition`, `loss`,
+/// `all`, or a comma list.
 pub fn parse_faults(s: &str) -> Result<Vec<Fault>, String> {
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim) {
@@ -104,28 +138,33 @@ pub fn parse_faults(s: &str) -> Result<Vec<Fault>, String> {
             "none" => {}
             "kill" => out.push(Fault::Kill),
             "pause" => out.push(Fault::Pause),
-            "all" => out.extend([Fault::Kill, Fault::Pause]),
-            "partition" => {
-                return Err(
-                    "partition: network partitions need each node in its own network namespace, \
-                     which the demo cluster does not have yet; use kill or pause"
-                        .into(),
-                )
-            }
+            "partition" => out.push(Fault::Partition),
+            "loss" => out.push(Fault::Loss),
+            "all" => out.extend([Fault::Partition, Fault::Kill, Fault::Pause, Fault::Loss]),
             other => {
                 return Err(format!(
-                    "unknown fault {other:?}; expected none, kill, pause or all"
+                    "unknown fault {other:?}; expected none, kill, pause, partition, loss or all"
                 ))
             }
         }
     }
-    out.dedup();
+    let mut seen = Vec::new();
+    out.retain(|f| {
+        let new = !seen.contains(f);
+        seen.push(*f);
+        new
+    });
     Ok(out)
 }
 
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.verbs().0)
+        f.write_str(match self {
+            Fault::Kill => "kill",
+            Fault::Pause => "pause",
+            Fault::Partition => "partition",
+            Fault::Loss => "loss",
+        })
     }
 }
 
@@ -142,10 +181,12 @@ impl FromStr for Fault {
 /// What the nemesis did, for the history (process `nemesis`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
-    /// `kill`, `start`, `pause`, `resume`.
+    /// `kill`, `start`, `pause`, `resume`, `start-partition`, ...
     pub f: &'static str,
     /// The nodes it acted on.
     pub nodes: Vec<String>,
+    /// Exactly what it did, in words (`partition halves: n1,n3 | n2`).
+    pub detail: String,
     /// What went wrong, if anything.
     pub error: Option<String>,
 }
@@ -156,8 +197,19 @@ pub struct Nemesis {
     faults: Vec<Fault>,
     target: Target,
     rng: u64,
-    active: Vec<(Fault, usize)>,
+    active: Vec<Active>,
     next: usize,
+}
+
+/// A fault in force: what to undo, and how it was described.
+#[derive(Debug)]
+struct Active {
+    fault: Fault,
+    /// The node, for process faults.
+    node: usize,
+    /// The names it acted on, repeated in the healing event.
+    nodes: Vec<String>,
+    words: String,
 }
 
 impl Nemesis {
@@ -179,12 +231,8 @@ impl Nemesis {
     }
 
     /// The faults in force, in words (`kill n2`), for progress lines.
-    pub fn describe_active<D: Nodes>(&self, db: &D) -> Option<String> {
-        let parts: Vec<String> = self
-            .active
-            .iter()
-            .map(|(f, n)| format!("{} {}", f.verbs().0, db.name(*n)))
-            .collect();
+    pub fn describe_active(&self) -> Option<String> {
+        let parts: Vec<&str> = self.active.iter().map(|a| a.words.as_str()).collect();
         (!parts.is_empty()).then(|| parts.join(", "))
     }
 
@@ -196,46 +244,88 @@ impl Nemesis {
         ((self.rng >> 33) % n as u64) as usize
     }
 
-    /// Starts the next fault (faults take turns) on a random node.
-    pub fn start<D: Kill + Pause + Nodes + Primaries>(&mut self, db: &mut D) -> Option<Event> {
+    /// Starts the next fault (faults take turns) on a random node, or a
+    /// random partition shape.
+    pub fn start<D: Kill + Pause + Partition + Nodes + Primaries + ?Sized>(
+        &mut self,
+        db: &mut D,
+    ) -> Option<Event> {
         if self.faults.is_empty() || db.count() == 0 {
             return None;
         }
         let fault = self.faults[self.next % self.faults.len()];
         self.next += 1;
-        let primaries = match self.target {
-            Target::Primary => db.primaries(),
-            Target::Random => Vec::new(),
+        let names = |nodes: &[usize], db: &D| nodes.iter().map(|&n| db.name(n)).collect::<Vec<_>>();
+        let (node, nodes, result, words) = match fault {
+            Fault::Kill | Fault::Pause => {
+                let primaries = match self.target {
+                    Target::Primary => db.primaries(),
+                    Target::Random => Vec::new(),
+                };
+                let node = if primaries.is_empty() {
+                    self.below(db.count())
+                } else {
+                    primaries[self.below(primaries.len())]
+                };
+                let result = if fault == Fault::Kill {
+                    db.kill(node)
+                } else {
+                    db.pause(node)
+                };
+                let words = format!("{} {}", fault.verbs().0, db.name(node));
+                (node, vec![db.name(node)], result, words)
+            }
+            Fault::Partition => {
+                let shapes = Shape::for_nodes(db.count());
+                let shape = shapes[self.below(shapes.len())];
+                let mut order: Vec<usize> = (0..db.count()).collect();
+                for i in (1..order.len()).rev() {
+                    order.swap(i, self.below(i + 1));
+                }
+                let grudge = Grudge::new(shape, &order);
+                let words = format!("partition {}: {}", shape.name(), grudge.describe(|n| db.name(n)));
+                (
+                    0,
+                    names(&(0..db.count()).collect::<Vec<_>>(), db),
+                    db.partition(&grudge),
+                    words,
+                )
+            }
+            Fault::Loss => {
+                let words = format!("drop {:.0}% of packets between nodes", LOSS_PROBABILITY * 100.0);
+                let all: Vec<usize> = (0..db.count()).collect();
+                (0, names(&all, db), db.lose_packets(LOSS_PROBABILITY), words)
+            }
         };
-        let node = if primaries.is_empty() {
-            self.below(db.count())
-        } else {
-            primaries[self.below(primaries.len())]
-        };
-        let result = match fault {
-            Fault::Kill => db.kill(node),
-            Fault::Pause => db.pause(node),
-        };
-        self.active.push((fault, node));
-        Some(Event {
+        let event = Event {
             f: fault.verbs().0,
-            nodes: vec![db.name(node)],
+            nodes: nodes.clone(),
+            detail: words.clone(),
             error: result.err().map(|e| e.to_string()),
-        })
+        };
+        self.active.push(Active {
+            fault,
+            node,
+            nodes,
+            words,
+        });
+        Some(event)
     }
 
     /// Undoes every active fault, newest first. Always leaves nothing
     /// active, even if an undo fails (the error is in its event).
-    pub fn heal<D: Kill + Pause + Nodes>(&mut self, db: &mut D) -> Vec<Event> {
+    pub fn heal<D: Kill + Pause + Partition + Nodes + ?Sized>(&mut self, db: &mut D) -> Vec<Event> {
         let mut events = Vec::new();
-        while let Some((fault, node)) = self.active.pop() {
-            let result = match fault {
-                Fault::Kill => db.start(node),
-                Fault::Pause => db.resume(node),
+        while let Some(a) = self.active.pop() {
+            let result = match a.fault {
+                Fault::Kill => db.start(a.node),
+                Fault::Pause => db.resume(a.node),
+                Fault::Partition | Fault::Loss => db.heal_network(),
             };
             events.push(Event {
-                f: fault.verbs().1,
-                nodes: vec![db.name(node)],
+                f: a.fault.verbs().1,
+                nodes: a.nodes,
+                detail: format!("undo: {}", a.words),
                 error: result.err().map(|e| e.to_string()),
             });
         }
@@ -279,6 +369,21 @@ mod tests {
         }
     }
 
+    impl Partition for MockDb {
+        fn partition(&mut self, g: &Grudge) -> Result<(), FaultError> {
+            self.calls.push(format!("partition {:?}", g.0));
+            Ok(())
+        }
+        fn lose_packets(&mut self, _p: f64) -> Result<(), FaultError> {
+            self.calls.push("loss".into());
+            Ok(())
+        }
+        fn heal_network(&mut self) -> Result<(), FaultError> {
+            self.calls.push("heal".into());
+            Ok(())
+        }
+    }
+
     impl Primaries for MockDb {
         fn primaries(&mut self) -> Vec<usize> {
             vec![2]
@@ -301,14 +406,14 @@ mod tests {
         let a = nem.start(&mut db).unwrap();
         let b = nem.start(&mut db).unwrap();
         assert_eq!((a.f, b.f), ("kill", "pause"));
-        assert!(nem.describe_active(&db).unwrap().contains("kill n"));
+        assert!(nem.describe_active().unwrap().contains("kill n"));
         let healed = nem.heal(&mut db);
         assert_eq!(healed.len(), 2);
         assert_eq!(healed[0].f, "resume");
         assert!(healed[0].error.is_some());
         assert_eq!(healed[1].f, "start");
         assert!(nem.heal(&mut db).is_empty());
-        assert!(nem.describe_active(&db).is_none());
+        assert!(nem.describe_active().is_none());
     }
 
     #[test]
@@ -322,16 +427,29 @@ mod tests {
     }
 
     #[test]
+    fn a_partition_is_healed_with_the_network() {
+        let mut db = MockDb::default();
+        let mut nem = Nemesis::new(vec![Fault::Partition], Target::Random, 3);
+        let e = nem.start(&mut db).unwrap();
+        assert_eq!(e.f, "start-partition");
+        assert!(e.detail.starts_with("partition "), "{}", e.detail);
+        let healed = nem.heal(&mut db);
+        assert_eq!(healed[0].f, "stop-partition");
+        assert_eq!(db.calls.last().unwrap(), "heal");
+    }
+
+    #[test]
     fn parses_fault_lists() {
         assert_eq!(
             parse_faults("kill,pause").unwrap(),
             vec![Fault::Kill, Fault::Pause]
         );
         assert_eq!(parse_faults("none").unwrap(), vec![]);
-        assert_eq!(parse_faults("all").unwrap().len(), 2);
-        assert!(parse_faults("partition")
-            .unwrap_err()
-            .contains("network namespace"));
+        assert_eq!(parse_faults("all").unwrap().len(), 4);
+        assert_eq!(
+            parse_faults("kill,kill,loss").unwrap(),
+            vec![Fault::Kill, Fault::Loss]
+        );
         assert!(parse_faults("flood").is_err());
     }
 }

@@ -9,12 +9,14 @@
 //! injects faults; that is `harness` and `nemesis`.
 //!
 //! Modules: [`client`] (the trait and op types), [`demo`] (the built-in
-//! demo cluster's wire protocol and client), [`generator`] (mixes,
+//! demo cluster's wire protocol and client), [`etcd`] (etcd's JSON
+//! gateway), [`generator`] (mixes,
 //! independent keys, reserve, rate limit), [`workload`].
 #![deny(missing_docs)]
 
 pub mod client;
 pub mod demo;
+pub mod etcd;
 pub mod generator;
 pub mod workload;
 

@@ -1,32 +1,27 @@
 //! A demo cluster on loopback: real `faultline demo-node` processes, so
 //! kill and pause act on them for real. Ports are picked free at start;
 //! every process is recorded in the run's state file before it is relied
-//! on, and stopped by PID.
+//! on, and stopped by PID. No network namespaces: partitions are refused.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use nemesis::{FaultError, Kill, Nodes, Pause, Primaries};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nemesis::{FaultError, Grudge, Kill, Nodes, Partition, Pause, Primaries};
+use nix::sys::signal::Signal;
+use workloads::demo::DemoClient;
+use workloads::{Client, Workload};
 
 use super::node::Mode;
-use crate::cleanup::{Registry, Started};
-
-struct NodeProc {
-    name: String,
-    addr: SocketAddr,
-    argv: Vec<String>,
-    log: PathBuf,
-    child: Option<Child>,
-}
+use crate::cleanup::Registry;
+use crate::db::Db;
+use crate::process::Supervised;
 
 /// A running demo cluster.
 pub struct DemoCluster {
-    nodes: Vec<NodeProc>,
+    nodes: Vec<Supervised>,
+    addrs: Vec<SocketAddr>,
     /// `None` once torn down.
     registry: Option<Registry>,
 }
@@ -54,7 +49,7 @@ impl DemoCluster {
             .unwrap_or("correct")
             .to_string();
         let mut nodes = Vec::with_capacity(count);
-        for (i, addr) in addrs.iter().enumerate() {
+        for i in 0..count {
             let name = format!("n{}", i + 1);
             let dir = nodes_dir.join(&name);
             std::fs::create_dir_all(&dir)?;
@@ -70,16 +65,11 @@ impl DemoCluster {
                 "--dir".into(),
                 dir.join("data").display().to_string(),
             ];
-            nodes.push(NodeProc {
-                name,
-                addr: *addr,
-                argv,
-                log: dir.join("node.log"),
-                child: None,
-            });
+            nodes.push(Supervised::new(name, Vec::new(), argv, dir.join("node.log")));
         }
         let mut cluster = DemoCluster {
             nodes,
+            addrs,
             registry: Some(registry),
         };
         for i in 0..count {
@@ -91,99 +81,40 @@ impl DemoCluster {
         Ok(cluster)
     }
 
-    /// Every node's client address, in node order.
-    pub fn addrs(&self) -> Vec<SocketAddr> {
-        self.nodes.iter().map(|n| n.addr).collect()
-    }
-
     fn spawn(&mut self, i: usize) -> Result<()> {
-        let node = &mut self.nodes[i];
-        if node.child.is_some() {
-            bail!("{} is already running", node.name);
-        }
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&node.log)?;
-        let child = Command::new(&node.argv[0])
-            .args(&node.argv[1..])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting {}", node.name))?;
-        let started = Started {
-            pid: child.id() as i32,
-            argv: node.argv.clone(),
-        };
-        node.child = Some(child);
-        self.registry
-            .as_mut()
-            .context("the cluster was torn down")?
-            .add(started)?;
-        Ok(())
+        let registry = self.registry.as_mut().context("the cluster was torn down")?;
+        self.nodes[i].spawn(registry)
     }
 
     fn wait_ready(&mut self, i: usize) -> Result<()> {
         let deadline = Instant::now() + READY_TIMEOUT;
-        let node = &mut self.nodes[i];
         loop {
-            if TcpStream::connect_timeout(&node.addr, Duration::from_millis(200)).is_ok() {
+            if TcpStream::connect_timeout(&self.addrs[i], Duration::from_millis(200)).is_ok() {
                 return Ok(());
             }
-            if let Some(child) = node.child.as_mut() {
-                if let Some(status) = child.try_wait()? {
-                    bail!(
-                        "{} exited at start ({status}); see {}",
-                        node.name,
-                        node.log.display()
-                    );
-                }
-            }
+            self.nodes[i].check_alive()?;
             if Instant::now() > deadline {
                 bail!(
                     "{} did not accept connections within {READY_TIMEOUT:?}",
-                    node.name
+                    self.nodes[i].name
                 );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
 
-    fn signal(&mut self, i: usize, sig: Signal, action: &'static str) -> Result<(), FaultError> {
-        let node = &self.nodes[i];
-        let err = |message: String| FaultError {
-            action,
-            node: node.name.clone(),
-            message,
-        };
-        let child = node.child.as_ref().ok_or_else(|| err("not running".into()))?;
-        kill(Pid::from_raw(child.id() as i32), sig).map_err(|e| err(e.to_string()))
+impl Db for DemoCluster {
+    fn client(&self, node: usize, timeout: Duration, workload: Workload) -> Box<dyn Client> {
+        Box::new(DemoClient::new(self.addrs[node], timeout, workload.data()))
     }
 
-    /// Stops every node (continuing paused ones first) and reaps them,
-    /// then deletes the run's state file. Idempotent.
-    pub fn teardown(&mut self) -> Result<()> {
-        for i in 0..self.nodes.len() {
-            self.stop(i)?;
+    fn teardown(&mut self) -> Result<()> {
+        for node in &mut self.nodes {
+            node.stop(self.registry.as_mut())?;
         }
         match self.registry.take() {
             Some(r) => r.close(),
-            None => Ok(()),
-        }
-    }
-
-    /// Kills and reaps node `i` if it runs.
-    fn stop(&mut self, i: usize) -> Result<()> {
-        let Some(mut child) = self.nodes[i].child.take() else {
-            return Ok(());
-        };
-        let pid = Pid::from_raw(child.id() as i32);
-        let _ = kill(pid, Signal::SIGCONT);
-        let _ = kill(pid, Signal::SIGKILL);
-        child.wait()?;
-        match self.registry.as_mut() {
-            Some(r) => r.remove(pid.as_raw()),
             None => Ok(()),
         }
     }
@@ -200,11 +131,14 @@ impl Drop for DemoCluster {
 
 impl Kill for DemoCluster {
     fn kill(&mut self, node: usize) -> Result<(), FaultError> {
-        self.stop(node).map_err(|e| FaultError {
-            action: "kill",
-            node: self.nodes[node].name.clone(),
-            message: format!("{e:#}"),
-        })
+        let name = self.nodes[node].name.clone();
+        self.nodes[node]
+            .stop(self.registry.as_mut())
+            .map_err(|e| FaultError {
+                action: "kill",
+                node: name,
+                message: format!("{e:#}"),
+            })
     }
 
     fn start(&mut self, node: usize) -> Result<(), FaultError> {
@@ -221,11 +155,33 @@ impl Kill for DemoCluster {
 
 impl Pause for DemoCluster {
     fn pause(&mut self, node: usize) -> Result<(), FaultError> {
-        self.signal(node, Signal::SIGSTOP, "pause")
+        self.nodes[node].signal(Signal::SIGSTOP, "pause")
     }
 
     fn resume(&mut self, node: usize) -> Result<(), FaultError> {
-        self.signal(node, Signal::SIGCONT, "resume")
+        self.nodes[node].signal(Signal::SIGCONT, "resume")
+    }
+}
+
+impl Partition for DemoCluster {
+    fn partition(&mut self, _grudge: &Grudge) -> Result<(), FaultError> {
+        Err(loopback_only("partition"))
+    }
+
+    fn lose_packets(&mut self, _probability: f64) -> Result<(), FaultError> {
+        Err(loopback_only("loss"))
+    }
+
+    fn heal_network(&mut self) -> Result<(), FaultError> {
+        Ok(())
+    }
+}
+
+fn loopback_only(action: &'static str) -> FaultError {
+    FaultError {
+        action,
+        node: "all".into(),
+        message: "the demo cluster runs on loopback, without network namespaces".into(),
     }
 }
 
@@ -233,8 +189,11 @@ impl Primaries for DemoCluster {
     /// The leader most running nodes name (a paused node does not answer).
     fn primaries(&mut self) -> Vec<usize> {
         let mut votes = vec![0; self.nodes.len()];
-        for node in self.nodes.iter().filter(|n| n.child.is_some()) {
-            if let Some(l) = ask_leader(node.addr).filter(|&l| l < votes.len()) {
+        for (i, node) in self.nodes.iter().enumerate() {
+            if !node.is_running() {
+                continue;
+            }
+            if let Some(l) = ask_leader(self.addrs[i]).filter(|&l| l < votes.len()) {
                 votes[l] += 1;
             }
         }

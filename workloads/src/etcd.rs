@@ -1,0 +1,194 @@
+//! An etcd v3 client over the JSON gateway (`/v3/kv/range`, `/v3/kv/put`,
+//! `/v3/kv/txn`; keys and values base64, DESIGN §5), for register and
+//! cas-register workloads.
+//!
+//! Keys are `faultline/<key>`, values decimal integers. A cas is a txn
+//! that compares the value and puts the new one: `succeeded` false is a
+//! definite failure. Reads are linearizable unless `serializable` is set
+//! (served from the local node, a known source of stale reads under
+//! partition: the positive control). Errors: refused connections are
+//! `fail`; a timeout or a server error is `info` for writes and `fail`
+//! for reads. Nothing is retried.
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use checkers::Value;
+use serde_json::{json, Value as Json};
+
+use crate::client::{BoxFuture, Client, Completion, Invocation};
+
+/// How reads are served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reads {
+    /// Through the leader, linearizable (etcd's default).
+    Linearizable,
+    /// From the node's local state (`serializable: true`).
+    Serializable,
+}
+
+/// A client of one etcd node.
+pub struct EtcdClient {
+    http: reqwest::Client,
+    base: String,
+    reads: Reads,
+}
+
+impl EtcdClient {
+    /// A client of the node whose client URL is `base` (`http://ip:port`).
+    pub fn new(base: String, timeout: Duration, reads: Reads) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .pool_max_idle_per_host(1)
+            .build()
+            .expect("a plain HTTP client builds");
+        EtcdClient { http, base, reads }
+    }
+
+    async fn post(&self, path: &str, body: Json) -> Result<Json, (bool, String)> {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| {
+                let sent = !e.is_connect();
+                let what = if e.is_timeout() {
+                    "timed out".to_string()
+                } else {
+                    format!("{e}")
+                };
+                (sent, what)
+            })?;
+        let status = resp.status();
+        let body: Json = resp
+            .json()
+            .await
+            .map_err(|e| (true, format!("reading the response: {e}")))?;
+        if !status.is_success() {
+            let msg = body["message"]
+                .as_str()
+                .or(body["error"].as_str())
+                .unwrap_or("")
+                .to_string();
+            return Err((true, format!("HTTP {}: {msg}", status.as_u16())));
+        }
+        Ok(body)
+    }
+}
+
+fn key(k: &Option<Value>) -> String {
+    let k = k.as_ref().map_or("nil".to_string(), |k| k.to_string());
+    B64.encode(format!("faultline/{k}"))
+}
+
+fn encode(v: &Value) -> String {
+    B64.encode(v.to_string())
+}
+
+/// The integer stored at a range response's first key, or nil.
+pub fn decode_range(body: &Json) -> Result<Value, String> {
+    let Some(kv) = body["kvs"].as_array().and_then(|a| a.first()) else {
+        return Ok(Value::Nil);
+    };
+    let raw = kv["value"].as_str().unwrap_or("");
+    let bytes = B64
+        .decode(raw)
+        .map_err(|e| format!("value {raw:?} is not base64: {e}"))?;
+    let text = String::from_utf8_lossy(&bytes);
+    text.parse::<i64>()
+        .map(Value::Int)
+        .map_err(|_| format!("value {text:?} is not an integer"))
+}
+
+/// The request body of each operation.
+pub fn request(op: &Invocation, reads: Reads) -> Result<(&'static str, Json), String> {
+    let k = key(&op.key);
+    match &*op.f {
+        "read" => Ok((
+            "/v3/kv/range",
+            if reads == Reads::Serializable {
+                json!({"key": k, "serializable": true})
+            } else {
+                json!({"key": k})
+            },
+        )),
+        "write" => Ok(("/v3/kv/put", json!({"key": k, "value": encode(&op.value)}))),
+        "cas" => {
+            let (from, to) = op.value.as_pair().ok_or("cas takes [from to]")?;
+            Ok((
+                "/v3/kv/txn",
+                json!({
+                    "compare": [{"key": k, "target": "VALUE", "result": "EQUAL", "value": encode(from)}],
+                    "success": [{"request_put": {"key": k, "value": encode(to)}}],
+                }),
+            ))
+        }
+        f => Err(format!("the etcd client has read, write and cas, not {f}")),
+    }
+}
+
+impl Client for EtcdClient {
+    fn invoke<'a>(&'a mut self, op: &'a Invocation) -> BoxFuture<'a, Completion> {
+        Box::pin(async move {
+            let (path, body) = match request(op, self.reads) {
+                Ok(r) => r,
+                Err(e) => return Completion::fail(op.value.clone(), e),
+            };
+            let is_read = &*op.f == "read";
+            match self.post(path, body).await {
+                Ok(resp) if is_read => match decode_range(&resp) {
+                    Ok(v) => Completion::ok(v),
+                    Err(e) => Completion::fail(Value::Nil, e),
+                },
+                Ok(resp) if &*op.f == "cas" && resp["succeeded"] != Json::Bool(true) => {
+                    Completion::fail(op.value.clone(), "compare failed")
+                }
+                Ok(_) => Completion::ok(op.value.clone()),
+                Err((sent, e)) if sent && !is_read => Completion::info(op.value.clone(), e),
+                Err((_, e)) => Completion::fail(op.value.clone(), e),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inv(f: &str, value: Value) -> Invocation {
+        Invocation {
+            f: f.into(),
+            key: Some(Value::Int(7)),
+            value,
+        }
+    }
+
+    #[test]
+    fn requests_follow_the_gateway_mapping() {
+        let (path, body) = request(&inv("read", Value::Nil), Reads::Serializable).unwrap();
+        assert_eq!(path, "/v3/kv/range");
+        assert_eq!(body["key"], B64.encode("faultline/7"));
+        assert_eq!(body["serializable"], true);
+        let (path, body) = request(
+            &inv("cas", Value::List(vec![1.into(), 2.into()])),
+            Reads::Linearizable,
+        )
+        .unwrap();
+        assert_eq!(path, "/v3/kv/txn");
+        assert_eq!(body["compare"][0]["value"], B64.encode("1"));
+        assert_eq!(body["compare"][0]["result"], "EQUAL");
+        assert_eq!(body["success"][0]["request_put"]["value"], B64.encode("2"));
+    }
+
+    #[test]
+    fn range_responses_decode() {
+        let body = json!({"header": {}, "kvs": [{"key": B64.encode("faultline/7"), "value": B64.encode("42")}], "count": "1"});
+        assert_eq!(decode_range(&body).unwrap(), Value::Int(42));
+        assert_eq!(decode_range(&json!({"header": {}})).unwrap(), Value::Nil);
+        assert!(decode_range(&json!({"kvs": [{"value": B64.encode("x")}]})).is_err());
+    }
+}
