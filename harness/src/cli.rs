@@ -92,6 +92,19 @@ pub struct TestArgs {
     /// The system under test: demo (built in) or etcd (Debian's etcd-server).
     #[arg(long, default_value = "demo")]
     pub db: String,
+    /// Test an existing etcd cluster at these client URLs (comma-separated)
+    /// instead of starting one; no faults are injected.
+    #[arg(long, value_delimiter = ',')]
+    pub endpoints: Vec<String>,
+    /// CA certificate (PEM) for https:// endpoints.
+    #[arg(long)]
+    pub cacert: Option<PathBuf>,
+    /// Client certificate (PEM) for https:// endpoints.
+    #[arg(long)]
+    pub cert: Option<PathBuf>,
+    /// Client key (PEM) for https:// endpoints.
+    #[arg(long)]
+    pub key: Option<PathBuf>,
     /// etcd reads: linearizable, or serializable (served locally; stale under partition).
     #[arg(long, default_value = "linearizable")]
     pub etcd_reads: String,
@@ -102,8 +115,9 @@ pub struct TestArgs {
     #[arg(long, short, default_value = "cas-register")]
     pub workload: String,
     /// Faults: none, kill, pause, partition, loss, all, or a comma list.
-    #[arg(long, default_value = "kill,pause")]
-    pub nemesis: String,
+    /// Default: kill,pause (none with --endpoints).
+    #[arg(long)]
+    pub nemesis: Option<String>,
     /// Which nodes faults hit: random, or primary (the current leader).
     #[arg(long, default_value = "random")]
     pub nemesis_targets: String,

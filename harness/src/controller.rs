@@ -31,12 +31,13 @@ use crate::db::Db;
 use crate::demo::cluster::DemoCluster;
 use crate::demo::node::Mode;
 use crate::etcd::EtcdCluster;
+use crate::existing::{Existing, TlsFiles};
 use crate::journal::{Counts, Journal};
 use crate::store;
 use crate::verdicts;
 
 /// Which cluster a test runs against.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DbChoice {
     /// The built-in demo cluster, with what it gets wrong.
@@ -48,6 +49,16 @@ pub enum DbChoice {
         reads: Reads,
         /// Whether each node gets its own network namespace.
         namespaces: bool,
+    },
+    /// An etcd cluster faultline did not start: no faults.
+    Existing {
+        /// Client URLs.
+        endpoints: Vec<String>,
+        /// Serializable (local) or linearizable reads.
+        #[serde(serialize_with = "debug")]
+        reads: Reads,
+        /// TLS files.
+        tls: TlsFiles,
     },
 }
 
@@ -241,11 +252,20 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
     let started = std::time::Instant::now();
     let nodes_dir = dir.join("nodes");
     let cluster: Box<dyn Db> = tokio::task::block_in_place(|| -> Result<Box<dyn Db>> {
-        Ok(match cfg.db {
-            DbChoice::Demo(mode) => Box::new(DemoCluster::start(mode, cfg.nodes, &nodes_dir, registry)?),
+        Ok(match &cfg.db {
+            DbChoice::Demo(mode) => Box::new(DemoCluster::start(*mode, cfg.nodes, &nodes_dir, registry)?),
             DbChoice::Etcd { reads, namespaces } => Box::new(EtcdCluster::start(
-                cfg.nodes, &nodes_dir, registry, namespaces, reads,
+                cfg.nodes,
+                &nodes_dir,
+                registry,
+                *namespaces,
+                *reads,
             )?),
+            DbChoice::Existing {
+                endpoints,
+                reads,
+                tls,
+            } => Box::new(Existing::connect(endpoints.clone(), *reads, tls, registry)?),
         })
     })
     .context("starting the cluster")?;

@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use nemesis::{FaultError, Grudge, Kill, Nodes, Partition, Pause, Primaries};
 use nix::sys::signal::Signal;
 use serde_json::json;
-use workloads::etcd::{EtcdClient, Reads};
+use workloads::etcd::{Connection, EtcdClient, Reads, Tls};
 use workloads::{Client, Workload};
 
 use crate::cleanup::Registry;
@@ -174,7 +174,13 @@ impl EtcdCluster {
 
 impl Db for EtcdCluster {
     fn client(&self, node: usize, timeout: Duration, _workload: Workload) -> Box<dyn Client> {
-        Box::new(EtcdClient::new(self.urls[node].clone(), timeout, self.reads))
+        let conn = Connection {
+            timeout,
+            reads: self.reads,
+            tls: Tls::default(),
+        };
+        let http = conn.http().expect("a plain HTTP client builds");
+        Box::new(EtcdClient::new(self.urls[node].clone(), http, self.reads))
     }
 
     fn teardown(&mut self) -> Result<()> {

@@ -10,6 +10,7 @@ mod controller;
 mod db;
 mod demo;
 mod etcd;
+mod existing;
 mod journal;
 mod netns;
 mod process;

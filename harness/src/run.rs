@@ -11,6 +11,7 @@ use workloads::Workload;
 
 use crate::cli::{AnalyzeArgs, CleanupArgs, TestArgs, UsageError};
 use crate::controller::{self, DbChoice, TestConfig};
+use crate::existing::TlsFiles;
 use crate::{cleanup, netns, store, verdicts};
 use workloads::etcd::Reads;
 
@@ -26,7 +27,29 @@ fn seconds(flag: &str, v: f64) -> Result<Duration, UsageError> {
 
 fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
     let workload: Workload = args.workload.parse().map_err(UsageError)?;
-    let faults = nemesis::parse_faults(&args.nemesis).map_err(|e| UsageError(format!("--nemesis: {e}")))?;
+    let existing = !args.endpoints.is_empty();
+    let nemesis = args
+        .nemesis
+        .as_deref()
+        .unwrap_or(if existing { "none" } else { "kill,pause" });
+    let faults = nemesis::parse_faults(nemesis).map_err(|e| UsageError(format!("--nemesis: {e}")))?;
+    if existing && !faults.is_empty() {
+        return Err(UsageError(
+            "--nemesis with --endpoints: faultline did not start that cluster and cannot kill, pause or \
+             partition its nodes; use --nemesis none, or let faultline start a cluster (--db etcd)"
+                .into(),
+        ));
+    }
+    let tls = TlsFiles {
+        cacert: args.cacert.clone(),
+        cert: args.cert.clone(),
+        key: args.key.clone(),
+    };
+    if !existing && tls != TlsFiles::default() {
+        return Err(UsageError(
+            "--cacert, --cert and --key go with --endpoints".into(),
+        ));
+    }
     let targets = args
         .nemesis_targets
         .parse()
@@ -34,6 +57,11 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
     let network_faults = faults.iter().any(|f| f.is_network());
     let (db, variant) = match args.db.as_str() {
         "demo" => {
+            if existing {
+                return Err(UsageError(
+                    "--endpoints: an existing cluster is an etcd cluster; add --db etcd".into(),
+                ));
+            }
             if network_faults {
                 return Err(UsageError(
                     "--nemesis partition/loss: the demo cluster runs on loopback without network namespaces; \
@@ -46,21 +74,73 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
                 .and_then(|v| v.as_str().map(String::from));
             (DbChoice::Demo(args.mode), mode.unwrap_or_default())
         }
+        "etcd" if existing => {
+            if workload == Workload::Set {
+                return Err(UsageError(
+                    "--db etcd runs register and cas-register workloads, not set".into(),
+                ));
+            }
+            if let Some(bad) = args
+                .endpoints
+                .iter()
+                .find(|e| !e.starts_with("http://") && !e.starts_with("https://"))
+            {
+                return Err(UsageError(format!(
+                    "--endpoints {bad}: expected http://host:port or https://host:port"
+                )));
+            }
+            let reads = parse_reads(&args.etcd_reads)?;
+            let endpoints: Vec<String> = args
+                .endpoints
+                .iter()
+                .map(|e| e.trim_end_matches('/').to_string())
+                .collect();
+            (
+                DbChoice::Existing {
+                    endpoints,
+                    reads,
+                    tls,
+                },
+                format!("existing-{}", args.etcd_reads),
+            )
+        }
+        "etcd" if existing => {
+            if workload == Workload::Set {
+                return Err(UsageError(
+                    "--db etcd runs register and cas-register workloads, not set".into(),
+                ));
+            }
+            if let Some(bad) = args
+                .endpoints
+                .iter()
+                .find(|e| !e.starts_with("http://") && !e.starts_with("https://"))
+            {
+                return Err(UsageError(format!(
+                    "--endpoints {bad}: expected http://host:port or https://host:port"
+                )));
+            }
+            let reads = parse_reads(&args.etcd_reads)?;
+            let endpoints: Vec<String> = args
+                .endpoints
+                .iter()
+                .map(|e| e.trim_end_matches('/').to_string())
+                .collect();
+            (
+                DbChoice::Existing {
+                    endpoints,
+                    reads,
+                    tls,
+                },
+                format!("existing-{}", args.etcd_reads),
+            )
+        }
         "etcd" => {
             if workload == Workload::Set {
                 return Err(UsageError(
                     "--db etcd runs register and cas-register workloads, not set".into(),
                 ));
             }
-            let reads = match args.etcd_reads.as_str() {
-                "linearizable" => Reads::Linearizable,
-                "serializable" => Reads::Serializable,
-                other => {
-                    return Err(UsageError(format!(
-                        "--etcd-reads {other}: expected linearizable or serializable"
-                    )))
-                }
-            };
+            let reads = parse_reads(&args.etcd_reads)?;
             let why = netns::unavailable();
             if let (true, Some(why)) = (network_faults, &why) {
                 return Err(UsageError(format!("--nemesis partition/loss: {why}")));
@@ -119,6 +199,16 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
     })
 }
 
+fn parse_reads(s: &str) -> Result<Reads, UsageError> {
+    match s {
+        "linearizable" => Ok(Reads::Linearizable),
+        "serializable" => Ok(Reads::Serializable),
+        other => Err(UsageError(format!(
+            "--etcd-reads {other}: expected linearizable or serializable"
+        ))),
+    }
+}
+
 /// The cluster in words, for the opening line.
 fn describe_db(cfg: &TestConfig) -> String {
     match cfg.db {
@@ -129,6 +219,12 @@ fn describe_db(cfg: &TestConfig) -> String {
                 .ok()
                 .and_then(|v| v.as_str().map(String::from))
                 .unwrap_or_default()
+        ),
+        DbChoice::Existing { ref endpoints, reads, .. } => format!(
+            "an existing etcd cluster ({} endpoint{}, {} reads) that faultline did not start: no faults are injected",
+            endpoints.len(),
+            if endpoints.len() == 1 { "" } else { "s" },
+            if reads == Reads::Serializable { "serializable" } else { "linearizable" }
         ),
         DbChoice::Etcd { reads, namespaces } => format!(
             "etcd ({} nodes, {}, {} reads)",

@@ -260,3 +260,180 @@ fn partitions_are_refused_where_they_cannot_work() {
     assert_eq!(o.status.code(), Some(254), "{}", text(&o));
     assert!(text(&o).contains("needs root"), "{}", text(&o));
 }
+
+/// Runs openssl; the certificates of a throwaway CA for one test.
+fn make_certs(dir: &Path) {
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "[req]\ndistinguished_name = dn\n[dn]\n\
+         [server]\nsubjectAltName = IP:127.0.0.1\nextendedKeyUsage = serverAuth, clientAuth\n\
+         [client]\nextendedKeyUsage = clientAuth\n",
+    )
+    .unwrap();
+    let openssl = |args: &[&str]| {
+        let o = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(o.status.success(), "openssl {args:?}: {}", text(&o));
+    };
+    openssl(
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca-key.pem",
+            "-out",
+            "ca.pem",
+        ]
+        .iter()
+        .chain(&["-days", "1", "-subj", "/CN=faultline test CA"])
+        .copied()
+        .collect::<Vec<_>>(),
+    );
+    for who in ["server", "client"] {
+        let (key, csr, pem) = (
+            format!("{who}-key.pem"),
+            format!("{who}.csr"),
+            format!("{who}.pem"),
+        );
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            &format!("/CN={who}"),
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca-key.pem",
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "1",
+            "-extfile",
+            "ext.cnf",
+            "-extensions",
+            who,
+        ]);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn an_existing_tls_cluster_is_tested_without_faults() {
+    let dir = store("tls");
+    make_certs(&dir);
+    let (cport, pport) = (free_port(), free_port());
+    let url = format!("https://127.0.0.1:{cport}");
+    let peer = format!("http://127.0.0.1:{pport}");
+    let mut etcd = Command::new("/usr/bin/etcd")
+        .args(["--name", "tls1", "--data-dir", dir.join("data").to_str().unwrap()])
+        .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
+        .args([
+            "--listen-peer-urls",
+            &peer,
+            "--initial-advertise-peer-urls",
+            &peer,
+        ])
+        .args(["--initial-cluster", &format!("tls1={peer}")])
+        .args([
+            "--cert-file",
+            "server.pem",
+            "--key-file",
+            "server-key.pem",
+            "--trusted-ca-file",
+            "ca.pem",
+        ])
+        .arg("--client-cert-auth")
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("etcd starts");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", cport)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(20), "etcd did not listen");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let s = dir.join("store");
+    let tls = |extra: &[&str]| {
+        let mut args = vec![
+            "test",
+            "--db",
+            "etcd",
+            "--endpoints",
+            &url,
+            "--store",
+            s.to_str().unwrap(),
+        ];
+        args.extend_from_slice(&["--time-limit", "4"]);
+        args.extend_from_slice(extra);
+        Command::new(env!("CARGO_BIN_EXE_faultline"))
+            .args(&args)
+            .current_dir(&dir)
+            .output()
+            .unwrap()
+    };
+    // etcd may take a moment to elect itself; the first try may be refused.
+    let mut ok = tls(&[
+        "--cacert",
+        "ca.pem",
+        "--cert",
+        "client.pem",
+        "--key",
+        "client-key.pem",
+    ]);
+    if ok.status.code() == Some(254) {
+        std::thread::sleep(Duration::from_secs(2));
+        ok = tls(&[
+            "--cacert",
+            "ca.pem",
+            "--cert",
+            "client.pem",
+            "--key",
+            "client-key.pem",
+        ]);
+    }
+    let untrusted = tls(&[]);
+    let with_faults = tls(&["--cacert", "ca.pem", "--nemesis", "kill"]);
+    let _ = etcd.kill();
+    let _ = etcd.wait();
+
+    let out = text(&ok);
+    assert_eq!(ok.status.code(), Some(0), "{out}");
+    assert!(out.contains("existing etcd cluster (1 endpoint"), "{out}");
+    assert!(out.contains("did not start: no faults are injected"), "{out}");
+    assert!(out.contains("valid: all"), "{out}");
+    assert_eq!(untrusted.status.code(), Some(254), "{}", text(&untrusted));
+    assert!(text(&untrusted).contains("UnknownIssuer"), "{}", text(&untrusted));
+    assert_eq!(with_faults.status.code(), Some(254));
+    assert!(
+        text(&with_faults).contains("cannot kill, pause or partition"),
+        "{}",
+        text(&with_faults)
+    );
+}

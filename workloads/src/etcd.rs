@@ -8,7 +8,8 @@
 //! (served from the local node, a known source of stale reads under
 //! partition: the positive control). Errors: refused connections are
 //! `fail`; a timeout or a server error is `info` for writes and `fail`
-//! for reads. Nothing is retried.
+//! for reads. Nothing is retried. `https://` endpoints use rustls (the
+//! `tls` feature, on by default) with the CA and client certificate given.
 
 use std::time::Duration;
 
@@ -28,6 +29,57 @@ pub enum Reads {
     Serializable,
 }
 
+/// TLS material for `https://` endpoints, as PEM.
+#[derive(Clone, Debug, Default)]
+pub struct Tls {
+    /// The CA that signed the servers' certificates.
+    pub ca: Option<Vec<u8>>,
+    /// The client certificate and its key, concatenated.
+    pub identity: Option<Vec<u8>>,
+}
+
+/// How to reach an etcd cluster.
+#[derive(Clone, Debug)]
+pub struct Connection {
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// How reads are served.
+    pub reads: Reads,
+    /// TLS material, for `https://` endpoints.
+    pub tls: Tls,
+}
+
+impl Connection {
+    /// An HTTP client for these settings, or why it cannot be built (a
+    /// malformed certificate, or TLS asked of a build without it).
+    pub fn http(&self) -> Result<reqwest::Client, String> {
+        let b = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .connect_timeout(self.timeout)
+            .pool_max_idle_per_host(1);
+        #[cfg(feature = "tls")]
+        let b = {
+            let mut b = b.use_rustls_tls().tls_built_in_root_certs(false);
+            if let Some(ca) = &self.tls.ca {
+                let cert =
+                    reqwest::Certificate::from_pem(ca).map_err(|e| format!("the CA certificate: {e}"))?;
+                b = b.add_root_certificate(cert);
+            }
+            if let Some(id) = &self.tls.identity {
+                let id = reqwest::Identity::from_pem(id)
+                    .map_err(|e| format!("the client certificate or key: {e}"))?;
+                b = b.identity(id);
+            }
+            b
+        };
+        #[cfg(not(feature = "tls"))]
+        if self.tls.ca.is_some() || self.tls.identity.is_some() {
+            return Err("this faultline was built without the `tls` feature".into());
+        }
+        b.build().map_err(|e| e.to_string())
+    }
+}
+
 /// A client of one etcd node.
 pub struct EtcdClient {
     http: reqwest::Client,
@@ -36,14 +88,9 @@ pub struct EtcdClient {
 }
 
 impl EtcdClient {
-    /// A client of the node whose client URL is `base` (`http://ip:port`).
-    pub fn new(base: String, timeout: Duration, reads: Reads) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .pool_max_idle_per_host(1)
-            .build()
-            .expect("a plain HTTP client builds");
+    /// A client of the node whose client URL is `base` (`http://ip:port`
+    /// or `https://...`), sharing `http` (from [`Connection::http`]).
+    pub fn new(base: String, http: reqwest::Client, reads: Reads) -> Self {
         EtcdClient { http, base, reads }
     }
 
@@ -78,6 +125,19 @@ impl EtcdClient {
         }
         Ok(body)
     }
+}
+
+/// An error with its causes (`error sending request: ... : invalid peer
+/// certificate: UnknownIssuer`), since the outermost says little.
+pub fn explain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }
 
 fn key(k: &Option<Value>) -> String {
