@@ -17,7 +17,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a test: start a cluster, run clients and faults, check the history.
-    Test(TestArgs),
+    Test(Box<TestArgs>),
     /// Re-check a stored run (default: the latest).
     Analyze(AnalyzeArgs),
     /// Remove what crashed runs left behind (processes).

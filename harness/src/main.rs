@@ -47,7 +47,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Bench(args) => bench::run(args),
-        Command::Test(args) => run::test(args),
+        Command::Test(args) => run::test(*args),
         Command::Analyze(args) => run::analyze(args),
         Command::Cleanup(args) => run::cleanup(args),
         Command::DemoNode(a) => demo::node::run(demo::node::NodeArgs {
