@@ -247,14 +247,24 @@ fn partitions_are_refused_where_they_cannot_work() {
         text(&o)
     );
     // As an unprivileged user, namespaces are out of reach: said at once.
+    // The binary is copied where that user may run it, whatever the
+    // permissions of the checkout's folders.
+    let dir = store("unprivileged");
+    let exe = dir.join("faultline");
+    std::fs::copy(env!("CARGO_BIN_EXE_faultline"), &exe).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for p in [&dir, &exe] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     let o = Command::new("setpriv")
         .args([
             "--reuid=65534",
             "--regid=65534",
             "--clear-groups",
-            env!("CARGO_BIN_EXE_faultline"),
+            exe.to_str().unwrap(),
         ])
         .args(["test", "--db", "etcd", "--nemesis", "partition"])
+        .current_dir(&dir)
         .output()
         .expect("setpriv (util-linux) runs");
     assert_eq!(o.status.code(), Some(254), "{}", text(&o));
