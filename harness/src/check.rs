@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Result;
 use checkers::import::{self, Format};
 use checkers::linearizable::{self, Options, Report};
-use checkers::{ModelKind, Value, Verdict};
+use checkers::{History, ModelKind, Value, Verdict};
 use serde::Serialize;
 
 use crate::cli::{CheckArgs, UsageError};
@@ -127,13 +127,34 @@ pub fn default_memory() -> u64 {
 }
 
 /// Imports and checks one file with the given settings.
-fn check_file(path: &Path, s: &Settings) -> Result<(Report, Format), checkers::InputError> {
+fn check_file(path: &Path, s: &Settings) -> Result<(History, Report, Format), checkers::InputError> {
     let (history, format) = import::read_file(path, s.format)?;
     let kind = s
         .model
         .unwrap_or_else(|| ModelKind::default_for(format, history.ops.iter().map(|o| &*o.f)));
     let report = linearizable::check(&history, kind, s.init.clone(), &s.options)?;
-    Ok((report, format))
+    Ok((history, report, format))
+}
+
+/// Writes the report folder for one checked file.
+fn write_report(dir: &Path, file: &str, history: &History, report: &Report) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let checker = reports::CheckerView {
+        name: "linearizable".into(),
+        verdict: report.verdict,
+        sentence: crate::verdicts::linearizable_sentence(report),
+    };
+    let details = serde_json::to_value(report)?;
+    crate::verdicts::write_reports(
+        dir,
+        file.to_string(),
+        None,
+        history,
+        checker,
+        details,
+        Some(report),
+    )?;
+    Ok(())
 }
 
 pub fn run(args: CheckArgs) -> Result<u8> {
@@ -144,7 +165,18 @@ pub fn run(args: CheckArgs) -> Result<u8> {
     for path in &args.files {
         let file = path.display().to_string();
         match check_file(path, &s) {
-            Ok((report, format)) => {
+            Ok((history, report, format)) => {
+                if let Some(dir) = &args.report {
+                    let dir = if args.files.len() == 1 {
+                        dir.clone()
+                    } else {
+                        dir.join(path.file_name().unwrap_or(path.as_os_str()))
+                    };
+                    write_report(&dir, &file, &history, &report)?;
+                    if !args.json {
+                        println!("  report: {}", dir.join("report.html").display());
+                    }
+                }
                 match report.verdict {
                     Verdict::Valid => valid += 1,
                     Verdict::Invalid => invalid += 1,

@@ -18,8 +18,10 @@ pub struct Cli {
 pub enum Command {
     /// Run a test: start a cluster, run clients and faults, check the history.
     Test(Box<TestArgs>),
-    /// Re-check a stored run (default: the latest).
+    /// Re-check a stored run (default: the latest) and rewrite its reports.
     Analyze(AnalyzeArgs),
+    /// Regenerate a stored run's report.html, plots, results.json and junit.xml.
+    Report(AnalyzeArgs),
     /// Remove what crashed runs left behind (processes).
     Cleanup(CleanupArgs),
     /// One node of the built-in demo cluster (started by `faultline test`).
@@ -63,6 +65,10 @@ pub struct CheckArgs {
     /// Worker threads. Default: one per core.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Also write report.html, plots, results.json and junit.xml here (one
+    /// subfolder per file when several are checked).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -48,7 +48,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Test(args) => run::test(*args),
-        Command::Analyze(args) => run::analyze(args),
+        Command::Analyze(args) | Command::Report(args) => run::analyze(args),
         Command::Cleanup(args) => run::cleanup(args),
         Command::DemoNode(a) => demo::node::run(demo::node::NodeArgs {
             id: a.id,

@@ -1,12 +1,14 @@
-//! Judging a run folder: read `history.jsonl` back from disk, run the
-//! workload's checker, write `results.json`, and say the finding in one
-//! sentence. `faultline test` and `faultline analyze` both end here.
+//! Judging a history and writing what a person reads: run the checker,
+//! compose the verdict, say the finding in one sentence, and write
+//! `results.json`, `report.html`, `junit.xml` and the plots. `faultline
+//! test`, `analyze`, `report` and `check --report` all end here.
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use checkers::linearizable::{self, Options};
-use checkers::{import, set, Verdict};
+use checkers::linearizable::{self, Options, Report};
+use checkers::{import, set, History, Verdict};
+use reports::{CheckerView, RunView};
 use workloads::workload::Judge;
 use workloads::Workload;
 
@@ -21,73 +23,121 @@ pub struct Judged {
     pub sentence: String,
 }
 
-/// Checks the history in `dir` as `workload` says and writes results.json.
-pub fn judge(dir: &Path, workload: Workload) -> Result<Judged> {
-    let path = dir.join(store::HISTORY);
-    let (history, _) = import::read_file(&path, Some(import::Format::Jsonl))?;
-    let (verdict, sentence, details, checker) = match workload.judge() {
-        Judge::Linearizable(model) => {
-            let opts = Options {
-                memory_limit: default_memory(),
-                time_limit: Some(std::time::Duration::from_secs(60)),
-                ..Options::default()
-            };
-            let report = linearizable::check(&history, model, None, &opts)?;
-            let bad: Vec<_> = report
-                .partitions
-                .iter()
-                .filter(|p| p.verdict != Verdict::Valid)
-                .collect();
-            let sentence = match bad.iter().find(|p| p.verdict == Verdict::Invalid).or(bad.first()) {
-                None => format!(
-                    "all {} keys are linearizable ({} operations, {} model)",
-                    report.partitions.len(),
-                    report.ops,
-                    model
-                ),
-                Some(p) => {
-                    let key = p.key.as_ref().map(|k| format!("key {k}: ")).unwrap_or_default();
-                    let what = match (&p.counterexample, &p.reason) {
-                        (Some(c), _) => c.sentence.clone(),
-                        (None, Some(r)) => format!("undecided: {r}"),
-                        (None, None) => p.verdict.to_string(),
-                    };
-                    let others = if bad.len() > 1 {
-                        format!(
-                            " ({} of {} keys are not valid)",
-                            bad.len(),
-                            report.partitions.len()
-                        )
-                    } else {
-                        String::new()
-                    };
-                    format!("{key}{what}{others}")
-                }
-            };
-            (
-                report.verdict,
-                sentence,
-                serde_json::to_value(&report)?,
-                "linearizable",
+/// The one-sentence finding of a linearizability report.
+pub fn linearizable_sentence(report: &Report) -> String {
+    let bad: Vec<_> = report
+        .partitions
+        .iter()
+        .filter(|p| p.verdict != Verdict::Valid)
+        .collect();
+    let Some(p) = bad.iter().find(|p| p.verdict == Verdict::Invalid).or(bad.first()) else {
+        let keys = report.partitions.len();
+        return if report.partitions.iter().any(|p| p.key.is_some()) {
+            format!(
+                "all {keys} keys are linearizable ({} operations, {} model)",
+                report.ops, report.model
             )
-        }
-        Judge::Set => {
-            let report = set::check(&history)?;
-            (
-                report.verdict,
-                report.sentence.clone(),
-                serde_json::to_value(&report)?,
-                "set",
+        } else {
+            format!(
+                "the history is linearizable ({} operations, {} model)",
+                report.ops, report.model
             )
-        }
+        };
     };
+    let key = p.key.as_ref().map(|k| format!("key {k}: ")).unwrap_or_default();
+    let what = match (&p.counterexample, &p.reason) {
+        (Some(c), _) => c.sentence.clone(),
+        (None, Some(r)) => format!("undecided: {r}"),
+        (None, None) => p.verdict.to_string(),
+    };
+    let others = if bad.len() > 1 {
+        format!(
+            " ({} of {} keys are not valid)",
+            bad.len(),
+            report.partitions.len()
+        )
+    } else {
+        String::new()
+    };
+    format!("{key}{what}{others}")
+}
+
+/// Options for checks made on behalf of a run: generous, sized to the machine.
+fn options() -> Options {
+    Options {
+        memory_limit: default_memory(),
+        time_limit: Some(std::time::Duration::from_secs(60)),
+        ..Options::default()
+    }
+}
+
+/// Writes results.json and every report file for a checked history.
+pub fn write_reports(
+    dir: &Path,
+    title: String,
+    test: Option<serde_json::Value>,
+    history: &History,
+    checker: CheckerView,
+    details: serde_json::Value,
+    linearizable: Option<&Report>,
+) -> Result<Judged> {
     let results = serde_json::json!({
-        "verdict": verdict,
-        "sentence": sentence,
-        "checkers": { checker: details },
+        "verdict": checker.verdict,
+        "sentence": checker.sentence,
+        "checkers": { checker.name.clone(): details },
     });
     let out = dir.join(store::RESULTS);
     std::fs::write(&out, serde_json::to_vec_pretty(&results)?)
         .with_context(|| format!("writing {}", out.display()))?;
-    Ok(Judged { verdict, sentence })
+    let view = RunView {
+        title,
+        verdict: checker.verdict,
+        sentence: checker.sentence.clone(),
+        test,
+        history,
+        operations: history.operations()?,
+        checkers: vec![checker.clone()],
+        linearizable,
+    };
+    reports::write_all(dir, &view)?;
+    Ok(Judged {
+        verdict: checker.verdict,
+        sentence: checker.sentence,
+    })
+}
+
+/// Checks the history in run folder `dir` as `workload` says and writes
+/// the results and reports next to it.
+pub fn judge(dir: &Path, workload: Workload) -> Result<Judged> {
+    let path = dir.join(store::HISTORY);
+    let (history, _) = import::read_file(&path, Some(import::Format::Jsonl))?;
+    let test: Option<serde_json::Value> = std::fs::read(dir.join(store::TEST))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let title = test
+        .as_ref()
+        .and_then(|t| t["config"]["name"].as_str().map(String::from))
+        .unwrap_or_else(|| dir.display().to_string());
+    match workload.judge() {
+        Judge::Linearizable(model) => {
+            let report = linearizable::check(&history, model, None, &options())?;
+            let checker = CheckerView {
+                name: "linearizable".into(),
+                verdict: report.verdict,
+                sentence: linearizable_sentence(&report),
+            };
+            let details = serde_json::to_value(&report)?;
+            write_reports(dir, title, test, &history, checker, details, Some(&report))
+        }
+        Judge::Set => {
+            let report = set::check(&history)?;
+            let checker = CheckerView {
+                name: "set".into(),
+                verdict: report.verdict,
+                sentence: report.sentence.clone(),
+            };
+            let details = serde_json::to_value(&report)?;
+            write_reports(dir, title, test, &history, checker, details, None)
+        }
+    }
 }

@@ -1,2 +1,106 @@
-//! faultline's reports: HTML, plots, results.json and JUnit XML rendered
-//! from checker results. Reports render; they never decide validity.
+//! faultline's reports: a self-contained `report.html`, latency and rate
+//! plots (PNG and SVG, fault periods shaded), and `junit.xml`, rendered
+//! from a history and the checkers' results. Reports render; they never
+//! decide validity — every verdict shown comes from a checker.
+//!
+//! The centre is [`RunView`], everything a report shows, and
+//! [`write_all`], which writes every file into a run folder. Modules:
+//! [`faults`] (fault periods from the nemesis ops), [`plot`], [`html`],
+//! [`junit`].
+#![deny(missing_docs)]
+
+pub mod faults;
+pub mod html;
+pub mod junit;
+pub mod plot;
+
+use std::path::Path;
+
+use checkers::linearizable::Report;
+use checkers::{History, Operation, Verdict};
+
+/// A report could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// Writing a file failed.
+    #[error("writing {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A plot could not be drawn.
+    #[error("drawing {0}")]
+    Plot(String),
+}
+
+/// One checker's finding.
+#[derive(Clone, Debug)]
+pub struct CheckerView {
+    /// `linearizable`, `set`.
+    pub name: String,
+    /// Its verdict.
+    pub verdict: Verdict,
+    /// The finding in one sentence.
+    pub sentence: String,
+}
+
+/// Everything a report shows about one run or one checked history.
+pub struct RunView<'a> {
+    /// The test's name, or the history file's.
+    pub title: String,
+    /// The composed verdict.
+    pub verdict: Verdict,
+    /// The anomaly (or the all-clear) in one sentence.
+    pub sentence: String,
+    /// `test.json`: the configuration and the command line, if any.
+    pub test: Option<serde_json::Value>,
+    /// The history.
+    pub history: &'a History,
+    /// Its client operations, paired.
+    pub operations: Vec<Operation>,
+    /// Each checker's finding.
+    pub checkers: Vec<CheckerView>,
+    /// The linearizability result, for per-key verdicts and counterexamples.
+    pub linearizable: Option<&'a Report>,
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    std::fs::write(path, bytes).map_err(|source| ReportError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Writes `report.html`, `junit.xml` and the plots (PNG and SVG) into `dir`.
+pub fn write_all(dir: &Path, view: &RunView) -> Result<(), ReportError> {
+    let periods = faults::periods(view.history);
+    let plots = plot::render_all(&view.operations, &periods)?;
+    for p in &plots {
+        write(&dir.join(format!("{}.png", p.name)), &p.png)?;
+        write(&dir.join(format!("{}.svg", p.name)), p.svg.as_bytes())?;
+    }
+    write(&dir.join("junit.xml"), junit::render(view).as_bytes())?;
+    write(
+        &dir.join("report.html"),
+        html::render(view, &periods, &plots).as_bytes(),
+    )?;
+    Ok(())
+}
+
+/// Escapes text for HTML and XML content and attributes.
+pub(crate) fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

@@ -1,0 +1,62 @@
+//! Fault periods, read from the nemesis's ops in the history: a fault
+//! starts when its `info` completion is recorded (`kill`, `pause`,
+//! `start-partition`, `start-loss`) and ends at its undo (`start`,
+//! `resume`, `stop-partition`, `stop-loss`) or at the end of the history.
+
+use checkers::{History, OpType, Process, Value};
+
+/// A span of time during which a fault was in force.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Period {
+    /// What it was, in words (`kill n2`, `partition halves: n1 | n2,n3`).
+    pub label: String,
+    /// Start, nanoseconds since the test began.
+    pub start: u64,
+    /// End.
+    pub end: u64,
+}
+
+fn undo_of(f: &str) -> Option<&'static str> {
+    Some(match f {
+        "kill" => "start",
+        "pause" => "resume",
+        "start-partition" => "stop-partition",
+        "start-loss" => "stop-loss",
+        _ => return None,
+    })
+}
+
+/// The fault periods of a history, in start order.
+pub fn periods(h: &History) -> Vec<Period> {
+    let end = h.ops.last().map_or(0, |o| o.time);
+    let mut open: Vec<(&'static str, Period)> = Vec::new();
+    let mut done = Vec::new();
+    for op in h
+        .ops
+        .iter()
+        .filter(|o| o.process == Process::Nemesis && o.kind == OpType::Info)
+    {
+        if let Some(undo) = undo_of(&op.f) {
+            // The completion's value is [nodes, "what was done"].
+            let label = match op.value.as_pair() {
+                Some((_, Value::Str(what))) => what.to_string(),
+                _ => format!("{} {}", op.f, op.value),
+            };
+            open.push((
+                undo,
+                Period {
+                    label,
+                    start: op.time,
+                    end,
+                },
+            ));
+        } else if let Some(i) = open.iter().position(|(u, _)| *u == &*op.f) {
+            let (_, mut p) = open.remove(i);
+            p.end = op.time;
+            done.push(p);
+        }
+    }
+    done.extend(open.into_iter().map(|(_, p)| p));
+    done.sort_by_key(|p| p.start);
+    done
+}

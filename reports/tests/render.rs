@@ -1,0 +1,105 @@
+//! Reports from a small history with a fault: the PNGs decode to the plot
+//! size and are not blank, the SVGs shade the fault period, and the HTML
+//! holds the verdict, the anomaly and the failing operation.
+
+use checkers::linearizable::{check, Options};
+use checkers::{import, ModelKind, Verdict};
+use reports::{CheckerView, RunView};
+
+/// A register history: writes and reads over 2 s with a kill from 0.5 s to
+/// 1.5 s, and one read at the end that sees a value nobody wrote.
+fn history_text() -> String {
+    let mut lines = Vec::new();
+    let mut t = 0u64;
+    let mut push = |kind: &str, p: &str, f: &str, v: &str, t: u64| {
+        lines.push(format!(
+            r#"{{"time":{t},"type":"{kind}","process":{p},"f":"{f}","value":{v}}}"#
+        ));
+    };
+    for i in 0..200u64 {
+        let p = (i % 4).to_string();
+        let (f, v) = if i % 2 == 0 {
+            ("write", (i % 5).to_string())
+        } else {
+            ("read", "null".to_string())
+        };
+        push("invoke", &p, f, &v, t);
+        t += 2_000_000 + (i % 7) * 300_000;
+        let out = if f == "read" {
+            ((i - 1) % 5).to_string()
+        } else {
+            v.clone()
+        };
+        push("ok", &p, f, &out, t);
+        t += 5_000_000;
+        if i == 50 {
+            push("invoke", "\"nemesis\"", "kill", r#"["n1"]"#, t);
+            push("info", "\"nemesis\"", "kill", r#"[["n1"],"kill n1"]"#, t);
+        }
+        if i == 150 {
+            push("invoke", "\"nemesis\"", "start", r#"["n1"]"#, t);
+            push("info", "\"nemesis\"", "start", r#"[["n1"],"undo: kill n1"]"#, t);
+        }
+    }
+    push("invoke", "9", "read", "null", t);
+    push("ok", "9", "read", "77", t + 1_000_000);
+    lines.join("\n")
+}
+
+#[test]
+fn plots_and_report_show_the_run() {
+    let (history, _) = import::parse(&history_text(), "h.jsonl", None).unwrap();
+    let report = check(&history, ModelKind::Register, None, &Options::default()).unwrap();
+    assert_eq!(report.verdict, Verdict::Invalid);
+    let ce = report.partitions[0].counterexample.as_ref().unwrap();
+    let view = RunView {
+        title: "render-test".into(),
+        verdict: report.verdict,
+        sentence: ce.sentence.clone(),
+        test: Some(serde_json::json!({"command": ["faultline", "test"], "config": {}})),
+        history: &history,
+        operations: history.operations().unwrap(),
+        checkers: vec![CheckerView {
+            name: "linearizable".into(),
+            verdict: report.verdict,
+            sentence: ce.sentence.clone(),
+        }],
+        linearizable: Some(&report),
+    };
+    let dir = std::env::temp_dir().join(format!("faultline-render-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    reports::write_all(&dir, &view).unwrap();
+
+    for name in ["latency-raw", "latency-quantiles", "rate"] {
+        let png = std::fs::read(dir.join(format!("{name}.png"))).unwrap();
+        let decoder = png::Decoder::new(std::io::Cursor::new(png));
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        assert_eq!((info.width, info.height), reports::plot::SIZE, "{name}");
+        let pixels: std::collections::HashSet<&[u8]> = buf.chunks(3).collect();
+        assert!(
+            pixels.len() > 20,
+            "{name} is nearly blank: {} colours",
+            pixels.len()
+        );
+        assert!(pixels.contains(&[250u8, 200, 200][..]), "{name} shades the fault");
+        let svg = std::fs::read_to_string(dir.join(format!("{name}.svg"))).unwrap();
+        assert!(svg.contains(r##"fill="#FAC8C8""##), "{name}.svg shades the fault");
+        assert!(
+            svg.contains("faults (1)"),
+            "{name}.svg names the fault in its legend"
+        );
+    }
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("<h1 id=\"verdict\">INVALID</h1>"));
+    assert!(html.contains("process 9 read 77"), "the failing op is shown");
+    assert!(html.contains("id=\"failure\""), "the counterexample is open");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "self-contained: no fetches"
+    );
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    assert!(junit.contains("<failure message=\"process 9 read 77"), "{junit}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
