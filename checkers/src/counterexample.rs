@@ -88,7 +88,7 @@ pub fn when(op: &Operation, timed: bool) -> String {
 /// seconds later.
 fn seconds(ns: u64) -> String {
     if ns < 10_000_000_000 {
-        format!("{:.1} ms", ns as f64 / 1e6)
+        format!("{:.3} ms", ns as f64 / 1e6)
     } else {
         format!("{:.3} s", ns as f64 / 1e9)
     }

@@ -62,12 +62,13 @@ fn check_best(history: &History, kind: ModelKind, repeat: usize) -> Result<(Repo
 }
 
 pub fn run(args: BenchArgs) -> Result<u8> {
-    let (checker, controller) = match args.only.as_deref() {
-        None => (true, true),
-        Some("checker") => (true, false),
-        Some("controller") => (false, true),
+    let (checker, controller, report) = match args.only.as_deref() {
+        None => (true, true, true),
+        Some("checker") => (true, false, false),
+        Some("controller") => (false, true, false),
+        Some("report") => (false, false, true),
         Some(other) => {
-            return Err(UsageError(format!("--only {other}: expected checker or controller")).into())
+            return Err(UsageError(format!("--only {other}: expected checker, controller or report")).into())
         }
     };
     let mut wrong = 0;
@@ -84,6 +85,9 @@ pub fn run(args: BenchArgs) -> Result<u8> {
     }
     if controller {
         controller_throughput(Duration::from_secs_f64(args.seconds))?;
+    }
+    if report {
+        report_size(args.ops, args.keys)?;
     }
     if wrong > 0 {
         bail!("{wrong} shared histories got the wrong verdict");
@@ -262,5 +266,50 @@ fn generated(ops: usize, keys: usize) -> Result<()> {
         std::fs::remove_file(&file)?;
     }
     std::fs::remove_dir(&dir)?;
+    Ok(())
+}
+
+/// Report generation for a generated history: the time to write
+/// report.html, the plots and junit.xml, and their sizes.
+fn report_size(ops: usize, keys: usize) -> Result<()> {
+    println!();
+    println!("reports for a generated {ops}-operation history over {keys} keys");
+    let history = synth::cas_register(ops, keys, 7);
+    let report = check(&history, ModelKind::CasRegister, None, &Options::default())?;
+    let dir = std::env::temp_dir().join(format!("faultline-bench-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let checker = reports::CheckerView {
+        name: "linearizable".into(),
+        verdict: report.verdict,
+        sentence: crate::verdicts::linearizable_sentence(&report),
+    };
+    let details = serde_json::to_value(&report)?;
+    let started = Instant::now();
+    crate::verdicts::write_reports(
+        &dir,
+        "bench".into(),
+        None,
+        &history,
+        checker,
+        details,
+        Some(&report),
+    )?;
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    let mut total = 0;
+    for entry in std::fs::read_dir(&dir)? {
+        let entry = entry?;
+        let size = entry.metadata()?.len();
+        total += size;
+        println!(
+            "  {:<24} {:>9.1} KiB",
+            entry.file_name().to_string_lossy(),
+            size as f64 / 1024.0
+        );
+    }
+    println!(
+        "written in {ms:.0} ms, {:.1} MiB in all",
+        total as f64 / (1 << 20) as f64
+    );
+    std::fs::remove_dir_all(&dir)?;
     Ok(())
 }

@@ -22,8 +22,10 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Regenerate a stored run's report.html, plots, results.json and junit.xml.
     Report(AnalyzeArgs),
-    /// Remove what crashed runs left behind (processes).
+    /// Remove what crashed runs left behind (processes, namespaces).
     Cleanup(CleanupArgs),
+    /// Serve the run store: an index of runs and their reports.
+    Serve(ServeArgs),
     /// One node of the built-in demo cluster (started by `faultline test`).
     #[command(hide = true)]
     DemoNode(DemoNodeArgs),
@@ -85,7 +87,7 @@ pub struct BenchArgs {
     /// Times each shared history is checked (the best run is reported).
     #[arg(long, default_value_t = 5)]
     pub repeat: usize,
-    /// Run only one part: checker or controller.
+    /// Run only one part: checker, controller or report.
     #[arg(long)]
     pub only: Option<String>,
     /// Seconds of each controller run.
@@ -175,6 +177,19 @@ pub struct AnalyzeArgs {
     /// Folder of stored runs.
     #[arg(long, default_value = "store")]
     pub store: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Folder of stored runs.
+    #[arg(long, default_value = "store")]
+    pub store: PathBuf,
+    /// Port; 0 picks a free one (printed at start).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
 }
 
 #[derive(Args, Debug)]

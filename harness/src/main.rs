@@ -15,6 +15,7 @@ mod journal;
 mod netns;
 mod process;
 mod run;
+mod serve;
 mod store;
 mod synth;
 mod verdicts;
@@ -50,6 +51,7 @@ fn main() -> ExitCode {
         Command::Test(args) => run::test(*args),
         Command::Analyze(args) | Command::Report(args) => run::analyze(args),
         Command::Cleanup(args) => run::cleanup(args),
+        Command::Serve(args) => run::serve(args),
         Command::DemoNode(a) => demo::node::run(demo::node::NodeArgs {
             id: a.id,
             mode: a.mode,

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use checkers::Verdict;
 use workloads::Workload;
 
-use crate::cli::{AnalyzeArgs, CleanupArgs, TestArgs, UsageError};
+use crate::cli::{AnalyzeArgs, CleanupArgs, ServeArgs, TestArgs, UsageError};
 use crate::controller::{self, DbChoice, TestConfig};
 use crate::existing::TlsFiles;
 use crate::{cleanup, netns, store, verdicts};
@@ -310,6 +310,12 @@ pub fn analyze(args: AnalyzeArgs) -> Result<u8> {
     println!("{}: {}", judged.verdict, judged.sentence);
     println!("run folder: {}", dir.display());
     Ok(judged.verdict.exit_code() as u8)
+}
+
+pub fn serve(args: ServeArgs) -> Result<u8> {
+    let addr = std::net::SocketAddr::new(args.bind, args.port);
+    runtime()?.block_on(crate::serve::serve(&args.store, addr))?;
+    Ok(0)
 }
 
 pub fn cleanup(args: CleanupArgs) -> Result<u8> {

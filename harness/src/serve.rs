@@ -1,0 +1,231 @@
+//! `faultline serve`: a small web server over the run store. The index
+//! lists runs newest first with their verdict in colour, test name and
+//! time, and links to each run's report and files; any other path serves
+//! a file from inside the store, never outside it (paths are resolved and
+//! checked against the store's own canonical path). Bound to 127.0.0.1
+//! unless told otherwise. GET only; one request per connection.
+
+use std::net::SocketAddr;
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{Context, Result};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::store;
+
+/// One stored run, for the index.
+struct Run {
+    test: String,
+    stamp: String,
+    verdict: String,
+    sentence: String,
+    rel: String,
+}
+
+fn runs(store: &Path) -> Vec<Run> {
+    let mut out = Vec::new();
+    let Ok(tests) = std::fs::read_dir(store) else {
+        return out;
+    };
+    for test in tests.flatten().filter(|e| e.path().is_dir()) {
+        let name = test.file_name().to_string_lossy().to_string();
+        if name.starts_with('.') {
+            continue;
+        }
+        let Ok(stamps) = std::fs::read_dir(test.path()) else {
+            continue;
+        };
+        for run in stamps.flatten().filter(|e| e.path().join(store::TEST).exists()) {
+            let results: serde_json::Value = std::fs::read(run.path().join(store::RESULTS))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            let stamp = run.file_name().to_string_lossy().to_string();
+            out.push(Run {
+                rel: format!("{name}/{stamp}"),
+                test: name.clone(),
+                stamp,
+                verdict: results["verdict"].as_str().unwrap_or("not checked").to_string(),
+                sentence: results["sentence"].as_str().unwrap_or("").to_string(),
+            });
+        }
+    }
+    // Stamps sort by time; newest first across tests.
+    out.sort_by(|a, b| b.stamp.cmp(&a.stamp).then(a.test.cmp(&b.test)));
+    out
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn index(store: &Path) -> String {
+    let runs = runs(store);
+    let mut h = String::from(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>faultline runs</title><style>\
+         body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:12px}\
+         table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:5px 8px;text-align:left}\
+         .valid{background:#e3f4e6}.invalid{background:#fbe4e4}.unknown{background:#fff3d6}\
+         .v{font-weight:bold;text-transform:uppercase}</style></head><body><h1>faultline runs</h1>",
+    );
+    if runs.is_empty() {
+        h.push_str("<p id=\"empty\">No runs in this store yet: run <code>faultline test</code>.</p>");
+    } else {
+        h.push_str(&format!(
+            "<p>{} runs, newest first.</p><table><tr><th>verdict</th><th>test</th><th>started (UTC)</th><th>finding</th><th>files</th></tr>",
+            runs.len()
+        ));
+        for r in &runs {
+            let cls = match r.verdict.as_str() {
+                "valid" | "invalid" | "unknown" => r.verdict.as_str(),
+                _ => "",
+            };
+            let rel = escape(&r.rel);
+            h.push_str(&format!(
+                "<tr class=\"run {cls}\"><td class=\"v\">{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td><a href=\"/{rel}/report.html\">report</a> · <a href=\"/{rel}/history.jsonl\">history</a> · \
+                 <a href=\"/{rel}/results.json\">results</a> · <a href=\"/{rel}/junit.xml\">junit</a> · \
+                 <a href=\"/{rel}/test.json\">test</a></td></tr>",
+                escape(&r.verdict),
+                escape(&r.test),
+                escape(&r.stamp),
+                escape(&r.sentence)
+            ));
+        }
+        h.push_str("</table>");
+    }
+    h.push_str("</body></html>");
+    h
+}
+
+/// The file under `root` that `path` names, if it is inside `root`.
+fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
+    let rel = Path::new(path.trim_start_matches('/'));
+    if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+        return None;
+    }
+    let full = root.join(rel).canonicalize().ok()?;
+    (full.starts_with(root) && full.is_file()).then_some(full)
+}
+
+fn content_type(p: &Path) -> &'static str {
+    match p.extension().and_then(|e| e.to_str()) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("json") => "application/json",
+        Some("jsonl" | "log" | "txt") => "text/plain; charset=utf-8",
+        Some("xml") => "application/xml",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        _ => "application/octet-stream",
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn respond(mut stream: TcpStream, root: &Path) -> std::io::Result<()> {
+    let mut line = String::new();
+    let mut reader = BufReader::new(&mut stream);
+    reader.read_line(&mut line).await?;
+    // Headers are not needed; drain them so the client is not reset.
+    let mut header = String::new();
+    while reader.read_line(&mut header).await? > 2 {
+        header.clear();
+    }
+    let mut parts = line.split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
+    let path = percent_decode(target.split('?').next().unwrap_or("/"));
+    let (status, kind, body): (&str, &str, Vec<u8>) = if method != "GET" {
+        ("405 Method Not Allowed", "text/plain", b"GET only\n".to_vec())
+    } else if path == "/" {
+        ("200 OK", "text/html; charset=utf-8", index(root).into_bytes())
+    } else if let Some(file) = resolve(root, &path) {
+        match std::fs::read(&file) {
+            Ok(b) => ("200 OK", content_type(&file), b),
+            Err(_) => ("404 Not Found", "text/plain", b"not found\n".to_vec()),
+        }
+    } else {
+        ("404 Not Found", "text/plain", b"not found\n".to_vec())
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(&body).await?;
+    stream.shutdown().await
+}
+
+/// Serves `store` on `addr` until interrupted.
+pub async fn serve(store: &Path, addr: SocketAddr) -> Result<()> {
+    std::fs::create_dir_all(store)?;
+    let root = store
+        .canonicalize()
+        .with_context(|| format!("opening {}", store.display()))?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    println!("serving {} at http://{}/", root.display(), listener.local_addr()?);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = accepted?;
+                let root = root.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = respond(stream, &root).await {
+                        tracing::debug!("request failed: {e}");
+                    }
+                });
+            }
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_outside_the_store_resolves() {
+        let root = std::env::temp_dir().join(format!("faultline-serve-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("t/1")).unwrap();
+        std::fs::write(root.join("t/1/report.html"), "x").unwrap();
+        let root = root.canonicalize().unwrap();
+        assert!(resolve(&root, "/t/1/report.html").is_some());
+        assert!(resolve(&root, "/../etc/passwd").is_none());
+        assert!(resolve(&root, "/t/../../etc/passwd").is_none());
+        assert!(resolve(&root, "//etc/passwd").is_none());
+        assert!(resolve(&root, "/t/1").is_none(), "folders are not listed");
+        std::os::unix::fs::symlink("/etc", root.join("escape")).unwrap();
+        assert!(
+            resolve(&root, "/escape/passwd").is_none(),
+            "symlinks out of the store are refused"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn percent_escapes_decode() {
+        assert_eq!(percent_decode("/a%20b/%2e%2e"), "/a b/..");
+    }
+}

@@ -1,0 +1,147 @@
+//! Reports as a person sees them: report.html of an invalid demo run and
+//! `faultline serve`'s index, rendered in headless Chromium (Debian's
+//! `chromium`, started by the test); the rendered DOM must show the
+//! verdict, the anomaly sentence and the operation that cannot be
+//! linearized, and the index must list the run with its verdict.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn store(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("faultline-browser-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The DOM after scripts ran, as headless Chromium renders `url`.
+fn rendered_dom(url: &str, profile: &Path) -> String {
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+        ])
+        .args([
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(["--dump-dom", url])
+        .output()
+        .expect("chromium runs (apt-get install chromium)");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+#[test]
+fn an_invalid_report_and_the_index_render_in_a_browser() {
+    let s = store("report");
+    let o = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args([
+            "test",
+            "--store",
+            s.to_str().unwrap(),
+            "--mode",
+            "stale-reads",
+            "--nemesis",
+            "none",
+        ])
+        .args(["--time-limit", "6"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    let run = s.join(std::fs::read_link(s.join("latest")).unwrap());
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("results.json")).unwrap()).unwrap();
+    let sentence = results["sentence"].as_str().unwrap();
+    let bad = results["checkers"]["linearizable"]["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|p| p.get("counterexample"))
+        .expect("a counterexample");
+    let op = &bad["op"];
+    let blocked = format!("process {} read {}", op["process"], op["output"]);
+
+    let dom = rendered_dom(
+        &format!("file://{}", run.join("report.html").display()),
+        &s.join("profile1"),
+    );
+    assert!(dom.contains("<h1 id=\"verdict\">INVALID</h1>"), "verdict shown");
+    let anomaly = dom
+        .split("<p id=\"anomaly\">")
+        .nth(1)
+        .and_then(|r| r.split("</p>").next())
+        .expect("anomaly");
+    assert_eq!(unescape(anomaly), sentence, "the anomaly sentence is shown");
+    let failure = dom
+        .split("id=\"failure\"")
+        .nth(1)
+        .expect("the counterexample is open");
+    assert!(
+        unescape(failure).contains(&blocked),
+        "the blocked op {blocked} is shown in the counterexample"
+    );
+    assert!(dom.contains("<canvas id=\"tl\""), "the timeline is there");
+
+    let mut server = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["serve", "--store", s.to_str().unwrap(), "--port", "0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .split_whitespace()
+        .last()
+        .expect("the URL is printed")
+        .to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "bound to loopback: {url}");
+    let index = rendered_dom(&url, &s.join("profile2"));
+    let report_link = rendered_dom(
+        &format!(
+            "{url}demo-cas-register-stale-reads/{}/report.html",
+            run.file_name().unwrap().to_string_lossy()
+        ),
+        &s.join("profile3"),
+    );
+    let outside = rendered_dom(&format!("{url}..%2f..%2fetc/passwd"), &s.join("profile4"));
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        index.contains("class=\"run invalid\""),
+        "the run is listed with its verdict colour"
+    );
+    assert!(
+        index.contains("demo-cas-register-stale-reads"),
+        "and its test name"
+    );
+    assert!(
+        index.contains("/report.html\">report</a>"),
+        "and a link to its report"
+    );
+    assert!(
+        report_link.contains("<h1 id=\"verdict\">INVALID</h1>"),
+        "the linked report is served"
+    );
+    assert!(!outside.contains("root:"), "nothing outside the store is served");
+}
