@@ -7,9 +7,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use nemesis::{FaultError, Grudge, Kill, Nodes, Partition, Pause, Primaries};
-use nix::sys::signal::Signal;
 use serde_json::json;
 use workloads::etcd::{Connection, EtcdClient, Reads, Tls};
 use workloads::{Client, Workload};
@@ -17,7 +16,7 @@ use workloads::{Client, Workload};
 use crate::cleanup::Registry;
 use crate::db::Db;
 use crate::netns::Network;
-use crate::process::Supervised;
+use crate::process::{Group, Supervised};
 
 /// How long a node may take to serve a read.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -27,11 +26,10 @@ pub const ETCD: &str = "/usr/bin/etcd";
 
 /// A running etcd cluster.
 pub struct EtcdCluster {
-    nodes: Vec<Supervised>,
+    group: Group,
     /// Client URLs, `http://ip:port`.
     urls: Vec<String>,
     network: Option<Network>,
-    registry: Option<Registry>,
     reads: Reads,
     http: reqwest::Client,
 }
@@ -109,27 +107,21 @@ impl EtcdCluster {
             urls.push(client);
         }
         let mut c = EtcdCluster {
-            nodes,
+            group: Group::new(nodes, registry),
             urls,
             network,
-            registry: Some(registry),
             reads,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(1))
                 .build()?,
         };
         for i in 0..count {
-            c.spawn(i)?;
+            c.group.spawn(i)?;
         }
         for i in 0..count {
             c.wait_ready(i)?;
         }
         Ok(c)
-    }
-
-    fn spawn(&mut self, i: usize) -> Result<()> {
-        let registry = self.registry.as_mut().context("the cluster was torn down")?;
-        self.nodes[i].spawn(registry)
     }
 
     /// Blocks on an HTTP POST to node `i` (called from blocking sections).
@@ -151,12 +143,12 @@ impl EtcdCluster {
             if self.post(i, "/v3/kv/range", json!({"key": "cmVhZHk="})).is_some() {
                 return Ok(());
             }
-            self.nodes[i].check_alive()?;
+            self.group.nodes[i].check_alive()?;
             if Instant::now() > deadline {
                 bail!(
                     "{} did not serve a read within {READY_TIMEOUT:?}; see {}",
-                    self.nodes[i].name,
-                    self.nodes[i].log.display()
+                    self.group.nodes[i].name,
+                    self.group.nodes[i].log.display()
                 );
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -184,17 +176,12 @@ impl Db for EtcdCluster {
     }
 
     fn teardown(&mut self) -> Result<()> {
-        for node in &mut self.nodes {
-            node.stop(self.registry.as_mut())?;
-        }
-        if let (Some(net), Some(reg)) = (self.network.as_mut(), self.registry.as_mut()) {
+        self.group.stop_all()?;
+        if let (Some(net), Some(reg)) = (self.network.as_mut(), self.group.registry()) {
             net.destroy(reg)?;
         }
         self.network = None;
-        match self.registry.take() {
-            Some(r) => r.close(),
-            None => Ok(()),
-        }
+        self.group.close()
     }
 }
 
@@ -209,35 +196,23 @@ impl Drop for EtcdCluster {
 
 impl Kill for EtcdCluster {
     fn kill(&mut self, node: usize) -> Result<(), FaultError> {
-        let name = self.nodes[node].name.clone();
-        self.nodes[node]
-            .stop(self.registry.as_mut())
-            .map_err(|e| FaultError {
-                action: "kill",
-                node: name,
-                message: format!("{e:#}"),
-            })
+        self.group.kill(node)
     }
 
+    /// Only the process is awaited: a restarted node may not serve
+    /// linearizable reads while another fault holds the majority away.
     fn start(&mut self, node: usize) -> Result<(), FaultError> {
-        let name = self.nodes[node].name.clone();
-        // A restarted node may not serve linearizable reads while another
-        // fault holds the majority away, so only the process is awaited.
-        self.spawn(node).map_err(|e| FaultError {
-            action: "start",
-            node: name,
-            message: format!("{e:#}"),
-        })
+        self.group.restart(node)
     }
 }
 
 impl Pause for EtcdCluster {
     fn pause(&mut self, node: usize) -> Result<(), FaultError> {
-        self.nodes[node].signal(Signal::SIGSTOP, "pause")
+        self.group.pause(node)
     }
 
     fn resume(&mut self, node: usize) -> Result<(), FaultError> {
-        self.nodes[node].signal(Signal::SIGCONT, "resume")
+        self.group.resume(node)
     }
 }
 
@@ -261,8 +236,8 @@ impl Partition for EtcdCluster {
 impl Primaries for EtcdCluster {
     /// The nodes that report themselves leader (`/v3/maintenance/status`).
     fn primaries(&mut self) -> Vec<usize> {
-        (0..self.nodes.len())
-            .filter(|&i| self.nodes[i].is_running())
+        (0..self.group.nodes.len())
+            .filter(|&i| self.group.nodes[i].is_running())
             .filter(|&i| {
                 self.post(i, "/v3/maintenance/status", json!({}))
                     .is_some_and(|s| s["leader"].is_string() && s["leader"] == s["header"]["member_id"])
@@ -273,10 +248,10 @@ impl Primaries for EtcdCluster {
 
 impl Nodes for EtcdCluster {
     fn count(&self) -> usize {
-        self.nodes.len()
+        self.group.nodes.len()
     }
 
     fn name(&self, node: usize) -> String {
-        self.nodes[node].name.clone()
+        self.group.nodes[node].name.clone()
     }
 }

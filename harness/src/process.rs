@@ -1,6 +1,7 @@
 //! Server processes a run starts: spawned with their output in a log file,
 //! recorded in the run's state file before anything relies on them, and
-//! stopped, paused or resumed only by their own PID.
+//! stopped, paused or resumed only by their own PID. `Group` gives a
+//! cluster's processes the nemesis's process powers.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -102,6 +103,82 @@ impl Supervised {
         child.wait()?;
         match registry {
             Some(r) => r.remove(pid.as_raw()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A cluster's server processes and the state file that records them:
+/// the process powers (kill, start, pause, resume) every local cluster
+/// shares.
+pub struct Group {
+    /// The processes, in node order.
+    pub nodes: Vec<Supervised>,
+    /// `None` once closed.
+    registry: Option<Registry>,
+}
+
+impl Group {
+    /// Processes not started yet, recorded in `registry` as they start.
+    pub fn new(nodes: Vec<Supervised>, registry: Registry) -> Group {
+        Group {
+            nodes,
+            registry: Some(registry),
+        }
+    }
+
+    /// The state file, while the group is open.
+    pub fn registry(&mut self) -> Option<&mut Registry> {
+        self.registry.as_mut()
+    }
+
+    /// Starts node `i`.
+    pub fn spawn(&mut self, i: usize) -> Result<()> {
+        let registry = self.registry.as_mut().context("the cluster was torn down")?;
+        self.nodes[i].spawn(registry)
+    }
+
+    fn fault(&self, i: usize, action: &'static str, e: anyhow::Error) -> FaultError {
+        FaultError {
+            action,
+            node: self.nodes[i].name.clone(),
+            message: format!("{e:#}"),
+        }
+    }
+
+    /// Kills node `i` (SIGKILL) and reaps it.
+    pub fn kill(&mut self, i: usize) -> Result<(), FaultError> {
+        let r = self.nodes[i].stop(self.registry.as_mut());
+        r.map_err(|e| self.fault(i, "kill", e))
+    }
+
+    /// Starts node `i` again with the same command line.
+    pub fn restart(&mut self, i: usize) -> Result<(), FaultError> {
+        self.spawn(i).map_err(|e| self.fault(i, "start", e))
+    }
+
+    /// Stops node `i` (SIGSTOP).
+    pub fn pause(&self, i: usize) -> Result<(), FaultError> {
+        self.nodes[i].signal(Signal::SIGSTOP, "pause")
+    }
+
+    /// Continues node `i` (SIGCONT).
+    pub fn resume(&self, i: usize) -> Result<(), FaultError> {
+        self.nodes[i].signal(Signal::SIGCONT, "resume")
+    }
+
+    /// Kills and reaps every node.
+    pub fn stop_all(&mut self) -> Result<()> {
+        for node in &mut self.nodes {
+            node.stop(self.registry.as_mut())?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the state file: everything it listed is gone. Idempotent.
+    pub fn close(&mut self) -> Result<()> {
+        match self.registry.take() {
+            Some(r) => r.close(),
             None => Ok(()),
         }
     }

@@ -4,16 +4,15 @@
 //! verdict, the anomaly sentence and the operation that cannot be
 //! linearized, and the index must list the run with its verdict.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod common;
 
-fn store(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("faultline-browser-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn store(name: &str) -> std::path::PathBuf {
+    common::store("browser", name)
 }
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 /// The DOM after scripts ran, as headless Chromium renders `url`.
 fn rendered_dom(url: &str, profile: &Path) -> String {

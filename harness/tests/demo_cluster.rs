@@ -3,60 +3,18 @@
 //! buggy modes are caught, and a SIGKILLed faultline loses no reported
 //! completion and leaves nothing running after `faultline cleanup`.
 
+mod common;
+
+use common::{faultline, latest, processes_mentioning, text};
+
+fn store(name: &str) -> std::path::PathBuf {
+    common::store("demo", name)
+}
+
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn store(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("faultline-demo-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn faultline(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(args)
-        .output()
-        .expect("runs faultline")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// Processes whose command line mentions `needle`.
-fn processes_mentioning(needle: &str) -> Vec<i32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let zombie = std::fs::read_to_string(entry.path().join("stat"))
-            .map(|s| {
-                s.rsplit(')')
-                    .next()
-                    .is_some_and(|r| r.trim_start().starts_with('Z'))
-            })
-            .unwrap_or(true);
-        if !zombie && String::from_utf8_lossy(&cmd).contains(needle) {
-            found.push(pid);
-        }
-    }
-    found
-}
-
-fn latest(store: &Path) -> PathBuf {
-    store.join(std::fs::read_link(store.join("latest")).unwrap())
-}
 
 fn history(run: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(run.join("history.jsonl"))

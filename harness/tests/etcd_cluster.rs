@@ -4,35 +4,17 @@
 //! SIGKILLed faultline in mid-partition leaves nothing after cleanup; and
 //! partitions refused, with the reason, where namespaces are unavailable.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use common::{faultline, latest, processes_mentioning, text};
+
+fn store(name: &str) -> std::path::PathBuf {
+    common::store("etcd", name)
+}
+
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn store(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("faultline-etcd-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn faultline(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(args)
-        .output()
-        .expect("runs faultline")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn latest(store: &Path) -> PathBuf {
-    store.join(std::fs::read_link(store.join("latest")).unwrap())
-}
 
 fn nemesis_ops(run: &Path) -> Vec<String> {
     std::fs::read_to_string(run.join("history.jsonl"))
@@ -42,30 +24,6 @@ fn nemesis_ops(run: &Path) -> Vec<String> {
         .filter(|op| op["process"] == "nemesis" && op["type"] == "info")
         .map(|op| op["f"].as_str().unwrap().to_string())
         .collect()
-}
-
-/// Processes whose command line mentions `needle` (zombies excluded).
-fn processes_mentioning(needle: &str) -> Vec<i32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let zombie = std::fs::read_to_string(entry.path().join("stat"))
-            .map(|s| {
-                s.rsplit(')')
-                    .next()
-                    .is_some_and(|r| r.trim_start().starts_with('Z'))
-            })
-            .unwrap_or(true);
-        if !zombie && String::from_utf8_lossy(&cmd).contains(needle) {
-            found.push(pid);
-        }
-    }
-    found
 }
 
 #[test]

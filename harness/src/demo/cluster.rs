@@ -9,21 +9,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use nemesis::{FaultError, Grudge, Kill, Nodes, Partition, Pause, Primaries};
-use nix::sys::signal::Signal;
 use workloads::demo::DemoClient;
 use workloads::{Client, Workload};
 
 use super::node::Mode;
 use crate::cleanup::Registry;
 use crate::db::Db;
-use crate::process::Supervised;
+use crate::process::{Group, Supervised};
 
 /// A running demo cluster.
 pub struct DemoCluster {
-    nodes: Vec<Supervised>,
+    group: Group,
     addrs: Vec<SocketAddr>,
-    /// `None` once torn down.
-    registry: Option<Registry>,
 }
 
 /// How long a node may take to accept connections.
@@ -68,22 +65,16 @@ impl DemoCluster {
             nodes.push(Supervised::new(name, Vec::new(), argv, dir.join("node.log")));
         }
         let mut cluster = DemoCluster {
-            nodes,
+            group: Group::new(nodes, registry),
             addrs,
-            registry: Some(registry),
         };
         for i in 0..count {
-            cluster.spawn(i)?;
+            cluster.group.spawn(i)?;
         }
         for i in 0..count {
             cluster.wait_ready(i)?;
         }
         Ok(cluster)
-    }
-
-    fn spawn(&mut self, i: usize) -> Result<()> {
-        let registry = self.registry.as_mut().context("the cluster was torn down")?;
-        self.nodes[i].spawn(registry)
     }
 
     fn wait_ready(&mut self, i: usize) -> Result<()> {
@@ -92,11 +83,11 @@ impl DemoCluster {
             if TcpStream::connect_timeout(&self.addrs[i], Duration::from_millis(200)).is_ok() {
                 return Ok(());
             }
-            self.nodes[i].check_alive()?;
+            self.group.nodes[i].check_alive()?;
             if Instant::now() > deadline {
                 bail!(
                     "{} did not accept connections within {READY_TIMEOUT:?}",
-                    self.nodes[i].name
+                    self.group.nodes[i].name
                 );
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -110,13 +101,8 @@ impl Db for DemoCluster {
     }
 
     fn teardown(&mut self) -> Result<()> {
-        for node in &mut self.nodes {
-            node.stop(self.registry.as_mut())?;
-        }
-        match self.registry.take() {
-            Some(r) => r.close(),
-            None => Ok(()),
-        }
+        self.group.stop_all()?;
+        self.group.close()
     }
 }
 
@@ -131,35 +117,26 @@ impl Drop for DemoCluster {
 
 impl Kill for DemoCluster {
     fn kill(&mut self, node: usize) -> Result<(), FaultError> {
-        let name = self.nodes[node].name.clone();
-        self.nodes[node]
-            .stop(self.registry.as_mut())
-            .map_err(|e| FaultError {
-                action: "kill",
-                node: name,
-                message: format!("{e:#}"),
-            })
+        self.group.kill(node)
     }
 
     fn start(&mut self, node: usize) -> Result<(), FaultError> {
-        let name = self.nodes[node].name.clone();
-        self.spawn(node)
-            .and_then(|_| self.wait_ready(node))
-            .map_err(|e| FaultError {
-                action: "start",
-                node: name,
-                message: format!("{e:#}"),
-            })
+        self.group.restart(node)?;
+        self.wait_ready(node).map_err(|e| FaultError {
+            action: "start",
+            node: self.group.nodes[node].name.clone(),
+            message: format!("{e:#}"),
+        })
     }
 }
 
 impl Pause for DemoCluster {
     fn pause(&mut self, node: usize) -> Result<(), FaultError> {
-        self.nodes[node].signal(Signal::SIGSTOP, "pause")
+        self.group.pause(node)
     }
 
     fn resume(&mut self, node: usize) -> Result<(), FaultError> {
-        self.nodes[node].signal(Signal::SIGCONT, "resume")
+        self.group.resume(node)
     }
 }
 
@@ -188,8 +165,8 @@ fn loopback_only(action: &'static str) -> FaultError {
 impl Primaries for DemoCluster {
     /// The leader most running nodes name (a paused node does not answer).
     fn primaries(&mut self) -> Vec<usize> {
-        let mut votes = vec![0; self.nodes.len()];
-        for (i, node) in self.nodes.iter().enumerate() {
+        let mut votes = vec![0; self.group.nodes.len()];
+        for (i, node) in self.group.nodes.iter().enumerate() {
             if !node.is_running() {
                 continue;
             }
@@ -219,10 +196,10 @@ fn ask_leader(addr: SocketAddr) -> Option<usize> {
 
 impl Nodes for DemoCluster {
     fn count(&self) -> usize {
-        self.nodes.len()
+        self.group.nodes.len()
     }
 
     fn name(&self, node: usize) -> String {
-        self.nodes[node].name.clone()
+        self.group.nodes[node].name.clone()
     }
 }
