@@ -55,6 +55,11 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
         .parse()
         .map_err(|e| UsageError(format!("--nemesis-targets: {e}")))?;
     let network_faults = faults.iter().any(|f| f.is_network());
+    if args.db == "etcd" && workload == Workload::Set {
+        return Err(UsageError(
+            "--db etcd runs register and cas-register workloads, not set".into(),
+        ));
+    }
     let (db, variant) = match args.db.as_str() {
         "demo" => {
             if existing {
@@ -75,41 +80,6 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
             (DbChoice::Demo(args.mode), mode.unwrap_or_default())
         }
         "etcd" if existing => {
-            if workload == Workload::Set {
-                return Err(UsageError(
-                    "--db etcd runs register and cas-register workloads, not set".into(),
-                ));
-            }
-            if let Some(bad) = args
-                .endpoints
-                .iter()
-                .find(|e| !e.starts_with("http://") && !e.starts_with("https://"))
-            {
-                return Err(UsageError(format!(
-                    "--endpoints {bad}: expected http://host:port or https://host:port"
-                )));
-            }
-            let reads = parse_reads(&args.etcd_reads)?;
-            let endpoints: Vec<String> = args
-                .endpoints
-                .iter()
-                .map(|e| e.trim_end_matches('/').to_string())
-                .collect();
-            (
-                DbChoice::Existing {
-                    endpoints,
-                    reads,
-                    tls,
-                },
-                format!("existing-{}", args.etcd_reads),
-            )
-        }
-        "etcd" if existing => {
-            if workload == Workload::Set {
-                return Err(UsageError(
-                    "--db etcd runs register and cas-register workloads, not set".into(),
-                ));
-            }
             if let Some(bad) = args
                 .endpoints
                 .iter()
@@ -135,11 +105,6 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
             )
         }
         "etcd" => {
-            if workload == Workload::Set {
-                return Err(UsageError(
-                    "--db etcd runs register and cas-register workloads, not set".into(),
-                ));
-            }
             let reads = parse_reads(&args.etcd_reads)?;
             let why = netns::unavailable();
             if let (true, Some(why)) = (network_faults, &why) {
