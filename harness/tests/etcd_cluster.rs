@@ -405,3 +405,29 @@ fn an_existing_tls_cluster_is_tested_without_faults() {
         text(&with_faults)
     );
 }
+
+#[test]
+fn packet_loss_on_five_nodes_is_injected_healed_and_valid() {
+    let s = store("loss");
+    let o = faultline(&[
+        "test",
+        "--db",
+        "etcd",
+        "--nodes",
+        "5",
+        "--store",
+        s.to_str().unwrap(),
+        "--nemesis",
+        "loss",
+        "--nemesis-interval",
+        "2",
+        "--time-limit",
+        "9",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let faults = nemesis_ops(&latest(&s));
+    assert!(
+        faults.iter().any(|f| f == "start-loss") && faults.iter().any(|f| f == "stop-loss"),
+        "{faults:?}"
+    );
+}
