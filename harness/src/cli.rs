@@ -97,7 +97,8 @@ pub struct BenchArgs {
 
 #[derive(Args, Debug)]
 pub struct TestArgs {
-    /// The system under test: demo (built in) or etcd (Debian's etcd-server).
+    /// The system under test: demo (built in), etcd (Debian's etcd-server)
+    /// or redis (Debian's redis-server, with Sentinel).
     #[arg(long, default_value = "demo")]
     pub db: String,
     /// Test an existing etcd cluster at these client URLs (comma-separated)

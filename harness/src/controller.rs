@@ -33,6 +33,7 @@ use crate::demo::node::Mode;
 use crate::etcd::EtcdCluster;
 use crate::existing::{Existing, TlsFiles};
 use crate::journal::{Counts, Journal};
+use crate::redis::RedisCluster;
 use crate::store;
 use crate::verdicts;
 
@@ -47,6 +48,11 @@ pub enum DbChoice {
         /// Serializable (local) or linearizable reads.
         #[serde(serialize_with = "debug")]
         reads: Reads,
+        /// Whether each node gets its own network namespace.
+        namespaces: bool,
+    },
+    /// Local Redis with Sentinels: in network namespaces if `namespaces`.
+    Redis {
         /// Whether each node gets its own network namespace.
         namespaces: bool,
     },
@@ -261,6 +267,9 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
                 *namespaces,
                 *reads,
             )?),
+            DbChoice::Redis { namespaces } => {
+                Box::new(RedisCluster::start(cfg.nodes, &nodes_dir, registry, *namespaces)?)
+            }
             DbChoice::Existing {
                 endpoints,
                 reads,

@@ -15,7 +15,7 @@ use workloads::{Client, Workload};
 
 use crate::cleanup::Registry;
 use crate::db::Db;
-use crate::netns::Network;
+use crate::netns::{self, Network};
 use crate::process::{Group, Supervised};
 
 /// How long a node may take to serve a read.
@@ -154,14 +154,6 @@ impl EtcdCluster {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-
-    fn network(&self, action: &'static str) -> Result<&Network, FaultError> {
-        self.network.as_ref().ok_or_else(|| FaultError {
-            action,
-            node: "all".into(),
-            message: "this cluster runs on loopback, without network namespaces".into(),
-        })
-    }
 }
 
 impl Db for EtcdCluster {
@@ -218,18 +210,15 @@ impl Pause for EtcdCluster {
 
 impl Partition for EtcdCluster {
     fn partition(&mut self, grudge: &Grudge) -> Result<(), FaultError> {
-        self.network("partition")?.partition(grudge)
+        netns::require(&self.network, "partition")?.partition(grudge)
     }
 
     fn lose_packets(&mut self, probability: f64) -> Result<(), FaultError> {
-        self.network("loss")?.lose_packets(probability)
+        netns::require(&self.network, "loss")?.lose_packets(probability)
     }
 
     fn heal_network(&mut self) -> Result<(), FaultError> {
-        match &self.network {
-            Some(net) => net.heal(),
-            None => Ok(()),
-        }
+        netns::heal(&self.network)
     }
 }
 

@@ -14,6 +14,7 @@ mod existing;
 mod journal;
 mod netns;
 mod process;
+mod redis;
 mod run;
 mod serve;
 mod store;

@@ -308,3 +308,18 @@ pub fn remove(namespaces: &[String], links: &[String], locks: &[PathBuf]) -> Vec
     }
     done
 }
+
+/// A cluster's network faults, for clusters that may run without
+/// namespaces (then every network fault is refused with the reason).
+pub fn require<'a>(net: &'a Option<Network>, action: &'static str) -> Result<&'a Network, FaultError> {
+    net.as_ref().ok_or_else(|| FaultError {
+        action,
+        node: "all".into(),
+        message: "this cluster runs on loopback, without network namespaces".into(),
+    })
+}
+
+/// Heals a cluster's network faults, if it has a network.
+pub fn heal(net: &Option<Network>) -> Result<(), FaultError> {
+    net.as_ref().map_or(Ok(()), Network::heal)
+}

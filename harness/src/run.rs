@@ -118,7 +118,25 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
                 args.etcd_reads.clone(),
             )
         }
-        other => return Err(UsageError(format!("--db {other}: expected demo or etcd"))),
+        "redis" => {
+            if workload == Workload::CasRegister {
+                return Err(UsageError(
+                    "--db redis runs the register and set workloads (Redis has no compare-and-set here)"
+                        .into(),
+                ));
+            }
+            let why = netns::unavailable();
+            if let (true, Some(why)) = (network_faults, &why) {
+                return Err(UsageError(format!("--nemesis partition/loss: {why}")));
+            }
+            (
+                DbChoice::Redis {
+                    namespaces: why.is_none(),
+                },
+                "sentinel".to_string(),
+            )
+        }
+        other => return Err(UsageError(format!("--db {other}: expected demo, etcd or redis"))),
     };
     if args.concurrency == 0 || args.nodes == 0 || args.test_count == 0 || args.ops_per_key == 0 {
         return Err(UsageError(
@@ -190,6 +208,11 @@ fn describe_db(cfg: &TestConfig) -> String {
             endpoints.len(),
             if endpoints.len() == 1 { "" } else { "s" },
             if reads == Reads::Serializable { "serializable" } else { "linearizable" }
+        ),
+        DbChoice::Redis { namespaces } => format!(
+            "Redis with Sentinel ({} nodes, {})",
+            cfg.nodes,
+            if namespaces { "each in its own network namespace" } else { "on loopback: process faults only" }
         ),
         DbChoice::Etcd { reads, namespaces } => format!(
             "etcd ({} nodes, {}, {} reads)",

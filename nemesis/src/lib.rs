@@ -74,7 +74,8 @@ pub trait Primaries {
 pub enum Target {
     /// Any node, chosen at random.
     Random,
-    /// A current primary (a random node if none is known).
+    /// A current primary (a random node if none is known); a partition
+    /// isolates it from all other nodes.
     Primary,
 }
 
@@ -276,12 +277,26 @@ impl Nemesis {
                 (node, vec![db.name(node)], result, words)
             }
             Fault::Partition => {
-                let shapes = Shape::for_nodes(db.count());
-                let shape = shapes[self.below(shapes.len())];
                 let mut order: Vec<usize> = (0..db.count()).collect();
                 for i in (1..order.len()).rev() {
                     order.swap(i, self.below(i + 1));
                 }
+                // Aimed at the primary: cut it off alone, the failover case.
+                let primary = match self.target {
+                    Target::Primary => db.primaries().first().copied(),
+                    Target::Random => None,
+                };
+                let shape = match primary {
+                    Some(p) => {
+                        order.retain(|&n| n != p);
+                        order.insert(0, p);
+                        Shape::IsolateOne
+                    }
+                    None => {
+                        let shapes = Shape::for_nodes(db.count());
+                        shapes[self.below(shapes.len())]
+                    }
+                };
                 let grudge = Grudge::new(shape, &order);
                 let words = format!("partition {}: {}", shape.name(), grudge.describe(|n| db.name(n)));
                 (
@@ -424,6 +439,19 @@ mod tests {
             assert_eq!(nem.start(&mut db).unwrap().nodes, vec!["n3".to_string()]);
             nem.heal(&mut db);
         }
+    }
+
+    #[test]
+    fn a_partition_aimed_at_the_primary_isolates_it() {
+        let mut db = MockDb::default();
+        let mut nem = Nemesis::new(vec![Fault::Partition], Target::Primary, 5);
+        let e = nem.start(&mut db).unwrap();
+        assert!(e.detail.starts_with("partition isolate one"), "{}", e.detail);
+        assert!(
+            db.calls.last().unwrap().contains("[0, 1]"),
+            "n3 drops n1 and n2: {:?}",
+            db.calls
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //!
 //! Modules: [`client`] (the trait and op types), [`demo`] (the built-in
 //! demo cluster's wire protocol and client), [`etcd`] (etcd's JSON
-//! gateway), [`generator`] (mixes,
+//! gateway), [`redis`] (RESP), [`generator`] (mixes,
 //! independent keys, reserve, rate limit), [`workload`].
 #![deny(missing_docs)]
 
@@ -18,6 +18,7 @@ pub mod client;
 pub mod demo;
 pub mod etcd;
 pub mod generator;
+pub mod redis;
 pub mod workload;
 
 pub use client::{Client, Completion, Invocation};

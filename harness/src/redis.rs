@@ -1,0 +1,254 @@
+//! A local Redis 7 cluster from Debian's `redis-server`: node 1 starts as
+//! the primary, the others as its replicas, and every node also runs a
+//! Sentinel (quorum 2) that promotes a replica when the primary is
+//! unreachable. As root each node (its server and its Sentinel) lives in
+//! its own network namespace, so a partition can cut the primary off;
+//! otherwise everything runs on loopback with process faults only.
+//!
+//! This setup loses acknowledged writes by design: a primary cut off in a
+//! minority keeps accepting writes from its clients while the majority
+//! promotes a replica, and rejoins as a replica, discarding them. That is
+//! the positive control the set checker must catch.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use nemesis::{FaultError, Grudge, Kill, Nodes, Partition, Pause, Primaries};
+use workloads::redis::{encode, RedisClient};
+use workloads::{Client, Workload};
+
+use crate::cleanup::Registry;
+use crate::db::Db;
+use crate::netns::{self, Network};
+use crate::process::{Group, Supervised};
+
+/// The server binary.
+pub const REDIS: &str = "/usr/bin/redis-server";
+/// How long a node may take to answer.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running Redis cluster with Sentinels.
+pub struct RedisCluster {
+    /// Servers at 0..n, Sentinels at n..2n.
+    group: Group,
+    addrs: Vec<SocketAddr>,
+    network: Option<Network>,
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Sends one command and returns the reply's text (simple, error or bulk
+/// string), for administration: readiness and roles.
+fn admin(addr: SocketAddr, args: &[&str]) -> Option<String> {
+    let wait = Duration::from_millis(500);
+    let mut s = TcpStream::connect_timeout(&addr, wait).ok()?;
+    s.set_read_timeout(Some(wait)).ok()?;
+    s.write_all(&encode(args)).ok()?;
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    r.read_line(&mut line).ok()?;
+    let line = line.trim_end();
+    match line.split_at(line.len().min(1)) {
+        ("+" | "-", rest) => Some(rest.to_string()),
+        ("$", n) => {
+            let n: usize = n.parse().ok()?;
+            let mut buf = vec![0; n + 2];
+            r.read_exact(&mut buf).ok()?;
+            Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+        }
+        _ => None,
+    }
+}
+
+impl RedisCluster {
+    /// Starts `count` servers and Sentinels and waits until every replica
+    /// is connected to the primary.
+    pub fn start(
+        count: usize,
+        nodes_dir: &Path,
+        mut registry: Registry,
+        namespaces: bool,
+    ) -> Result<RedisCluster> {
+        if !Path::new(REDIS).exists() {
+            bail!("{REDIS} is missing: install Debian's redis-server (apt-get install redis-server)");
+        }
+        let network = if namespaces {
+            Some(Network::create(count, &mut registry)?)
+        } else {
+            None
+        };
+        let mut hosts = Vec::with_capacity(count);
+        for i in 0..count {
+            hosts.push(match &network {
+                Some(net) => (net.ip(i).to_string(), 6379, 26379),
+                None => ("127.0.0.1".to_string(), free_port()?, free_port()?),
+            });
+        }
+        let (primary_host, primary_port) = (hosts[0].0.clone(), hosts[0].1);
+        let mut servers = Vec::with_capacity(count);
+        let mut sentinels = Vec::with_capacity(count);
+        let mut addrs = Vec::with_capacity(count);
+        for (i, (host, port, sport)) in hosts.iter().enumerate() {
+            let name = format!("n{}", i + 1);
+            let dir = nodes_dir.join(&name);
+            std::fs::create_dir_all(dir.join("data"))?;
+            let mut conf = format!(
+                "bind {host}\nport {port}\nprotected-mode no\ndaemonize no\nsave \"\"\nappendonly no\n\
+                 dir {}\nrepl-diskless-sync yes\nrepl-diskless-sync-delay 0\nreplica-announce-ip {host}\n",
+                dir.join("data").display()
+            );
+            if i > 0 {
+                conf += &format!("replicaof {primary_host} {primary_port}\n");
+            }
+            let conf_path = dir.join("redis.conf");
+            std::fs::write(&conf_path, conf)?;
+            // Sentinel rewrites its file as it learns: one per node.
+            let sentinel = format!(
+                "bind {host}\nport {sport}\nprotected-mode no\ndaemonize no\ndir {}\n\
+                 sentinel announce-ip {host}\nsentinel monitor fl {primary_host} {primary_port} 2\n\
+                 sentinel down-after-milliseconds fl 1000\nsentinel failover-timeout fl 3000\n\
+                 sentinel parallel-syncs fl 1\n",
+                dir.join("data").display()
+            );
+            let sentinel_path = dir.join("sentinel.conf");
+            std::fs::write(&sentinel_path, sentinel)?;
+            let wrapper = network.as_ref().map_or_else(Vec::new, |net| net.wrapper(i));
+            servers.push(Supervised::new(
+                name.clone(),
+                wrapper.clone(),
+                vec![REDIS.into(), conf_path.display().to_string()],
+                dir.join("redis.log"),
+            ));
+            sentinels.push(Supervised::new(
+                format!("{name}-sentinel"),
+                wrapper,
+                vec![
+                    REDIS.into(),
+                    sentinel_path.display().to_string(),
+                    "--sentinel".into(),
+                ],
+                dir.join("sentinel.log"),
+            ));
+            addrs.push(SocketAddr::new(host.parse()?, *port));
+        }
+        let sentinel_addrs: Vec<SocketAddr> = hosts
+            .iter()
+            .map(|(h, _, s)| SocketAddr::new(h.parse().expect("an IP"), *s))
+            .collect();
+        servers.extend(sentinels);
+        let mut c = RedisCluster {
+            group: Group::new(servers, registry),
+            addrs,
+            network,
+        };
+        for i in 0..count * 2 {
+            c.group.spawn(i)?;
+        }
+        let deadline = Instant::now() + READY_TIMEOUT;
+        for (i, a) in c.addrs.iter().chain(&sentinel_addrs).enumerate() {
+            while admin(*a, &["PING"]).as_deref() != Some("PONG") {
+                c.group.nodes[i].check_alive()?;
+                if Instant::now() > deadline {
+                    bail!(
+                        "{} did not answer PING; see {}",
+                        c.group.nodes[i].name,
+                        c.group.nodes[i].log.display()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        let want = format!("connected_slaves:{}", count - 1);
+        while !admin(c.addrs[0], &["INFO", "replication"]).is_some_and(|i| i.contains(&want)) {
+            if Instant::now() > deadline {
+                bail!("the replicas did not connect to n1 within {READY_TIMEOUT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(c)
+    }
+}
+
+impl Db for RedisCluster {
+    fn client(&self, node: usize, timeout: Duration, _workload: Workload) -> Box<dyn Client> {
+        Box::new(RedisClient::new(self.addrs[node], timeout))
+    }
+
+    fn teardown(&mut self) -> Result<()> {
+        self.group.stop_all()?;
+        if let (Some(net), Some(reg)) = (self.network.as_mut(), self.group.registry()) {
+            net.destroy(reg)?;
+        }
+        self.network = None;
+        self.group.close()
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        if let Err(e) = self.teardown() {
+            eprintln!("tearing the redis cluster down: {e:#}");
+        }
+    }
+}
+
+impl Kill for RedisCluster {
+    fn kill(&mut self, node: usize) -> Result<(), FaultError> {
+        self.group.kill(node)
+    }
+
+    fn start(&mut self, node: usize) -> Result<(), FaultError> {
+        self.group.restart(node)
+    }
+}
+
+impl Pause for RedisCluster {
+    fn pause(&mut self, node: usize) -> Result<(), FaultError> {
+        self.group.pause(node)
+    }
+
+    fn resume(&mut self, node: usize) -> Result<(), FaultError> {
+        self.group.resume(node)
+    }
+}
+
+impl Partition for RedisCluster {
+    fn partition(&mut self, grudge: &Grudge) -> Result<(), FaultError> {
+        netns::require(&self.network, "partition")?.partition(grudge)
+    }
+
+    fn lose_packets(&mut self, probability: f64) -> Result<(), FaultError> {
+        netns::require(&self.network, "loss")?.lose_packets(probability)
+    }
+
+    fn heal_network(&mut self) -> Result<(), FaultError> {
+        netns::heal(&self.network)
+    }
+}
+
+impl Primaries for RedisCluster {
+    /// The servers that call themselves master (more than one in a split).
+    fn primaries(&mut self) -> Vec<usize> {
+        (0..self.addrs.len())
+            .filter(|&i| self.group.nodes[i].is_running())
+            .filter(|&i| {
+                admin(self.addrs[i], &["INFO", "replication"]).is_some_and(|s| s.contains("role:master"))
+            })
+            .collect()
+    }
+}
+
+impl Nodes for RedisCluster {
+    fn count(&self) -> usize {
+        self.addrs.len()
+    }
+
+    fn name(&self, node: usize) -> String {
+        self.group.nodes[node].name.clone()
+    }
+}
