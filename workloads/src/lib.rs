@@ -8,13 +8,14 @@
 //! checker that judges its history. Nothing here starts servers or
 //! injects faults; that is `harness` and `nemesis`.
 //!
-//! Modules: [`client`] (the trait and op types), [`demo`] (the built-in
+//! Modules: [`client`] (the trait and op types), [`consul`] (Consul KV), [`demo`] (the built-in
 //! demo cluster's wire protocol and client), [`etcd`] (etcd's JSON
 //! gateway), [`redis`] (RESP), [`generator`] (mixes,
 //! independent keys, reserve, rate limit), [`workload`].
 #![deny(missing_docs)]
 
 pub mod client;
+pub mod consul;
 pub mod demo;
 pub mod etcd;
 pub mod generator;
