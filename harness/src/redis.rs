@@ -42,27 +42,53 @@ fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Sends one command and returns the reply's text (simple, error or bulk
-/// string), for administration: readiness and roles.
-fn admin(addr: SocketAddr, args: &[&str]) -> Option<String> {
-    let wait = Duration::from_millis(500);
-    let mut s = TcpStream::connect_timeout(&addr, wait).ok()?;
-    s.set_read_timeout(Some(wait)).ok()?;
-    s.write_all(&encode(args)).ok()?;
-    let mut r = BufReader::new(s);
+/// Reads one reply as text: simple, error, integer and bulk strings as
+/// they are, arrays as their items one per line.
+fn read_text(r: &mut BufReader<TcpStream>) -> Option<String> {
     let mut line = String::new();
     r.read_line(&mut line).ok()?;
     let line = line.trim_end();
     match line.split_at(line.len().min(1)) {
-        ("+" | "-", rest) => Some(rest.to_string()),
+        ("+" | "-" | ":", rest) => Some(rest.to_string()),
         ("$", n) => {
             let n: usize = n.parse().ok()?;
             let mut buf = vec![0; n + 2];
             r.read_exact(&mut buf).ok()?;
             Some(String::from_utf8_lossy(&buf[..n]).into_owned())
         }
+        ("*", n) => {
+            let n: usize = n.parse().ok()?;
+            let items: Option<Vec<String>> = (0..n).map(|_| read_text(r)).collect();
+            Some(items?.join("\n"))
+        }
         _ => None,
     }
+}
+
+/// Sends one command and returns its reply as text, for administration:
+/// readiness, roles, what a Sentinel knows.
+fn admin(addr: SocketAddr, args: &[&str]) -> Option<String> {
+    let wait = Duration::from_millis(500);
+    let mut s = TcpStream::connect_timeout(&addr, wait).ok()?;
+    s.set_read_timeout(Some(wait)).ok()?;
+    s.write_all(&encode(args)).ok()?;
+    read_text(&mut BufReader::new(s))
+}
+
+/// Whether the Sentinel at `addr` knows `peers` replicas and `peers`
+/// other Sentinels: only then can it fail over.
+fn sentinel_ready(addr: SocketAddr, peers: usize) -> bool {
+    let Some(text) = admin(addr, &["SENTINEL", "MASTER", "fl"]) else {
+        return false;
+    };
+    let fields: Vec<&str> = text.lines().collect();
+    let get = |name: &str| {
+        fields
+            .iter()
+            .position(|f| *f == name)
+            .and_then(|i| fields.get(i + 1)?.parse::<usize>().ok())
+    };
+    get("num-slaves") == Some(peers) && get("num-other-sentinels") == Some(peers)
 }
 
 impl RedisCluster {
@@ -146,31 +172,46 @@ impl RedisCluster {
             addrs,
             network,
         };
-        for i in 0..count * 2 {
+        // Servers first: a Sentinel learns of replicas from the primary's
+        // INFO, which it reads only every 10 s once started.
+        let deadline = Instant::now() + READY_TIMEOUT;
+        for i in 0..count {
             c.group.spawn(i)?;
         }
-        let deadline = Instant::now() + READY_TIMEOUT;
-        for (i, a) in c.addrs.iter().chain(&sentinel_addrs).enumerate() {
-            while admin(*a, &["PING"]).as_deref() != Some("PONG") {
-                c.group.nodes[i].check_alive()?;
-                if Instant::now() > deadline {
-                    bail!(
-                        "{} did not answer PING; see {}",
-                        c.group.nodes[i].name,
-                        c.group.nodes[i].log.display()
-                    );
-                }
-                std::thread::sleep(Duration::from_millis(50));
+        for i in 0..count {
+            while admin(c.addrs[i], &["PING"]).as_deref() != Some("PONG") {
+                c.wait(i, deadline, "did not answer PING")?;
             }
         }
         let want = format!("connected_slaves:{}", count - 1);
         while !admin(c.addrs[0], &["INFO", "replication"]).is_some_and(|i| i.contains(&want)) {
-            if Instant::now() > deadline {
-                bail!("the replicas did not connect to n1 within {READY_TIMEOUT:?}");
+            c.wait(0, deadline, "did not see all its replicas connect")?;
+        }
+        for i in count..count * 2 {
+            c.group.spawn(i)?;
+        }
+        for (i, a) in sentinel_addrs.iter().enumerate() {
+            while !sentinel_ready(*a, count - 1) {
+                c.wait(count + i, deadline, "did not learn of every replica and Sentinel")?;
             }
-            std::thread::sleep(Duration::from_millis(50));
         }
         Ok(c)
+    }
+}
+
+impl RedisCluster {
+    /// Waits a little for process `i`, failing if it died or time is up.
+    fn wait(&mut self, i: usize, deadline: Instant, what: &str) -> Result<()> {
+        self.group.nodes[i].check_alive()?;
+        if Instant::now() > deadline {
+            bail!(
+                "{} {what} within {READY_TIMEOUT:?}; see {}",
+                self.group.nodes[i].name,
+                self.group.nodes[i].log.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        Ok(())
     }
 }
 
