@@ -124,7 +124,7 @@ impl RedisCluster {
             let dir = nodes_dir.join(&name);
             std::fs::create_dir_all(dir.join("data"))?;
             let mut conf = format!(
-                "bind {host}\nport {port}\nprotected-mode no\ndaemonize no\nsave \"\"\nappendonly no\n\
+                "bind {host}\nport {port}\nprotected-mode no\ndaemonize no\nset-proc-title no\nsave \"\"\nappendonly no\n\
                  dir {}\nrepl-diskless-sync yes\nrepl-diskless-sync-delay 0\nreplica-announce-ip {host}\n",
                 dir.join("data").display()
             );
@@ -133,9 +133,11 @@ impl RedisCluster {
             }
             let conf_path = dir.join("redis.conf");
             std::fs::write(&conf_path, conf)?;
-            // Sentinel rewrites its file as it learns: one per node.
+            // Sentinel rewrites its file as it learns: one per node. Neither
+            // process may retitle itself: cleanup recognises a process by
+            // its exact command line.
             let sentinel = format!(
-                "bind {host}\nport {sport}\nprotected-mode no\ndaemonize no\ndir {}\n\
+                "bind {host}\nport {sport}\nprotected-mode no\ndaemonize no\nset-proc-title no\ndir {}\n\
                  sentinel announce-ip {host}\nsentinel monitor fl {primary_host} {primary_port} 2\n\
                  sentinel down-after-milliseconds fl 1000\nsentinel failover-timeout fl 3000\n\
                  sentinel parallel-syncs fl 1\n",

@@ -71,3 +71,54 @@ fn a_primary_partitioned_into_a_minority_loses_acknowledged_adds() {
         "the primary n1 was cut off alone"
     );
 }
+
+#[test]
+fn cleanup_recognises_redis_servers_left_by_a_killed_run() {
+    let s = store("sigkill");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args([
+            "test",
+            "--db",
+            "redis",
+            "--workload",
+            "set",
+            "--nemesis",
+            "none",
+            "--time-limit",
+            "60",
+        ])
+        .args(["--store", s.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let run = loop {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the run never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        if let Ok(link) = std::fs::read_link(s.join("latest")) {
+            let run = s.join(link);
+            if std::fs::metadata(run.join("history.jsonl")).is_ok_and(|m| m.len() > 0) {
+                break run;
+            }
+        }
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let needle = run.to_str().unwrap().to_string();
+    assert_eq!(
+        common::processes_mentioning(&needle).len(),
+        6,
+        "3 servers and 3 Sentinels outlived faultline"
+    );
+    let o = faultline(&["cleanup", "--store", s.to_str().unwrap()]);
+    assert!(text(&o).contains("stopped process"), "{}", text(&o));
+    assert!(
+        common::processes_mentioning(&needle).is_empty(),
+        "cleanup left Redis running: {}",
+        text(&o)
+    );
+}
