@@ -3,10 +3,12 @@
 //! Workers timestamp their events (an invocation before the request is
 //! sent, a completion after the answer arrived, so intervals only widen)
 //! and send them to one writer task, which numbers them and appends one
-//! JSON line each. The writer flushes to the OS whenever it has no more
-//! events waiting, so every completion is in the file before the writer
-//! goes idle: a faultline killed with SIGKILL loses nothing it counted.
-//! Counts for the progress line are taken after the flush.
+//! JSON line each. The writer hands its buffer to the OS whenever no more
+//! events are waiting (under load it first lets the workers run a few
+//! more times, so one write call carries many completions), so every
+//! completion is in the file before the writer goes idle: a faultline
+//! killed with SIGKILL loses nothing it counted. Counts for the progress
+//! line are taken after the write.
 
 use std::io::Write as _;
 use std::path::Path;
