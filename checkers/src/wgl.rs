@@ -725,6 +725,53 @@ impl<'m, 'o, M: Model> Searcher<'m, 'o, M> {
         }
     }
 
+    /// Look-ahead finds a doomed op early, when only a few ops are ordered;
+    /// a person understands the failure better at the point where that op
+    /// has to come next. From the dead end, keep ordering the legal
+    /// candidate that returns first until the blocked op is the next to
+    /// return. Kept only if the blocked op is still impossible there.
+    /// Runs once, after the search, on the fully relinked event list.
+    fn extend(&mut self, mut prefix: Vec<u32>, blocked: u32) -> Option<(Vec<u32>, Vec<u32>)> {
+        let mut state = self.model.init();
+        let mut lifted = Vec::with_capacity(prefix.len());
+        let mut ok = true;
+        for &i in &prefix {
+            match self.model.step(&state, self.op(i)) {
+                Some(next) => state = next,
+                None => ok = false,
+            }
+            self.events.lift(i);
+            lifted.push(i);
+        }
+        let mut concurrent = Vec::new();
+        while ok && self.events.first_return().is_some_and(|f| f != blocked) {
+            concurrent.clear();
+            self.candidates(&mut concurrent);
+            let pick = concurrent
+                .iter()
+                .filter(|&&c| c != blocked && !self.optional[c as usize])
+                .filter_map(|&c| {
+                    self.model
+                        .step(&state, self.op(c))
+                        .map(|next| (self.ret_time(c), c, next))
+                })
+                .min_by_key(|(ret, c, _)| (*ret, *c));
+            let Some((_, c, next)) = pick else { break };
+            self.events.lift(c);
+            lifted.push(c);
+            prefix.push(c);
+            state = next;
+        }
+        concurrent.clear();
+        self.candidates(&mut concurrent);
+        concurrent.retain(|&c| c != blocked);
+        let still_blocked = self.model.step(&state, self.op(blocked)).is_none();
+        for &i in lifted.iter().rev() {
+            self.events.unlift(i);
+        }
+        (ok && still_blocked).then_some((prefix, concurrent))
+    }
+
     fn not_linearizable(&mut self) -> Search {
         let DeadEnd {
             prefix,
@@ -732,6 +779,9 @@ impl<'m, 'o, M: Model> Searcher<'m, 'o, M> {
             concurrent,
             ..
         } = self.best.take().expect("a dead end was recorded");
+        let (prefix, concurrent) = self
+            .extend(prefix.clone(), blocked)
+            .unwrap_or((prefix, concurrent));
         Search::NotLinearizable {
             prefix: prefix.iter().map(|&i| self.id(i)).collect(),
             blocked: self.id(blocked),
