@@ -117,6 +117,9 @@ pub struct TestArgs {
     /// etcd reads: linearizable, or serializable (served locally; stale under partition).
     #[arg(long, default_value = "linearizable")]
     pub etcd_reads: String,
+    /// The consul binary for --db consul (default: `consul` on PATH).
+    #[arg(long)]
+    pub consul_bin: Option<PathBuf>,
     /// Operations on one key before its workers move to a fresh key.
     #[arg(long, default_value_t = 200)]
     pub ops_per_key: usize,

@@ -118,6 +118,25 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
                 args.etcd_reads.clone(),
             )
         }
+        "consul" => {
+            let found = args.consul_bin.clone().filter(|p| p.exists()).or_else(|| {
+                std::env::var_os("PATH").and_then(|path| {
+                    std::env::split_paths(&path)
+                        .map(|d| d.join("consul"))
+                        .find(|p| p.exists())
+                })
+            });
+            return Err(UsageError(match found {
+                None => "--db consul: no consul binary. Consul is not packaged for Debian, so faultline cannot \
+                         install it: put HashiCorp's `consul` on PATH or pass --consul-bin /path/to/consul"
+                    .into(),
+                Some(bin) => format!(
+                    "--db consul: found {}, but faultline does not start Consul clusters yet (its KV client is \
+                     in workloads::consul)",
+                    bin.display()
+                ),
+            }));
+        }
         "redis" => {
             if workload == Workload::CasRegister {
                 return Err(UsageError(
@@ -136,7 +155,11 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
                 "sentinel".to_string(),
             )
         }
-        other => return Err(UsageError(format!("--db {other}: expected demo, etcd or redis"))),
+        other => {
+            return Err(UsageError(format!(
+                "--db {other}: expected demo, etcd, redis or consul"
+            )))
+        }
     };
     if args.concurrency == 0 || args.nodes == 0 || args.test_count == 0 || args.ops_per_key == 0 {
         return Err(UsageError(

@@ -302,3 +302,18 @@ fn fail_fast_stops_at_the_first_invalid_key() {
     assert_eq!(decided(&v), 1, "one thread stops after its first (invalid) key");
     assert!(stdout(&o).contains("--fail-fast stopped the check"));
 }
+
+#[test]
+fn consul_without_a_binary_says_how_to_provide_it() {
+    let o = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["test", "--db", "consul"])
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(254));
+    assert!(
+        stderr(&o).contains("put HashiCorp's `consul` on PATH or pass --consul-bin"),
+        "{}",
+        stderr(&o)
+    );
+}
