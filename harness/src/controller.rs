@@ -28,12 +28,12 @@ use workloads::Workload;
 
 use crate::cleanup::{self, Registry};
 use crate::db::Db;
-use crate::demo::cluster::DemoCluster;
+use crate::demo::cluster::Demo;
 use crate::demo::node::Mode;
-use crate::etcd::EtcdCluster;
+use crate::etcd::Etcd;
 use crate::existing::{Existing, TlsFiles};
 use crate::journal::{Counts, Journal};
-use crate::redis::RedisCluster;
+use crate::redis::Redis;
 use crate::store;
 use crate::verdicts;
 
@@ -259,16 +259,12 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
     let nodes_dir = dir.join("nodes");
     let cluster: Box<dyn Db> = tokio::task::block_in_place(|| -> Result<Box<dyn Db>> {
         Ok(match &cfg.db {
-            DbChoice::Demo(mode) => Box::new(DemoCluster::start(*mode, cfg.nodes, &nodes_dir, registry)?),
-            DbChoice::Etcd { reads, namespaces } => Box::new(EtcdCluster::start(
-                cfg.nodes,
-                &nodes_dir,
-                registry,
-                *namespaces,
-                *reads,
-            )?),
+            DbChoice::Demo(mode) => Box::new(Demo::start(*mode, cfg.nodes, &nodes_dir, registry)?),
+            DbChoice::Etcd { reads, namespaces } => {
+                Box::new(Etcd::start(cfg.nodes, &nodes_dir, registry, *namespaces, *reads)?)
+            }
             DbChoice::Redis { namespaces } => {
-                Box::new(RedisCluster::start(cfg.nodes, &nodes_dir, registry, *namespaces)?)
+                Box::new(Redis::start(cfg.nodes, &nodes_dir, registry, *namespaces)?)
             }
             DbChoice::Existing {
                 endpoints,

@@ -5,17 +5,16 @@
 //! live under the run folder.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Result};
-use nemesis::{FaultError, Grudge, Kill, Nodes, Partition, Pause, Primaries};
 use serde_json::json;
 use workloads::etcd::{Connection, EtcdClient, Reads, Tls};
 use workloads::{Client, Workload};
 
 use crate::cleanup::Registry;
-use crate::db::Db;
-use crate::netns::{self, Network};
+use crate::local::{Local, Service};
+use crate::netns::Network;
 use crate::process::{Group, Supervised};
 
 /// How long a node may take to serve a read.
@@ -24,12 +23,10 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The etcd binary.
 pub const ETCD: &str = "/usr/bin/etcd";
 
-/// A running etcd cluster.
-pub struct EtcdCluster {
-    group: Group,
+/// What etcd adds to its processes: client URLs and how reads are served.
+pub struct Etcd {
     /// Client URLs, `http://ip:port`.
     urls: Vec<String>,
-    network: Option<Network>,
     reads: Reads,
     http: reqwest::Client,
 }
@@ -38,7 +35,7 @@ fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-impl EtcdCluster {
+impl Etcd {
     /// Starts `count` etcd nodes and waits until every one serves a read.
     pub fn start(
         count: usize,
@@ -46,7 +43,7 @@ impl EtcdCluster {
         mut registry: Registry,
         namespaces: bool,
         reads: Reads,
-    ) -> Result<EtcdCluster> {
+    ) -> Result<Local<Etcd>> {
         if !Path::new(ETCD).exists() {
             bail!("{ETCD} is missing: install Debian's etcd-server (apt-get install etcd-server)");
         }
@@ -106,20 +103,28 @@ impl EtcdCluster {
             nodes.push(Supervised::new(name, wrapper, argv, dir.join("etcd.log")));
             urls.push(client);
         }
-        let mut c = EtcdCluster {
+        let mut c = Local {
             group: Group::new(nodes, registry),
-            urls,
             network,
-            reads,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(1))
-                .build()?,
+            count,
+            service: Etcd {
+                urls,
+                reads,
+                http: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(1))
+                    .build()?,
+            },
         };
         for i in 0..count {
             c.group.spawn(i)?;
         }
         for i in 0..count {
-            c.wait_ready(i)?;
+            let service = &c.service;
+            c.group.wait_until(i, READY_TIMEOUT, "did not serve a read", || {
+                service
+                    .post(i, "/v3/kv/range", json!({"key": "cmVhZHk="}))
+                    .is_some()
+            })?;
         }
         Ok(c)
     }
@@ -135,28 +140,9 @@ impl EtcdCluster {
             resp.json().await.ok()
         })
     }
-
-    /// Waits until node `i` serves a linearizable read (it has a leader).
-    fn wait_ready(&mut self, i: usize) -> Result<()> {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            if self.post(i, "/v3/kv/range", json!({"key": "cmVhZHk="})).is_some() {
-                return Ok(());
-            }
-            self.group.nodes[i].check_alive()?;
-            if Instant::now() > deadline {
-                bail!(
-                    "{} did not serve a read within {READY_TIMEOUT:?}; see {}",
-                    self.group.nodes[i].name,
-                    self.group.nodes[i].log.display()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
 }
 
-impl Db for EtcdCluster {
+impl Service for Etcd {
     fn client(&self, node: usize, timeout: Duration, _workload: Workload) -> Box<dyn Client> {
         let conn = Connection {
             timeout,
@@ -167,80 +153,16 @@ impl Db for EtcdCluster {
         Box::new(EtcdClient::new(self.urls[node].clone(), http, self.reads))
     }
 
-    fn teardown(&mut self) -> Result<()> {
-        self.group.stop_all()?;
-        if let (Some(net), Some(reg)) = (self.network.as_mut(), self.group.registry()) {
-            net.destroy(reg)?;
-        }
-        self.network = None;
-        self.group.close()
-    }
-}
-
-/// A panic or an early return must not leave servers or namespaces behind.
-impl Drop for EtcdCluster {
-    fn drop(&mut self) {
-        if let Err(e) = self.teardown() {
-            eprintln!("tearing the etcd cluster down: {e:#}");
-        }
-    }
-}
-
-impl Kill for EtcdCluster {
-    fn kill(&mut self, node: usize) -> Result<(), FaultError> {
-        self.group.kill(node)
-    }
-
-    /// Only the process is awaited: a restarted node may not serve
-    /// linearizable reads while another fault holds the majority away.
-    fn start(&mut self, node: usize) -> Result<(), FaultError> {
-        self.group.restart(node)
-    }
-}
-
-impl Pause for EtcdCluster {
-    fn pause(&mut self, node: usize) -> Result<(), FaultError> {
-        self.group.pause(node)
-    }
-
-    fn resume(&mut self, node: usize) -> Result<(), FaultError> {
-        self.group.resume(node)
-    }
-}
-
-impl Partition for EtcdCluster {
-    fn partition(&mut self, grudge: &Grudge) -> Result<(), FaultError> {
-        netns::require(&self.network, "partition")?.partition(grudge)
-    }
-
-    fn lose_packets(&mut self, probability: f64) -> Result<(), FaultError> {
-        netns::require(&self.network, "loss")?.lose_packets(probability)
-    }
-
-    fn heal_network(&mut self) -> Result<(), FaultError> {
-        netns::heal(&self.network)
-    }
-}
-
-impl Primaries for EtcdCluster {
     /// The nodes that report themselves leader (`/v3/maintenance/status`).
-    fn primaries(&mut self) -> Vec<usize> {
-        (0..self.group.nodes.len())
-            .filter(|&i| self.group.nodes[i].is_running())
+    /// A restarted node is not awaited: it may not serve linearizable
+    /// reads while another fault holds the majority away.
+    fn primaries(&self, group: &Group) -> Vec<usize> {
+        (0..self.urls.len())
+            .filter(|&i| group.nodes[i].is_running())
             .filter(|&i| {
                 self.post(i, "/v3/maintenance/status", json!({}))
                     .is_some_and(|s| s["leader"].is_string() && s["leader"] == s["header"]["member_id"])
             })
             .collect()
-    }
-}
-
-impl Nodes for EtcdCluster {
-    fn count(&self) -> usize {
-        self.group.nodes.len()
-    }
-
-    fn name(&self, node: usize) -> String {
-        self.group.nodes[node].name.clone()
     }
 }

@@ -12,6 +12,7 @@ mod demo;
 mod etcd;
 mod existing;
 mod journal;
+mod local;
 mod netns;
 mod process;
 mod redis;

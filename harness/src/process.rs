@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use nemesis::FaultError;
@@ -144,6 +145,31 @@ impl Group {
             node: self.nodes[i].name.clone(),
             message: format!("{e:#}"),
         }
+    }
+
+    /// Polls `ready` until it holds, failing if process `i` exits or
+    /// `timeout` passes; `what` says what was awaited.
+    pub fn wait_until(
+        &mut self,
+        i: usize,
+        timeout: Duration,
+        what: &str,
+        mut ready: impl FnMut() -> bool,
+    ) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        while !ready() {
+            self.nodes[i].check_alive()?;
+            if Instant::now() > deadline {
+                let node = &self.nodes[i];
+                bail!(
+                    "{} {what} within {timeout:?}; see {}",
+                    node.name,
+                    node.log.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
     }
 
     /// Kills node `i` (SIGKILL) and reaps it.

@@ -13,16 +13,15 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Result};
-use nemesis::{FaultError, Grudge, Kill, Nodes, Partition, Pause, Primaries};
 use workloads::redis::{encode, RedisClient};
 use workloads::{Client, Workload};
 
 use crate::cleanup::Registry;
-use crate::db::Db;
-use crate::netns::{self, Network};
+use crate::local::{Local, Service};
+use crate::netns::Network;
 use crate::process::{Group, Supervised};
 
 /// The server binary.
@@ -30,12 +29,10 @@ pub const REDIS: &str = "/usr/bin/redis-server";
 /// How long a node may take to answer.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A running Redis cluster with Sentinels.
-pub struct RedisCluster {
-    /// Servers at 0..n, Sentinels at n..2n.
-    group: Group,
+/// What Redis adds to its processes (servers at 0..n, Sentinels at
+/// n..2n): the servers' addresses.
+pub struct Redis {
     addrs: Vec<SocketAddr>,
-    network: Option<Network>,
 }
 
 fn free_port() -> Result<u16> {
@@ -91,15 +88,15 @@ fn sentinel_ready(addr: SocketAddr, peers: usize) -> bool {
     get("num-slaves") == Some(peers) && get("num-other-sentinels") == Some(peers)
 }
 
-impl RedisCluster {
+impl Redis {
     /// Starts `count` servers and Sentinels and waits until every replica
-    /// is connected to the primary.
+    /// is connected to the primary and every Sentinel knows them all.
     pub fn start(
         count: usize,
         nodes_dir: &Path,
         mut registry: Registry,
         namespaces: bool,
-    ) -> Result<RedisCluster> {
+    ) -> Result<Local<Redis>> {
         if !Path::new(REDIS).exists() {
             bail!("{REDIS} is missing: install Debian's redis-server (apt-get install redis-server)");
         }
@@ -169,129 +166,55 @@ impl RedisCluster {
             .map(|(h, _, s)| SocketAddr::new(h.parse().expect("an IP"), *s))
             .collect();
         servers.extend(sentinels);
-        let mut c = RedisCluster {
+        let mut c = Local {
             group: Group::new(servers, registry),
-            addrs,
             network,
+            count,
+            service: Redis { addrs },
         };
         // Servers first: a Sentinel learns of replicas from the primary's
         // INFO, which it reads only every 10 s once started.
-        let deadline = Instant::now() + READY_TIMEOUT;
         for i in 0..count {
             c.group.spawn(i)?;
         }
         for i in 0..count {
-            while admin(c.addrs[i], &["PING"]).as_deref() != Some("PONG") {
-                c.wait(i, deadline, "did not answer PING")?;
-            }
+            let addr = c.service.addrs[i];
+            c.group.wait_until(i, READY_TIMEOUT, "did not answer PING", || {
+                admin(addr, &["PING"]).as_deref() == Some("PONG")
+            })?;
         }
-        let want = format!("connected_slaves:{}", count - 1);
-        while !admin(c.addrs[0], &["INFO", "replication"]).is_some_and(|i| i.contains(&want)) {
-            c.wait(0, deadline, "did not see all its replicas connect")?;
-        }
+        let (primary, want) = (c.service.addrs[0], format!("connected_slaves:{}", count - 1));
+        c.group
+            .wait_until(0, READY_TIMEOUT, "did not see all its replicas connect", || {
+                admin(primary, &["INFO", "replication"]).is_some_and(|i| i.contains(&want))
+            })?;
         for i in count..count * 2 {
             c.group.spawn(i)?;
         }
-        for (i, a) in sentinel_addrs.iter().enumerate() {
-            while !sentinel_ready(*a, count - 1) {
-                c.wait(count + i, deadline, "did not learn of every replica and Sentinel")?;
-            }
+        for (i, addr) in sentinel_addrs.into_iter().enumerate() {
+            c.group.wait_until(
+                count + i,
+                READY_TIMEOUT,
+                "did not learn of every replica and Sentinel",
+                || sentinel_ready(addr, count - 1),
+            )?;
         }
         Ok(c)
     }
 }
 
-impl RedisCluster {
-    /// Waits a little for process `i`, failing if it died or time is up.
-    fn wait(&mut self, i: usize, deadline: Instant, what: &str) -> Result<()> {
-        self.group.nodes[i].check_alive()?;
-        if Instant::now() > deadline {
-            bail!(
-                "{} {what} within {READY_TIMEOUT:?}; see {}",
-                self.group.nodes[i].name,
-                self.group.nodes[i].log.display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-        Ok(())
-    }
-}
-
-impl Db for RedisCluster {
+impl Service for Redis {
     fn client(&self, node: usize, timeout: Duration, _workload: Workload) -> Box<dyn Client> {
         Box::new(RedisClient::new(self.addrs[node], timeout))
     }
 
-    fn teardown(&mut self) -> Result<()> {
-        self.group.stop_all()?;
-        if let (Some(net), Some(reg)) = (self.network.as_mut(), self.group.registry()) {
-            net.destroy(reg)?;
-        }
-        self.network = None;
-        self.group.close()
-    }
-}
-
-impl Drop for RedisCluster {
-    fn drop(&mut self) {
-        if let Err(e) = self.teardown() {
-            eprintln!("tearing the redis cluster down: {e:#}");
-        }
-    }
-}
-
-impl Kill for RedisCluster {
-    fn kill(&mut self, node: usize) -> Result<(), FaultError> {
-        self.group.kill(node)
-    }
-
-    fn start(&mut self, node: usize) -> Result<(), FaultError> {
-        self.group.restart(node)
-    }
-}
-
-impl Pause for RedisCluster {
-    fn pause(&mut self, node: usize) -> Result<(), FaultError> {
-        self.group.pause(node)
-    }
-
-    fn resume(&mut self, node: usize) -> Result<(), FaultError> {
-        self.group.resume(node)
-    }
-}
-
-impl Partition for RedisCluster {
-    fn partition(&mut self, grudge: &Grudge) -> Result<(), FaultError> {
-        netns::require(&self.network, "partition")?.partition(grudge)
-    }
-
-    fn lose_packets(&mut self, probability: f64) -> Result<(), FaultError> {
-        netns::require(&self.network, "loss")?.lose_packets(probability)
-    }
-
-    fn heal_network(&mut self) -> Result<(), FaultError> {
-        netns::heal(&self.network)
-    }
-}
-
-impl Primaries for RedisCluster {
     /// The servers that call themselves master (more than one in a split).
-    fn primaries(&mut self) -> Vec<usize> {
+    fn primaries(&self, group: &Group) -> Vec<usize> {
         (0..self.addrs.len())
-            .filter(|&i| self.group.nodes[i].is_running())
+            .filter(|&i| group.nodes[i].is_running())
             .filter(|&i| {
                 admin(self.addrs[i], &["INFO", "replication"]).is_some_and(|s| s.contains("role:master"))
             })
             .collect()
-    }
-}
-
-impl Nodes for RedisCluster {
-    fn count(&self) -> usize {
-        self.addrs.len()
-    }
-
-    fn name(&self, node: usize) -> String {
-        self.group.nodes[node].name.clone()
     }
 }

@@ -8,28 +8,30 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use nemesis::{FaultError, Grudge, Kill, Nodes, Partition, Pause, Primaries};
 use workloads::demo::DemoClient;
 use workloads::{Client, Workload};
 
 use super::node::Mode;
 use crate::cleanup::Registry;
-use crate::db::Db;
+use crate::local::{Local, Service};
 use crate::process::{Group, Supervised};
 
-/// A running demo cluster.
-pub struct DemoCluster {
-    group: Group,
+/// What the demo cluster adds to its processes: their addresses.
+pub struct Demo {
     addrs: Vec<SocketAddr>,
 }
 
 /// How long a node may take to accept connections.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
-impl DemoCluster {
+fn accepts(addr: SocketAddr) -> bool {
+    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+}
+
+impl Demo {
     /// Starts `count` nodes in `mode`, each with its folder and log under
     /// `nodes_dir`, and waits until all accept connections.
-    pub fn start(mode: Mode, count: usize, nodes_dir: &Path, registry: Registry) -> Result<DemoCluster> {
+    pub fn start(mode: Mode, count: usize, nodes_dir: &Path, registry: Registry) -> Result<Local<Demo>> {
         let exe = std::env::current_exe().context("locating the faultline executable")?;
         // Hold every port until all are chosen so no two nodes get the same.
         let listeners: Vec<TcpListener> = (0..count)
@@ -64,113 +66,38 @@ impl DemoCluster {
             ];
             nodes.push(Supervised::new(name, Vec::new(), argv, dir.join("node.log")));
         }
-        let mut cluster = DemoCluster {
+        let mut cluster = Local {
             group: Group::new(nodes, registry),
-            addrs,
+            network: None,
+            count,
+            service: Demo { addrs },
         };
         for i in 0..count {
             cluster.group.spawn(i)?;
         }
         for i in 0..count {
-            cluster.wait_ready(i)?;
+            let addr = cluster.service.addrs[i];
+            cluster
+                .group
+                .wait_until(i, READY_TIMEOUT, "did not accept connections", || accepts(addr))?;
         }
         Ok(cluster)
     }
-
-    fn wait_ready(&mut self, i: usize) -> Result<()> {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            if TcpStream::connect_timeout(&self.addrs[i], Duration::from_millis(200)).is_ok() {
-                return Ok(());
-            }
-            self.group.nodes[i].check_alive()?;
-            if Instant::now() > deadline {
-                bail!(
-                    "{} did not accept connections within {READY_TIMEOUT:?}",
-                    self.group.nodes[i].name
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
 }
 
-impl Db for DemoCluster {
+impl Service for Demo {
     fn client(&self, node: usize, timeout: Duration, workload: Workload) -> Box<dyn Client> {
         Box::new(DemoClient::new(self.addrs[node], timeout, workload.data()))
     }
 
-    fn teardown(&mut self) -> Result<()> {
-        self.group.stop_all()?;
-        self.group.close()
-    }
-}
-
-/// A panic or an early return must not leave servers running.
-impl Drop for DemoCluster {
-    fn drop(&mut self) {
-        if let Err(e) = self.teardown() {
-            eprintln!("tearing the demo cluster down: {e:#}");
-        }
-    }
-}
-
-impl Kill for DemoCluster {
-    fn kill(&mut self, node: usize) -> Result<(), FaultError> {
-        self.group.kill(node)
-    }
-
-    fn start(&mut self, node: usize) -> Result<(), FaultError> {
-        self.group.restart(node)?;
-        self.wait_ready(node).map_err(|e| FaultError {
-            action: "start",
-            node: self.group.nodes[node].name.clone(),
-            message: format!("{e:#}"),
-        })
-    }
-}
-
-impl Pause for DemoCluster {
-    fn pause(&mut self, node: usize) -> Result<(), FaultError> {
-        self.group.pause(node)
-    }
-
-    fn resume(&mut self, node: usize) -> Result<(), FaultError> {
-        self.group.resume(node)
-    }
-}
-
-impl Partition for DemoCluster {
-    fn partition(&mut self, _grudge: &Grudge) -> Result<(), FaultError> {
-        Err(loopback_only("partition"))
-    }
-
-    fn lose_packets(&mut self, _probability: f64) -> Result<(), FaultError> {
-        Err(loopback_only("loss"))
-    }
-
-    fn heal_network(&mut self) -> Result<(), FaultError> {
-        Ok(())
-    }
-}
-
-fn loopback_only(action: &'static str) -> FaultError {
-    FaultError {
-        action,
-        node: "all".into(),
-        message: "the demo cluster runs on loopback, without network namespaces".into(),
-    }
-}
-
-impl Primaries for DemoCluster {
     /// The leader most running nodes name (a paused node does not answer).
-    fn primaries(&mut self) -> Vec<usize> {
-        let mut votes = vec![0; self.group.nodes.len()];
-        for (i, node) in self.group.nodes.iter().enumerate() {
-            if !node.is_running() {
+    fn primaries(&self, group: &Group) -> Vec<usize> {
+        let mut votes = vec![0; self.addrs.len()];
+        for (i, addr) in self.addrs.iter().enumerate() {
+            if !group.nodes[i].is_running() {
                 continue;
             }
-            if let Some(l) = ask_leader(self.addrs[i]).filter(|&l| l < votes.len()) {
+            if let Some(l) = ask_leader(*addr).filter(|&l| l < votes.len()) {
                 votes[l] += 1;
             }
         }
@@ -178,6 +105,21 @@ impl Primaries for DemoCluster {
         (0..votes.len())
             .filter(|&i| best > 0 && votes[i] == best)
             .collect()
+    }
+
+    /// A restarted demo node is awaited: it serves at once when it runs.
+    fn restarted(&self, node: usize) -> Result<()> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while !accepts(self.addrs[node]) {
+            if Instant::now() > deadline {
+                bail!(
+                    "n{} did not accept connections within {READY_TIMEOUT:?}",
+                    node + 1
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
     }
 }
 
@@ -192,14 +134,4 @@ fn ask_leader(addr: SocketAddr) -> Option<usize> {
     BufReader::new(stream).read_line(&mut line).ok()?;
     let resp: workloads::demo::Response = serde_json::from_str(&line).ok()?;
     resp.v.as_int().map(|l| l as usize)
-}
-
-impl Nodes for DemoCluster {
-    fn count(&self) -> usize {
-        self.group.nodes.len()
-    }
-
-    fn name(&self, node: usize) -> String {
-        self.group.nodes[node].name.clone()
-    }
 }

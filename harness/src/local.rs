@@ -1,0 +1,118 @@
+//! `Local`: a cluster faultline started on this machine — its processes
+//! (`Group`), its network namespaces if it has them, and a `Service` that
+//! says what differs between systems (how to talk to a node, who leads,
+//! when a restarted node is back). Local implements every nemesis power
+//! and the `Db` protocol once for the demo, etcd and Redis clusters.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use nemesis::{FaultError, Grudge, Kill, Nodes, Partition, Pause, Primaries};
+use workloads::{Client, Workload};
+
+use crate::db::Db;
+use crate::netns::{self, Network};
+use crate::process::Group;
+
+/// What a system adds to its processes.
+pub trait Service: Send {
+    /// A client of `node` for one process.
+    fn client(&self, node: usize, timeout: Duration, workload: Workload) -> Box<dyn Client>;
+    /// The nodes acting as primary now.
+    fn primaries(&self, group: &Group) -> Vec<usize>;
+    /// Called after node `node` was restarted; may wait until it serves.
+    fn restarted(&self, _node: usize) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A running local cluster.
+pub struct Local<S: Service> {
+    /// The processes: the `count` nodes first, helpers (Sentinels) after.
+    pub group: Group,
+    /// The namespaces, when the nodes have them.
+    pub network: Option<Network>,
+    /// Nodes (the processes faults act on).
+    pub count: usize,
+    /// The system.
+    pub service: S,
+}
+
+impl<S: Service> Db for Local<S> {
+    fn client(&self, node: usize, timeout: Duration, workload: Workload) -> Box<dyn Client> {
+        self.service.client(node, timeout, workload)
+    }
+
+    fn teardown(&mut self) -> Result<()> {
+        self.group.stop_all()?;
+        if let (Some(net), Some(reg)) = (self.network.as_mut(), self.group.registry()) {
+            net.destroy(reg)?;
+        }
+        self.network = None;
+        self.group.close()
+    }
+}
+
+/// A panic or an early return must not leave servers or namespaces behind.
+impl<S: Service> Drop for Local<S> {
+    fn drop(&mut self) {
+        if let Err(e) = self.teardown() {
+            eprintln!("tearing the cluster down: {e:#}");
+        }
+    }
+}
+
+impl<S: Service> Kill for Local<S> {
+    fn kill(&mut self, node: usize) -> Result<(), FaultError> {
+        self.group.kill(node)
+    }
+
+    fn start(&mut self, node: usize) -> Result<(), FaultError> {
+        self.group.restart(node)?;
+        self.service.restarted(node).map_err(|e| FaultError {
+            action: "start",
+            node: self.group.nodes[node].name.clone(),
+            message: format!("{e:#}"),
+        })
+    }
+}
+
+impl<S: Service> Pause for Local<S> {
+    fn pause(&mut self, node: usize) -> Result<(), FaultError> {
+        self.group.pause(node)
+    }
+
+    fn resume(&mut self, node: usize) -> Result<(), FaultError> {
+        self.group.resume(node)
+    }
+}
+
+impl<S: Service> Partition for Local<S> {
+    fn partition(&mut self, grudge: &Grudge) -> Result<(), FaultError> {
+        netns::require(&self.network, "partition")?.partition(grudge)
+    }
+
+    fn lose_packets(&mut self, probability: f64) -> Result<(), FaultError> {
+        netns::require(&self.network, "loss")?.lose_packets(probability)
+    }
+
+    fn heal_network(&mut self) -> Result<(), FaultError> {
+        netns::heal(&self.network)
+    }
+}
+
+impl<S: Service> Primaries for Local<S> {
+    fn primaries(&mut self) -> Vec<usize> {
+        self.service.primaries(&self.group)
+    }
+}
+
+impl<S: Service> Nodes for Local<S> {
+    fn count(&self) -> usize {
+        self.count
+    }
+
+    fn name(&self, node: usize) -> String {
+        self.group.nodes[node].name.clone()
+    }
+}
