@@ -9,27 +9,10 @@
 use std::sync::Arc;
 
 use checkers::{History, Op, OpType, Process, Value};
+use workloads::generator::Rng;
 
 /// Processes working on each key at once.
 const PROCS_PER_KEY: usize = 5;
-
-/// A small deterministic generator (SplitMix64): benchmarks must see the
-/// same history on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 struct Planned {
     process: u64,
@@ -45,7 +28,7 @@ struct Planned {
 /// over `keys` keys.
 pub fn cas_register(ops: usize, keys: usize, seed: u64) -> History {
     let names: [Arc<str>; 3] = ["read".into(), "write".into(), "cas".into()];
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut next_pid = 0u64;
     let mut events: Vec<(u64, Op)> = Vec::with_capacity(ops * 2);
     let per_key = ops / keys.max(1);

@@ -52,19 +52,17 @@ fn unescape(s: &str) -> String {
 #[test]
 fn an_invalid_report_and_the_index_render_in_a_browser() {
     let s = store("report");
-    let o = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args([
-            "test",
-            "--store",
-            s.to_str().unwrap(),
-            "--mode",
-            "stale-reads",
-            "--nemesis",
-            "none",
-        ])
-        .args(["--time-limit", "6"])
-        .output()
-        .unwrap();
+    let o = common::faultline(&[
+        "test",
+        "--store",
+        s.to_str().unwrap(),
+        "--mode",
+        "stale-reads",
+        "--nemesis",
+        "none",
+        "--time-limit",
+        "6",
+    ]);
     assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
     let run = s.join(std::fs::read_link(s.join("latest")).unwrap());
     let results: serde_json::Value =

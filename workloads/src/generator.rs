@@ -17,12 +17,19 @@ use tokio::time::Instant;
 use crate::client::Invocation;
 use crate::workload::Workload;
 
-/// SplitMix64: small, seedable, and stable across versions.
+/// SplitMix64: small, seedable, and stable across versions, so a seed
+/// always means the same operations (and the same synthetic histories).
 #[derive(Clone, Debug)]
-struct Rng(u64);
+pub struct Rng(u64);
 
 impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
+    /// A generator starting from `seed`.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -81,7 +88,7 @@ impl Generator {
     pub fn new(workload: Workload, plan: Plan) -> Self {
         Generator {
             workload,
-            rng: Rng(plan.seed),
+            rng: Rng::new(plan.seed),
             plan,
             groups: Vec::new(),
             next_key: 0,
