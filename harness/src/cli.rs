@@ -97,8 +97,9 @@ pub struct BenchArgs {
 
 #[derive(Args, Debug)]
 pub struct TestArgs {
-    /// The system under test: demo (built in), etcd (Debian's etcd-server)
-    /// or redis (Debian's redis-server, with Sentinel).
+    /// The system under test: demo (built in), etcd (Debian's etcd-server),
+    /// zookeeper (Debian's zookeeper), redis (Debian's redis-server, with
+    /// Sentinel) or consul.
     #[arg(long, default_value = "demo")]
     pub db: String,
     /// Test an existing etcd cluster at these client URLs (comma-separated)
@@ -117,13 +118,21 @@ pub struct TestArgs {
     /// etcd reads: linearizable, or serializable (served locally; stale under partition).
     #[arg(long, default_value = "linearizable")]
     pub etcd_reads: String,
+    /// ZooKeeper reads: sync (sync, then read) or plain (served by any
+    /// server as it is; stale during a partition).
+    #[arg(long, default_value = "sync")]
+    pub zookeeper_reads: String,
+    /// Redis: follow every write with WAIT for this many replicas; a write
+    /// fewer replicas confirm is indeterminate.
+    #[arg(long)]
+    pub redis_wait: Option<u32>,
     /// The consul binary for --db consul (default: `consul` on PATH).
     #[arg(long)]
     pub consul_bin: Option<PathBuf>,
     /// Operations on one key before its workers move to a fresh key.
     #[arg(long, default_value_t = 200)]
     pub ops_per_key: usize,
-    /// register, cas-register (independent keys) or set.
+    /// register, cas-register (independent keys), set or lock.
     #[arg(long, short, default_value = "cas-register")]
     pub workload: String,
     /// Faults: none, kill, pause, partition, loss, all, or a comma list.
@@ -163,9 +172,11 @@ pub struct TestArgs {
     /// Seconds before an operation counts as timed out.
     #[arg(long, default_value_t = 1.0)]
     pub op_timeout: f64,
-    /// Seconds to wait after healing before the final reads.
-    #[arg(long, default_value_t = 2.0)]
-    pub recovery: f64,
+    /// Seconds to wait after healing before the final reads. Default: 2;
+    /// 12 for Redis, whose Sentinels turn a returning old primary into a
+    /// replica only at their 10-second check.
+    #[arg(long)]
+    pub recovery: Option<f64>,
     /// The test's name in the store (default: db-workload-variant).
     #[arg(long)]
     pub name: Option<String>,

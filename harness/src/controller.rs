@@ -36,6 +36,7 @@ use crate::journal::{Counts, Journal};
 use crate::redis::Redis;
 use crate::store;
 use crate::verdicts;
+use crate::zookeeper::ZooKeeper;
 
 /// Which cluster a test runs against.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -53,6 +54,16 @@ pub enum DbChoice {
     },
     /// Local Redis with Sentinels: in network namespaces if `namespaces`.
     Redis {
+        /// Whether each node gets its own network namespace.
+        namespaces: bool,
+        /// Replicas each write waits for (`WAIT`), if any.
+        wait: Option<u32>,
+    },
+    /// A local ZooKeeper ensemble: in network namespaces if `namespaces`.
+    Zookeeper {
+        /// Plain (possibly stale) or sync-then-read.
+        #[serde(serialize_with = "debug")]
+        reads: workloads::zookeeper::Reads,
         /// Whether each node gets its own network namespace.
         namespaces: bool,
     },
@@ -263,9 +274,16 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
             DbChoice::Etcd { reads, namespaces } => {
                 Box::new(Etcd::start(cfg.nodes, &nodes_dir, registry, *namespaces, *reads)?)
             }
-            DbChoice::Redis { namespaces } => {
-                Box::new(Redis::start(cfg.nodes, &nodes_dir, registry, *namespaces)?)
+            DbChoice::Redis { namespaces, wait } => {
+                Box::new(Redis::start(cfg.nodes, &nodes_dir, registry, *namespaces, *wait)?)
             }
+            DbChoice::Zookeeper { reads, namespaces } => Box::new(ZooKeeper::start(
+                cfg.nodes,
+                &nodes_dir,
+                registry,
+                *namespaces,
+                *reads,
+            )?),
             DbChoice::Existing {
                 endpoints,
                 reads,
@@ -361,9 +379,17 @@ async fn drive(shared: &Arc<Shared>, cfg: &TestConfig) -> Result<(Duration, bool
                         break;
                     }
                 }
-                if perform(&shared, &mut client, process, &inv).await.kind == OpType::Info {
+                let kind = perform(&shared, &mut client, process, &inv).await.kind;
+                generator.lock().expect("generator lock").completed(w, &inv, kind);
+                if kind == OpType::Info {
                     process += concurrency;
                     client = shared.client(w, &cfg);
+                }
+            }
+            let closing = generator.lock().expect("generator lock").closing_op(w);
+            if let Some(inv) = closing {
+                if perform(&shared, &mut client, process, &inv).await.kind == OpType::Info {
+                    process += concurrency;
                 }
             }
             processes.lock().expect("processes lock")[w] = process;

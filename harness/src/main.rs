@@ -21,6 +21,7 @@ mod serve;
 mod store;
 mod synth;
 mod verdicts;
+mod zookeeper;
 
 use std::process::ExitCode;
 
@@ -43,7 +44,8 @@ fn main() -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FAULTLINE_LOG").unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("FAULTLINE_LOG")
+                .unwrap_or_else(|_| "warn,zookeeper_client=error".into()),
         )
         .with_writer(std::io::stderr)
         .init();

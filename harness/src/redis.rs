@@ -33,6 +33,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// n..2n): the servers' addresses.
 pub struct Redis {
     addrs: Vec<SocketAddr>,
+    /// Replicas each write waits for (`WAIT`), if any.
+    wait: Option<u32>,
 }
 
 fn free_port() -> Result<u16> {
@@ -96,6 +98,7 @@ impl Redis {
         nodes_dir: &Path,
         mut registry: Registry,
         namespaces: bool,
+        wait: Option<u32>,
     ) -> Result<Local<Redis>> {
         if !Path::new(REDIS).exists() {
             bail!("{REDIS} is missing: install Debian's redis-server (apt-get install redis-server)");
@@ -170,7 +173,7 @@ impl Redis {
             group: Group::new(servers, registry),
             network,
             count,
-            service: Redis { addrs },
+            service: Redis { addrs, wait },
         };
         // Servers first: a Sentinel learns of replicas from the primary's
         // INFO, which it reads only every 10 s once started.
@@ -205,7 +208,7 @@ impl Redis {
 
 impl Service for Redis {
     fn client(&self, node: usize, timeout: Duration, _workload: Workload) -> Box<dyn Client> {
-        Box::new(RedisClient::new(self.addrs[node], timeout))
+        Box::new(RedisClient::new(self.addrs[node], timeout, self.wait))
     }
 
     /// The servers that call themselves master (more than one in a split).

@@ -14,6 +14,7 @@ use crate::controller::{self, DbChoice, TestConfig};
 use crate::existing::TlsFiles;
 use crate::{cleanup, netns, store, verdicts};
 use workloads::etcd::Reads;
+use workloads::zookeeper::Reads as ZkReads;
 
 fn seconds(flag: &str, v: f64) -> Result<Duration, UsageError> {
     if v.is_finite() && v > 0.0 {
@@ -55,10 +56,21 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
         .parse()
         .map_err(|e| UsageError(format!("--nemesis-targets: {e}")))?;
     let network_faults = faults.iter().any(|f| f.is_network());
-    if args.db == "etcd" && workload == Workload::Set {
-        return Err(UsageError(
-            "--db etcd runs register and cas-register workloads, not set".into(),
-        ));
+    let supported: &[Workload] = match args.db.as_str() {
+        "demo" => &[Workload::Register, Workload::CasRegister, Workload::Set],
+        "etcd" => &[Workload::Register, Workload::CasRegister],
+        // Redis has no compare-and-set here.
+        "redis" => &[Workload::Register, Workload::Set],
+        "zookeeper" => &[Workload::Register, Workload::CasRegister, Workload::Lock],
+        _ => &Workload::ALL,
+    };
+    if !supported.contains(&workload) {
+        let names: Vec<&str> = supported.iter().map(|w| w.name()).collect();
+        return Err(UsageError(format!(
+            "--db {} runs the {} workloads, not {workload}",
+            args.db,
+            names.join(", ")
+        )));
     }
     let (db, variant) = match args.db.as_str() {
         "demo" => {
@@ -138,26 +150,53 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
             }));
         }
         "redis" => {
-            if workload == Workload::CasRegister {
-                return Err(UsageError(
-                    "--db redis runs the register and set workloads (Redis has no compare-and-set here)"
-                        .into(),
-                ));
+            let why = netns::unavailable();
+            if let (true, Some(why)) = (network_faults, &why) {
+                return Err(UsageError(format!("--nemesis partition/loss: {why}")));
             }
+            let wait = match args.redis_wait {
+                Some(n) if n == 0 || n as usize >= args.nodes => {
+                    return Err(UsageError(format!(
+                        "--redis-wait {n}: expected 1 to {} (the replicas of {} nodes)",
+                        args.nodes.saturating_sub(1),
+                        args.nodes
+                    )))
+                }
+                w => w,
+            };
+            (
+                DbChoice::Redis {
+                    namespaces: why.is_none(),
+                    wait,
+                },
+                wait.map_or("sentinel".to_string(), |n| format!("sentinel-wait{n}")),
+            )
+        }
+        "zookeeper" => {
+            let reads = match args.zookeeper_reads.as_str() {
+                "plain" => ZkReads::Plain,
+                "sync" => ZkReads::Sync,
+                other => {
+                    return Err(UsageError(format!(
+                        "--zookeeper-reads {other}: expected sync or plain"
+                    )))
+                }
+            };
             let why = netns::unavailable();
             if let (true, Some(why)) = (network_faults, &why) {
                 return Err(UsageError(format!("--nemesis partition/loss: {why}")));
             }
             (
-                DbChoice::Redis {
+                DbChoice::Zookeeper {
+                    reads,
                     namespaces: why.is_none(),
                 },
-                "sentinel".to_string(),
+                args.zookeeper_reads.clone(),
             )
         }
         other => {
             return Err(UsageError(format!(
-                "--db {other}: expected demo, etcd, redis or consul"
+                "--db {other}: expected demo, etcd, zookeeper, redis or consul"
             )))
         }
     };
@@ -190,7 +229,11 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
         concurrency: args.concurrency,
         rate: (args.rate > 0.0).then_some(args.rate),
         op_timeout: seconds("op-timeout", args.op_timeout)?,
-        recovery: seconds("recovery", args.recovery)?,
+        recovery: seconds(
+            "recovery",
+            args.recovery
+                .unwrap_or(if args.db == "redis" { 12.0 } else { 2.0 }),
+        )?,
         ops_per_key: args.ops_per_key,
         seed: args.seed.unwrap_or_else(|| {
             std::time::SystemTime::now()
@@ -232,10 +275,17 @@ fn describe_db(cfg: &TestConfig) -> String {
             if endpoints.len() == 1 { "" } else { "s" },
             if reads == Reads::Serializable { "serializable" } else { "linearizable" }
         ),
-        DbChoice::Redis { namespaces } => format!(
-            "Redis with Sentinel ({} nodes, {})",
+        DbChoice::Redis { namespaces, wait } => format!(
+            "Redis with Sentinel ({} nodes, {}{})",
             cfg.nodes,
-            if namespaces { "each in its own network namespace" } else { "on loopback: process faults only" }
+            if namespaces { "each in its own network namespace" } else { "on loopback: process faults only" },
+            wait.map_or(String::new(), |n| format!(", writes WAIT for {n} replica{}", if n == 1 { "" } else { "s" }))
+        ),
+        DbChoice::Zookeeper { reads, namespaces } => format!(
+            "ZooKeeper ({} nodes, {}, {} reads)",
+            cfg.nodes,
+            if namespaces { "each in its own network namespace" } else { "on loopback: process faults only" },
+            if reads == ZkReads::Sync { "sync-then-read" } else { "plain" }
         ),
         DbChoice::Etcd { reads, namespaces } => format!(
             "etcd ({} nodes, {}, {} reads)",

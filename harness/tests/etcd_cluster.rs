@@ -85,44 +85,26 @@ fn serializable_reads_are_caught_as_stale() {
 #[test]
 fn a_sigkill_in_mid_partition_leaves_nothing_after_cleanup() {
     let s = store("sigkill");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args([
+    // Kill faultline once the partition is in force (the journal says so).
+    let run = common::sigkill_when(
+        &s,
+        &[
             "test",
             "--db",
             "etcd",
-            "--store",
-            s.to_str().unwrap(),
             "--nemesis",
             "partition",
-        ])
-        .args(["--nemesis-interval", "2", "--time-limit", "60"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait until the partition is in force (the journal says so).
-    let started = Instant::now();
-    let run = loop {
-        assert!(
-            started.elapsed() < Duration::from_secs(40),
-            "no partition started"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-        let Ok(link) = std::fs::read_link(s.join("latest")) else {
-            continue;
-        };
-        let run = s.join(link);
-        let Ok(h) = std::fs::read_to_string(run.join("history.jsonl")) else {
-            continue;
-        };
-        if h.lines()
-            .any(|l| l.contains("\"type\":\"info\"") && l.contains("start-partition"))
-        {
-            break run;
-        }
-    };
-    child.kill().unwrap(); // SIGKILL, mid-partition
-    child.wait().unwrap();
+            "--nemesis-interval",
+            "2",
+            "--time-limit",
+            "60",
+        ],
+        Duration::from_secs(40),
+        |h| {
+            h.lines()
+                .any(|l| l.contains("\"type\":\"info\"") && l.contains("start-partition"))
+        },
+    );
 
     let state: serde_json::Value = {
         let active: Vec<_> = std::fs::read_dir(s.join(".active")).unwrap().flatten().collect();

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use checkers::Value;
+use checkers::{OpType, Value};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -72,6 +72,8 @@ pub struct Generator {
     groups: Vec<(i64, usize)>,
     next_key: i64,
     next_element: i64,
+    /// Lock workload: the key each worker holds, if any.
+    holding: Vec<Option<Value>>,
     names: Names,
 }
 
@@ -81,6 +83,8 @@ struct Names {
     write: Arc<str>,
     cas: Arc<str>,
     add: Arc<str>,
+    acquire: Arc<str>,
+    release: Arc<str>,
 }
 
 impl Generator {
@@ -93,11 +97,14 @@ impl Generator {
             groups: Vec::new(),
             next_key: 0,
             next_element: 0,
+            holding: Vec::new(),
             names: Names {
                 read: "read".into(),
                 write: "write".into(),
                 cas: "cas".into(),
                 add: "add".into(),
+                acquire: "acquire".into(),
+                release: "release".into(),
             },
         }
     }
@@ -128,6 +135,22 @@ impl Generator {
                     value: Value::Int(self.next_element),
                 }
             }
+            Workload::Lock => {
+                if self.holding.len() <= worker {
+                    self.holding.resize(worker + 1, None);
+                }
+                // A holder releases the lock it took, even if its group has
+                // moved on to a fresh key meanwhile.
+                let (f, key) = match self.holding[worker].clone() {
+                    Some(key) => (self.names.release.clone(), key),
+                    None => (self.names.acquire.clone(), Value::Int(self.key_for(worker))),
+                };
+                Invocation {
+                    f,
+                    key: Some(key),
+                    value: Value::Nil,
+                }
+            }
             Workload::Register | Workload::CasRegister => {
                 let key = Some(Value::Int(self.key_for(worker)));
                 let kinds = if self.workload == Workload::CasRegister {
@@ -150,6 +173,34 @@ impl Generator {
                 Invocation { f, key, value }
             }
         }
+    }
+
+    /// Tells the generator how `worker`'s operation ended (the lock
+    /// workload's next op depends on it). After an `info` the worker is a
+    /// new process that holds nothing.
+    pub fn completed(&mut self, worker: usize, op: &Invocation, kind: OpType) {
+        if self.workload != Workload::Lock || self.holding.len() <= worker {
+            return;
+        }
+        self.holding[worker] = match (&*op.f, kind) {
+            ("acquire", OpType::Ok) => op.key.clone(),
+            // A definite failure leaves the lock where it was.
+            ("release", OpType::Fail) => return,
+            // Released, or a crashed process whose session went with it.
+            _ => None,
+        };
+    }
+
+    /// What `worker` must do, with its own client, before it stops at the
+    /// end of the main phase: give back a lock it holds (closing its
+    /// session would release it unrecorded).
+    pub fn closing_op(&self, worker: usize) -> Option<Invocation> {
+        let key = self.holding.get(worker)?.clone()?;
+        Some(Invocation {
+            f: self.names.release.clone(),
+            key: Some(key),
+            value: Value::Nil,
+        })
     }
 
     /// The operation `worker` performs after the faults are healed and the
@@ -224,6 +275,31 @@ mod tests {
         );
         assert!((0..50).all(|_| &*g.next(0).f == "read"));
         assert!((0..50).any(|_| &*g.next(1).f != "read"));
+    }
+
+    #[test]
+    fn lock_workers_release_what_they_acquired() {
+        let mut g = Generator::new(
+            Workload::Lock,
+            Plan {
+                workers_per_key: 1,
+                ops_per_key: 1,
+                ..Plan::default()
+            },
+        );
+        let a = g.next(0);
+        assert_eq!(&*a.f, "acquire");
+        g.completed(0, &a, OpType::Fail);
+        let b = g.next(0);
+        assert_eq!(&*b.f, "acquire");
+        assert_ne!(a.key, b.key, "one op per key: the group moved on");
+        g.completed(0, &b, OpType::Ok);
+        assert_eq!(g.closing_op(0).map(|i| i.key), Some(b.key.clone()));
+        let c = g.next(0);
+        assert_eq!((&*c.f, &c.key), ("release", &b.key));
+        g.completed(0, &c, OpType::Info);
+        assert_eq!(g.closing_op(0), None);
+        assert_eq!(&*g.next(0).f, "acquire");
     }
 
     #[test]

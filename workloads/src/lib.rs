@@ -10,8 +10,9 @@
 //!
 //! Modules: [`client`] (the trait and op types), [`consul`] (Consul KV), [`demo`] (the built-in
 //! demo cluster's wire protocol and client), [`etcd`] (etcd's JSON
-//! gateway), [`redis`] (RESP), [`generator`] (mixes,
-//! independent keys, reserve, rate limit), [`workload`].
+//! gateway), [`redis`] (RESP), [`zookeeper`] (sessions, versions, the lock
+//! recipe), [`generator`] (mixes, independent keys, reserve, rate limit),
+//! [`workload`].
 #![deny(missing_docs)]
 
 pub mod client;
@@ -21,6 +22,7 @@ pub mod etcd;
 pub mod generator;
 pub mod redis;
 pub mod workload;
+pub mod zookeeper;
 
 pub use client::{Client, Completion, Invocation};
 pub use generator::Generator;

@@ -5,6 +5,10 @@
 //! any error reply to a write (Redis applies a command or refuses it).
 //! A timeout or a dropped connection is `info` for writes, `fail` for
 //! reads. Nothing is retried.
+//!
+//! With `wait`, every write is followed by `WAIT n <timeout>`: the write
+//! is `ok` only once `n` replicas have it, and `info` if fewer confirm in
+//! time (the primary applied it; whether it survives is unknown).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -95,16 +99,40 @@ fn int(bytes: &[u8]) -> Result<Value, String> {
 pub struct RedisClient {
     addr: SocketAddr,
     timeout: Duration,
+    /// Replicas each write must reach (`WAIT`), if any.
+    wait: Option<u32>,
     conn: Option<BufReader<TcpStream>>,
 }
 
 impl RedisClient {
-    /// A client of the server at `addr`; connects on first use.
-    pub fn new(addr: SocketAddr, timeout: Duration) -> Self {
+    /// A client of the server at `addr`; connects on first use. Writes
+    /// wait for `wait` replicas if given.
+    pub fn new(addr: SocketAddr, timeout: Duration, wait: Option<u32>) -> Self {
         RedisClient {
             addr,
             timeout,
+            wait,
             conn: None,
+        }
+    }
+
+    /// A write, then `WAIT` if configured: `Ok(None)` when durable as
+    /// asked, `Ok(Some(why))` when the primary applied it but too few
+    /// replicas confirmed.
+    async fn write(&mut self, args: &[&str]) -> Result<Result<Option<String>, String>, (bool, String)> {
+        if let Reply::Error(e) = self.call(args).await? {
+            return Ok(Err(e));
+        }
+        let Some(n) = self.wait else {
+            return Ok(Ok(None));
+        };
+        // Half the op's budget: the reply must still arrive in time.
+        let ms = (self.timeout.as_millis() / 2).max(1).to_string();
+        match self.call(&["WAIT", &n.to_string(), &ms]).await {
+            Ok(Reply::Int(k)) if k >= i64::from(n) => Ok(Ok(None)),
+            Ok(Reply::Int(k)) => Ok(Ok(Some(format!("WAIT: {k} of {n} replicas confirmed")))),
+            Ok(other) => Ok(Ok(Some(format!("WAIT: unexpected reply {other:?}")))),
+            Err((_, e)) => Err((true, e)),
         }
     }
 
@@ -143,13 +171,32 @@ impl Client for RedisClient {
                 "read" => (vec!["SMEMBERS", &key], true),
                 f => return Completion::fail(op.value.clone(), format!("the redis client has no {f}")),
             };
+            if !is_read {
+                return match tokio::time::timeout(self.timeout, self.write(&args)).await {
+                    Ok(Ok(Ok(None))) => Completion::ok(op.value.clone()),
+                    Ok(Ok(Ok(Some(unconfirmed)))) => Completion::info(op.value.clone(), unconfirmed),
+                    Ok(Ok(Err(refused))) => Completion::fail(op.value.clone(), refused),
+                    Ok(Err((sent, e))) => {
+                        self.conn = None;
+                        if sent {
+                            Completion::info(op.value.clone(), e)
+                        } else {
+                            Completion::fail(op.value.clone(), e)
+                        }
+                    }
+                    Err(_) => {
+                        self.conn = None;
+                        Completion::info(op.value.clone(), "timed out")
+                    }
+                };
+            }
             let outcome = match tokio::time::timeout(self.timeout, self.call(&args)).await {
                 Ok(r) => r,
                 Err(_) => Err((true, "timed out".into())),
             };
             match outcome {
                 Ok(Reply::Error(e)) => Completion::fail(op.value.clone(), e),
-                Ok(reply) if is_read => {
+                Ok(reply) => {
                     let v = match reply {
                         Reply::Bulk(None) => Ok(Value::Nil),
                         Reply::Bulk(Some(b)) => int(&b),
@@ -171,14 +218,9 @@ impl Client for RedisClient {
                         Err(e) => Completion::fail(Value::Nil, e),
                     }
                 }
-                Ok(_) => Completion::ok(op.value.clone()),
-                Err((sent, e)) => {
+                Err((_, e)) => {
                     self.conn = None;
-                    if sent && !is_read {
-                        Completion::info(op.value.clone(), e)
-                    } else {
-                        Completion::fail(op.value.clone(), e)
-                    }
+                    Completion::fail(op.value.clone(), e)
                 }
             }
         })

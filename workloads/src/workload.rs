@@ -19,6 +19,9 @@ pub enum Workload {
     /// Adds of unique elements to one set, then final reads; the set
     /// checker (every acknowledged add is in the final read).
     Set,
+    /// Each worker acquires a lock and releases it; linearizability
+    /// against Knossos' mutex (no two holders at once), lock by lock.
+    Lock,
 }
 
 /// How a workload's history is judged.
@@ -32,7 +35,12 @@ pub enum Judge {
 
 impl Workload {
     /// Every workload.
-    pub const ALL: [Workload; 3] = [Workload::Register, Workload::CasRegister, Workload::Set];
+    pub const ALL: [Workload; 4] = [
+        Workload::Register,
+        Workload::CasRegister,
+        Workload::Set,
+        Workload::Lock,
+    ];
 
     /// The name on the command line.
     pub fn name(self) -> &'static str {
@@ -40,6 +48,7 @@ impl Workload {
             Workload::Register => "register",
             Workload::CasRegister => "cas-register",
             Workload::Set => "set",
+            Workload::Lock => "lock",
         }
     }
 
@@ -49,6 +58,7 @@ impl Workload {
             Workload::Register => Judge::Linearizable(ModelKind::Register),
             Workload::CasRegister => Judge::Linearizable(ModelKind::CasRegister),
             Workload::Set => Judge::Set,
+            Workload::Lock => Judge::Linearizable(ModelKind::Mutex),
         }
     }
 
@@ -73,6 +83,6 @@ impl FromStr for Workload {
         Workload::ALL
             .into_iter()
             .find(|w| w.name() == s)
-            .ok_or_else(|| format!("unknown workload {s:?}; expected register, cas-register or set"))
+            .ok_or_else(|| format!("unknown workload {s:?}; expected register, cas-register, set or lock"))
     }
 }

@@ -57,3 +57,36 @@ pub fn processes_mentioning(needle: &str) -> Vec<i32> {
     }
     found
 }
+
+/// Starts `faultline args`, waits (at most `within`) until the run's
+/// history satisfies `ready`, then SIGKILLs faultline and returns the
+/// run folder.
+pub fn sigkill_when(
+    store: &Path,
+    args: &[&str],
+    within: std::time::Duration,
+    ready: impl Fn(&str) -> bool,
+) -> PathBuf {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .args(["--store", store.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let run = loop {
+        assert!(started.elapsed() < within, "the run never got there");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let Ok(link) = std::fs::read_link(store.join("latest")) else {
+            continue;
+        };
+        let run = store.join(link);
+        if std::fs::read_to_string(run.join("history.jsonl")).is_ok_and(|h| ready(&h)) {
+            break run;
+        }
+    };
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    run
+}

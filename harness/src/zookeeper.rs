@@ -1,0 +1,178 @@
+//! A local ZooKeeper 3.8 ensemble from Debian's `zookeeper` package: one
+//! JVM per node running `QuorumPeerMain` straight from the jars in
+//! /usr/share/java (no init scripts, small heaps). As root each node lives
+//! in its own network namespace, so partitions act for real; otherwise the
+//! nodes share loopback with free ports and only process faults apply.
+//!
+//! Servers run with `readonlymode.enabled`: a server cut off from the
+//! quorum keeps serving reads to read-only sessions, which is what makes
+//! plain reads stale indefinitely during a partition (the positive
+//! control). Timeouts are short (tick 500 ms) so failover fits a test.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use workloads::zookeeper::{Reads, ZkClient};
+use workloads::{Client, Workload};
+
+use crate::cleanup::Registry;
+use crate::local::{Local, Service};
+use crate::netns::Network;
+use crate::process::{Group, Supervised};
+
+/// The JVM.
+pub const JAVA: &str = "/usr/bin/java";
+/// ZooKeeper's jar; its manifest names the jars it needs.
+pub const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
+/// A logging backend for slf4j (ZooKeeper logs nothing without one).
+const SLF4J_SIMPLE: &str = "/usr/share/java/slf4j-simple.jar";
+/// How long a node may take to join a quorum.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What ZooKeeper adds to its processes: where clients connect.
+pub struct ZooKeeper {
+    clients: Vec<SocketAddr>,
+    reads: Reads,
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Sends a four-letter command and returns the answer.
+fn four_letters(addr: SocketAddr, word: &str) -> Option<String> {
+    let wait = Duration::from_millis(500);
+    let mut s = TcpStream::connect_timeout(&addr, wait).ok()?;
+    s.set_read_timeout(Some(wait)).ok()?;
+    s.write_all(word.as_bytes()).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+/// The server's role (`leader`, `follower`, `read-only`), if it serves.
+fn mode(addr: SocketAddr) -> Option<String> {
+    let srvr = four_letters(addr, "srvr")?;
+    let line = srvr.lines().find_map(|l| l.strip_prefix("Mode: "))?;
+    Some(line.trim().to_string())
+}
+
+impl ZooKeeper {
+    /// Starts `count` servers and waits until each is a leader or a
+    /// follower.
+    pub fn start(
+        count: usize,
+        nodes_dir: &Path,
+        mut registry: Registry,
+        namespaces: bool,
+        reads: Reads,
+    ) -> Result<Local<ZooKeeper>> {
+        for needed in [JAVA, ZOOKEEPER_JAR] {
+            if !Path::new(needed).exists() {
+                bail!("{needed} is missing: install Debian's zookeeper (apt-get install zookeeper)");
+            }
+        }
+        let network = if namespaces {
+            Some(Network::create(count, &mut registry)?)
+        } else {
+            None
+        };
+        // Per node: host, client, quorum and election ports.
+        let mut hosts = Vec::with_capacity(count);
+        for i in 0..count {
+            hosts.push(match &network {
+                Some(net) => (net.ip(i).to_string(), 2181, 2888, 3888),
+                None => ("127.0.0.1".to_string(), free_port()?, free_port()?, free_port()?),
+            });
+        }
+        let servers: String = hosts
+            .iter()
+            .enumerate()
+            .map(|(i, (h, _, q, e))| format!("server.{}={h}:{q}:{e}\n", i + 1))
+            .collect();
+        let mut classpath = ZOOKEEPER_JAR.to_string();
+        if Path::new(SLF4J_SIMPLE).exists() {
+            classpath = format!("{classpath}:{SLF4J_SIMPLE}");
+        }
+        let mut nodes = Vec::with_capacity(count);
+        let mut clients = Vec::with_capacity(count);
+        for (i, (host, port, _, _)) in hosts.iter().enumerate() {
+            let name = format!("n{}", i + 1);
+            let dir = nodes_dir.join(&name);
+            let data = dir.join("data");
+            std::fs::create_dir_all(&data)?;
+            std::fs::write(data.join("myid"), format!("{}\n", i + 1))?;
+            let cfg = format!(
+                "tickTime=500\ninitLimit=10\nsyncLimit=4\ndataDir={}\nclientPort={port}\n\
+                 clientPortAddress={host}\nadmin.enableServer=false\n4lw.commands.whitelist=srvr,ruok\n\
+                 autopurge.purgeInterval=0\n{servers}",
+                data.display()
+            );
+            let cfg_path = dir.join("zoo.cfg");
+            std::fs::write(&cfg_path, cfg)?;
+            let argv: Vec<String> = [
+                JAVA,
+                "-Xms32m",
+                "-Xmx256m",
+                "-XX:+UseSerialGC",
+                "-XX:TieredStopAtLevel=1",
+                "-Dreadonlymode.enabled=true",
+                // Election connections to a partitioned peer give up fast.
+                "-Dzookeeper.cnxTimeout=500",
+                "-Dorg.slf4j.simpleLogger.showDateTime=true",
+                "-cp",
+                &classpath,
+                "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+                &cfg_path.display().to_string(),
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            let wrapper = network.as_ref().map_or_else(Vec::new, |net| net.wrapper(i));
+            nodes.push(Supervised::new(name, wrapper, argv, dir.join("zookeeper.log")));
+            clients.push(SocketAddr::new(host.parse()?, *port));
+        }
+        let mut c = Local {
+            group: Group::new(nodes, registry),
+            network,
+            count,
+            service: ZooKeeper { clients, reads },
+        };
+        for i in 0..count {
+            c.group.spawn(i)?;
+        }
+        for i in 0..count {
+            let addr = c.service.clients[i];
+            c.group
+                .wait_until(i, READY_TIMEOUT, "did not join a quorum", || {
+                    matches!(mode(addr).as_deref(), Some("leader" | "follower"))
+                })?;
+        }
+        Ok(c)
+    }
+}
+
+impl Service for ZooKeeper {
+    /// Register clients talk to their own node only, as in Jepsen: a read
+    /// is answered by that server, cut off or not. Lock clients get the
+    /// whole ensemble, as lock users deploy them: a session pinned to a
+    /// partitioned server expires, and its lock with it.
+    fn client(&self, node: usize, timeout: Duration, workload: Workload) -> Box<dyn Client> {
+        let hosts: Vec<String> = match workload {
+            Workload::Lock => self.clients.iter().map(|a| a.to_string()).collect(),
+            _ => vec![self.clients[node].to_string()],
+        };
+        Box::new(ZkClient::new(&hosts, timeout, self.reads))
+    }
+
+    /// The servers that call themselves leader (`srvr`).
+    fn primaries(&self, group: &Group) -> Vec<usize> {
+        (0..self.clients.len())
+            .filter(|&i| group.nodes[i].is_running())
+            .filter(|&i| mode(self.clients[i]).as_deref() == Some("leader"))
+            .collect()
+    }
+}
