@@ -126,6 +126,10 @@ pub struct TestArgs {
     /// fewer replicas confirm is indeterminate.
     #[arg(long)]
     pub redis_wait: Option<u32>,
+    /// Consul reads: consistent, default (the leader answers without
+    /// checking it still leads) or stale (any server).
+    #[arg(long, default_value = "consistent")]
+    pub consul_reads: String,
     /// The consul binary for --db consul (default: `consul` on PATH).
     #[arg(long)]
     pub consul_bin: Option<PathBuf>,

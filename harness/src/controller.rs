@@ -27,6 +27,7 @@ use workloads::generator::{Generator, Plan, RateLimit};
 use workloads::Workload;
 
 use crate::cleanup::{self, Registry};
+use crate::consul::Consul;
 use crate::db::Db;
 use crate::demo::cluster::Demo;
 use crate::demo::node::Mode;
@@ -64,6 +65,16 @@ pub enum DbChoice {
         /// Plain (possibly stale) or sync-then-read.
         #[serde(serialize_with = "debug")]
         reads: workloads::zookeeper::Reads,
+        /// Whether each node gets its own network namespace.
+        namespaces: bool,
+    },
+    /// A local Consul cluster from a binary the user provided.
+    Consul {
+        /// The consul binary.
+        bin: PathBuf,
+        /// `?consistent`, default or `?stale` reads.
+        #[serde(serialize_with = "debug")]
+        reads: workloads::consul::Consistency,
         /// Whether each node gets its own network namespace.
         namespaces: bool,
     },
@@ -277,7 +288,23 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
             DbChoice::Redis { namespaces, wait } => {
                 Box::new(Redis::start(cfg.nodes, &nodes_dir, registry, *namespaces, *wait)?)
             }
-            DbChoice::Zookeeper { reads, namespaces } => Box::new(ZooKeeper::start(
+            DbChoice::Zookeeper { reads, namespaces } => {
+                let clock = cfg.faults.contains(&Fault::Clock);
+                Box::new(ZooKeeper::start(
+                    cfg.nodes,
+                    &nodes_dir,
+                    registry,
+                    *namespaces,
+                    *reads,
+                    clock,
+                )?)
+            }
+            DbChoice::Consul {
+                bin,
+                reads,
+                namespaces,
+            } => Box::new(Consul::start(
+                bin,
                 cfg.nodes,
                 &nodes_dir,
                 registry,

@@ -6,11 +6,11 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use nemesis::{Kill, Nodes, Partition, Pause, Primaries};
+use nemesis::{Clock, Kill, Nodes, Partition, Pause, Primaries};
 use workloads::{Client, Workload};
 
 /// A running cluster.
-pub trait Db: Kill + Pause + Partition + Nodes + Primaries + Send {
+pub trait Db: Kill + Pause + Partition + Clock + Nodes + Primaries + Send {
     /// A client of `node` for one process, for `workload`'s operations.
     fn client(&self, node: usize, timeout: Duration, workload: Workload) -> Box<dyn Client>;
 

@@ -13,7 +13,7 @@ use workloads::etcd::{Connection, EtcdClient, Reads, Tls};
 use workloads::{Client, Workload};
 
 use crate::cleanup::Registry;
-use crate::local::{Local, Service};
+use crate::local::{free_port, Local, Service};
 use crate::netns::Network;
 use crate::process::{Group, Supervised};
 
@@ -31,10 +31,6 @@ pub struct Etcd {
     http: reqwest::Client,
 }
 
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 impl Etcd {
     /// Starts `count` etcd nodes and waits until every one serves a read.
     pub fn start(
@@ -47,11 +43,7 @@ impl Etcd {
         if !Path::new(ETCD).exists() {
             bail!("{ETCD} is missing: install Debian's etcd-server (apt-get install etcd-server)");
         }
-        let network = if namespaces {
-            Some(Network::create(count, &mut registry)?)
-        } else {
-            None
-        };
+        let network = Network::create_if(namespaces, count, &mut registry)?;
         // Per node: (host, client port, peer port). In namespaces every node
         // has its own address, so etcd's own ports are free by construction.
         let mut addrs = Vec::with_capacity(count);

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use nemesis::{FaultError, Grudge, Kill, Nodes, Partition, Pause, Primaries};
+use nemesis::{Clock, FaultError, Grudge, Kill, Nodes, Partition, Pause, Primaries};
 use serde::Serialize;
 use workloads::etcd::{Connection, EtcdClient, Reads, Tls};
 use workloads::{Client, Workload};
@@ -150,6 +150,12 @@ impl Partition for Existing {
     }
     fn heal_network(&mut self) -> Result<(), FaultError> {
         Ok(())
+    }
+}
+
+impl Clock for Existing {
+    fn set_clock(&mut self, _node: usize, _offset_ms: i64) -> Result<(), FaultError> {
+        Err(not_ours("set clock"))
     }
 }
 

@@ -4,15 +4,21 @@
 //! when a restarted node is back). Local implements every nemesis power
 //! and the `Db` protocol once for the demo, etcd and Redis clusters.
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
-use nemesis::{FaultError, Grudge, Kill, Nodes, Partition, Pause, Primaries};
+use nemesis::{Clock, FaultError, Grudge, Kill, Nodes, Partition, Pause, Primaries};
 use workloads::{Client, Workload};
 
 use crate::db::Db;
 use crate::netns::{self, Network};
 use crate::process::Group;
+
+/// A free TCP port on loopback, for nodes that share it.
+pub fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
 
 /// What a system adds to its processes.
 pub trait Service: Send {
@@ -23,6 +29,11 @@ pub trait Service: Send {
     /// Called after node `node` was restarted; may wait until it serves.
     fn restarted(&self, _node: usize) -> Result<()> {
         Ok(())
+    }
+    /// The file node `node`'s libfaketime reads its clock offset from, if
+    /// the system runs under libfaketime.
+    fn clock_file(&self, _node: usize) -> Option<&Path> {
+        None
     }
 }
 
@@ -98,6 +109,23 @@ impl<S: Service> Partition for Local<S> {
 
     fn heal_network(&mut self) -> Result<(), FaultError> {
         netns::heal(&self.network)
+    }
+}
+
+impl<S: Service> Clock for Local<S> {
+    fn set_clock(&mut self, node: usize, offset_ms: i64) -> Result<(), FaultError> {
+        let failed = |message: String| FaultError {
+            action: "set clock",
+            node: self.group.nodes[node].name.clone(),
+            message,
+        };
+        let file = self.service.clock_file(node).ok_or_else(|| {
+            failed("this cluster does not run under libfaketime (only ZooKeeper's JVMs do)".into())
+        })?;
+        // libfaketime's offset in seconds, re-read by the node within a
+        // second (FAKETIME_CACHE_DURATION).
+        std::fs::write(file, format!("{:+.3}\n", offset_ms as f64 / 1000.0))
+            .map_err(|e| failed(format!("{}: {e}", file.display())))
     }
 }
 

@@ -6,6 +6,7 @@ mod bench;
 mod check;
 mod cleanup;
 mod cli;
+mod consul;
 mod controller;
 mod db;
 mod demo;

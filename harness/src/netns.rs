@@ -136,6 +136,15 @@ fn lock_subnet() -> Result<(u8, PathBuf)> {
 }
 
 impl Network {
+    /// A namespace per node if `namespaces`, else none (loopback).
+    pub fn create_if(namespaces: bool, count: usize, registry: &mut Registry) -> Result<Option<Network>> {
+        if namespaces {
+            Network::create(count, registry).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     /// Creates namespaces for `count` nodes, recording each piece first.
     pub fn create(count: usize, registry: &mut Registry) -> Result<Network> {
         if let Some(why) = unavailable() {

@@ -20,7 +20,7 @@ use workloads::redis::{encode, RedisClient};
 use workloads::{Client, Workload};
 
 use crate::cleanup::Registry;
-use crate::local::{Local, Service};
+use crate::local::{free_port, Local, Service};
 use crate::netns::Network;
 use crate::process::{Group, Supervised};
 
@@ -35,10 +35,6 @@ pub struct Redis {
     addrs: Vec<SocketAddr>,
     /// Replicas each write waits for (`WAIT`), if any.
     wait: Option<u32>,
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// Reads one reply as text: simple, error, integer and bulk strings as
@@ -103,11 +99,7 @@ impl Redis {
         if !Path::new(REDIS).exists() {
             bail!("{REDIS} is missing: install Debian's redis-server (apt-get install redis-server)");
         }
-        let network = if namespaces {
-            Some(Network::create(count, &mut registry)?)
-        } else {
-            None
-        };
+        let network = Network::create_if(namespaces, count, &mut registry)?;
         let mut hosts = Vec::with_capacity(count);
         for i in 0..count {
             hosts.push(match &network {

@@ -13,6 +13,7 @@ use crate::cli::{AnalyzeArgs, CleanupArgs, ServeArgs, TestArgs, UsageError};
 use crate::controller::{self, DbChoice, TestConfig};
 use crate::existing::TlsFiles;
 use crate::{cleanup, netns, store, verdicts};
+use workloads::consul::Consistency;
 use workloads::etcd::Reads;
 use workloads::zookeeper::Reads as ZkReads;
 
@@ -56,12 +57,24 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
         .parse()
         .map_err(|e| UsageError(format!("--nemesis-targets: {e}")))?;
     let network_faults = faults.iter().any(|f| f.is_network());
+    if faults.contains(&nemesis::Fault::Clock) {
+        if args.db != "zookeeper" {
+            return Err(UsageError(format!(
+                "--nemesis clock: faultline moves a node's clock with libfaketime, which only JVMs honour; \
+                 use --db zookeeper (--db {} cannot take it; the machine's own clock is never touched)",
+                args.db
+            )));
+        }
+        if let Some(why) = crate::zookeeper::clock_unavailable() {
+            return Err(UsageError(format!("--nemesis clock: {why}")));
+        }
+    }
     let supported: &[Workload] = match args.db.as_str() {
         "demo" => &[Workload::Register, Workload::CasRegister, Workload::Set],
         "etcd" => &[Workload::Register, Workload::CasRegister],
         // Redis has no compare-and-set here.
         "redis" => &[Workload::Register, Workload::Set],
-        "zookeeper" => &[Workload::Register, Workload::CasRegister, Workload::Lock],
+        "zookeeper" | "consul" => &[Workload::Register, Workload::CasRegister, Workload::Lock],
         _ => &Workload::ALL,
     };
     if !supported.contains(&workload) {
@@ -72,6 +85,12 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
             names.join(", ")
         )));
     }
+    // Local clusters get a namespace per node when this machine allows
+    // it; network faults need them.
+    let namespaces = || match netns::unavailable() {
+        Some(why) if network_faults => Err(UsageError(format!("--nemesis partition/loss: {why}"))),
+        why => Ok(why.is_none()),
+    };
     let (db, variant) = match args.db.as_str() {
         "demo" => {
             if existing {
@@ -118,42 +137,43 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
         }
         "etcd" => {
             let reads = parse_reads(&args.etcd_reads)?;
-            let why = netns::unavailable();
-            if let (true, Some(why)) = (network_faults, &why) {
-                return Err(UsageError(format!("--nemesis partition/loss: {why}")));
-            }
             (
                 DbChoice::Etcd {
                     reads,
-                    namespaces: why.is_none(),
+                    namespaces: namespaces()?,
                 },
                 args.etcd_reads.clone(),
             )
         }
         "consul" => {
-            let found = args.consul_bin.clone().filter(|p| p.exists()).or_else(|| {
-                std::env::var_os("PATH").and_then(|path| {
-                    std::env::split_paths(&path)
-                        .map(|d| d.join("consul"))
-                        .find(|p| p.exists())
-                })
-            });
-            return Err(UsageError(match found {
-                None => "--db consul: no consul binary. Consul is not packaged for Debian, so faultline cannot \
-                         install it: put HashiCorp's `consul` on PATH or pass --consul-bin /path/to/consul"
-                    .into(),
-                Some(bin) => format!(
-                    "--db consul: found {}, but faultline does not start Consul clusters yet (its KV client is \
-                     in workloads::consul)",
-                    bin.display()
-                ),
-            }));
+            let Some(bin) = crate::consul::find_binary(args.consul_bin.as_deref()) else {
+                return Err(UsageError(match &args.consul_bin {
+                    Some(p) => format!("--consul-bin {}: no such file", p.display()),
+                    None => "--db consul: no consul binary. Consul is not packaged for Debian, so faultline cannot \
+                             install it: put HashiCorp's `consul` on PATH or pass --consul-bin /path/to/consul"
+                        .into(),
+                }));
+            };
+            let reads = match args.consul_reads.as_str() {
+                "consistent" => Consistency::Consistent,
+                "default" => Consistency::Default,
+                "stale" => Consistency::Stale,
+                other => {
+                    return Err(UsageError(format!(
+                        "--consul-reads {other}: expected consistent, default or stale"
+                    )))
+                }
+            };
+            (
+                DbChoice::Consul {
+                    bin,
+                    reads,
+                    namespaces: namespaces()?,
+                },
+                args.consul_reads.clone(),
+            )
         }
         "redis" => {
-            let why = netns::unavailable();
-            if let (true, Some(why)) = (network_faults, &why) {
-                return Err(UsageError(format!("--nemesis partition/loss: {why}")));
-            }
             let wait = match args.redis_wait {
                 Some(n) if n == 0 || n as usize >= args.nodes => {
                     return Err(UsageError(format!(
@@ -166,7 +186,7 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
             };
             (
                 DbChoice::Redis {
-                    namespaces: why.is_none(),
+                    namespaces: namespaces()?,
                     wait,
                 },
                 wait.map_or("sentinel".to_string(), |n| format!("sentinel-wait{n}")),
@@ -182,14 +202,10 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
                     )))
                 }
             };
-            let why = netns::unavailable();
-            if let (true, Some(why)) = (network_faults, &why) {
-                return Err(UsageError(format!("--nemesis partition/loss: {why}")));
-            }
             (
                 DbChoice::Zookeeper {
                     reads,
-                    namespaces: why.is_none(),
+                    namespaces: namespaces()?,
                 },
                 args.zookeeper_reads.clone(),
             )
@@ -281,6 +297,14 @@ fn describe_db(cfg: &TestConfig) -> String {
             if namespaces { "each in its own network namespace" } else { "on loopback: process faults only" },
             wait.map_or(String::new(), |n| format!(", writes WAIT for {n} replica{}", if n == 1 { "" } else { "s" }))
         ),
+        DbChoice::Consul { ref bin, reads, namespaces } => format!(
+            "Consul from {} ({} nodes, {}, {:?} reads)",
+            bin.display(),
+            cfg.nodes,
+            if namespaces { "each in its own network namespace" } else { "on loopback: process faults only" },
+            reads
+        )
+        .to_lowercase(),
         DbChoice::Zookeeper { reads, namespaces } => format!(
             "ZooKeeper ({} nodes, {}, {} reads)",
             cfg.nodes,

@@ -4,6 +4,10 @@
 //! in its own network namespace, so partitions act for real; otherwise the
 //! nodes share loopback with free ports and only process faults apply.
 //!
+//! With the clock fault each JVM runs under libfaketime, its wall clock
+//! offset read from a file per node (monotonic time is left alone: the JVM
+//! hangs otherwise, and ZooKeeper's timeouts use it).
+//!
 //! Servers run with `readonlymode.enabled`: a server cut off from the
 //! quorum keeps serving reads to read-only sessions, which is what makes
 //! plain reads stale indefinitely during a partition (the positive
@@ -11,7 +15,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Result};
@@ -19,7 +23,7 @@ use workloads::zookeeper::{Reads, ZkClient};
 use workloads::{Client, Workload};
 
 use crate::cleanup::Registry;
-use crate::local::{Local, Service};
+use crate::local::{free_port, Local, Service};
 use crate::netns::Network;
 use crate::process::{Group, Supervised};
 
@@ -29,6 +33,8 @@ pub const JAVA: &str = "/usr/bin/java";
 pub const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
 /// A logging backend for slf4j (ZooKeeper logs nothing without one).
 const SLF4J_SIMPLE: &str = "/usr/share/java/slf4j-simple.jar";
+/// Where Debian's faketime package puts the thread-safe library.
+const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
 /// How long a node may take to join a quorum.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -36,10 +42,14 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct ZooKeeper {
     clients: Vec<SocketAddr>,
     reads: Reads,
+    /// Per node, its libfaketime offset file (empty without clock faults).
+    clocks: Vec<PathBuf>,
 }
 
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// Why clock faults cannot run here, if they cannot.
+pub fn clock_unavailable() -> Option<String> {
+    (!Path::new(LIBFAKETIME).exists())
+        .then(|| format!("{LIBFAKETIME} is missing: install Debian's faketime (apt-get install faketime)"))
 }
 
 /// Sends a four-letter command and returns the answer.
@@ -62,24 +72,24 @@ fn mode(addr: SocketAddr) -> Option<String> {
 
 impl ZooKeeper {
     /// Starts `count` servers and waits until each is a leader or a
-    /// follower.
+    /// follower. With `clock`, under libfaketime.
     pub fn start(
         count: usize,
         nodes_dir: &Path,
         mut registry: Registry,
         namespaces: bool,
         reads: Reads,
+        clock: bool,
     ) -> Result<Local<ZooKeeper>> {
+        if let (true, Some(why)) = (clock, clock_unavailable()) {
+            bail!("{why}");
+        }
         for needed in [JAVA, ZOOKEEPER_JAR] {
             if !Path::new(needed).exists() {
                 bail!("{needed} is missing: install Debian's zookeeper (apt-get install zookeeper)");
             }
         }
-        let network = if namespaces {
-            Some(Network::create(count, &mut registry)?)
-        } else {
-            None
-        };
+        let network = Network::create_if(namespaces, count, &mut registry)?;
         // Per node: host, client, quorum and election ports.
         let mut hosts = Vec::with_capacity(count);
         for i in 0..count {
@@ -99,6 +109,7 @@ impl ZooKeeper {
         }
         let mut nodes = Vec::with_capacity(count);
         let mut clients = Vec::with_capacity(count);
+        let mut clocks = Vec::new();
         for (i, (host, port, _, _)) in hosts.iter().enumerate() {
             let name = format!("n{}", i + 1);
             let dir = nodes_dir.join(&name);
@@ -107,7 +118,7 @@ impl ZooKeeper {
             std::fs::write(data.join("myid"), format!("{}\n", i + 1))?;
             let cfg = format!(
                 "tickTime=500\ninitLimit=10\nsyncLimit=4\ndataDir={}\nclientPort={port}\n\
-                 clientPortAddress={host}\nadmin.enableServer=false\n4lw.commands.whitelist=srvr,ruok\n\
+                 clientPortAddress={host}\nadmin.enableServer=false\n4lw.commands.whitelist=srvr,ruok,cons\n\
                  autopurge.purgeInterval=0\n{servers}",
                 data.display()
             );
@@ -122,7 +133,10 @@ impl ZooKeeper {
                 "-Dreadonlymode.enabled=true",
                 // Election connections to a partitioned peer give up fast.
                 "-Dzookeeper.cnxTimeout=500",
+                // Wall-clock stamps: they line up with the history, and
+                // show a bumped clock.
                 "-Dorg.slf4j.simpleLogger.showDateTime=true",
+                "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSS",
                 "-cp",
                 &classpath,
                 "org.apache.zookeeper.server.quorum.QuorumPeerMain",
@@ -131,7 +145,24 @@ impl ZooKeeper {
             .iter()
             .map(|s| s.to_string())
             .collect();
-            let wrapper = network.as_ref().map_or_else(Vec::new, |net| net.wrapper(i));
+            let mut wrapper = network.as_ref().map_or_else(Vec::new, |net| net.wrapper(i));
+            if clock {
+                let file = dir.join("faketime");
+                std::fs::write(&file, "+0\n")?;
+                // env execs java in place: the PID and command line stay
+                // the server's.
+                wrapper.extend([
+                    "/usr/bin/env".to_string(),
+                    format!("LD_PRELOAD={LIBFAKETIME}"),
+                    format!("FAKETIME_TIMESTAMP_FILE={}", file.display()),
+                    "FAKETIME_CACHE_DURATION=1".to_string(),
+                    "FAKETIME_DONT_FAKE_MONOTONIC=1".to_string(),
+                    // Measured: with the fix on (glibc's default here) the
+                    // JVM's timed waits return at once and ZooKeeper spins.
+                    "FAKETIME_FORCE_MONOTONIC_FIX=0".to_string(),
+                ]);
+                clocks.push(file);
+            }
             nodes.push(Supervised::new(name, wrapper, argv, dir.join("zookeeper.log")));
             clients.push(SocketAddr::new(host.parse()?, *port));
         }
@@ -139,7 +170,11 @@ impl ZooKeeper {
             group: Group::new(nodes, registry),
             network,
             count,
-            service: ZooKeeper { clients, reads },
+            service: ZooKeeper {
+                clients,
+                reads,
+                clocks,
+            },
         };
         for i in 0..count {
             c.group.spawn(i)?;
@@ -166,6 +201,10 @@ impl Service for ZooKeeper {
             _ => vec![self.clients[node].to_string()],
         };
         Box::new(ZkClient::new(&hosts, timeout, self.reads))
+    }
+
+    fn clock_file(&self, node: usize) -> Option<&Path> {
+        self.clocks.get(node).map(PathBuf::as_path)
     }
 
     /// The servers that call themselves leader (`srvr`).

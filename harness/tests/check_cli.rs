@@ -317,3 +317,36 @@ fn consul_without_a_binary_says_how_to_provide_it() {
         stderr(&o)
     );
 }
+
+#[test]
+fn workloads_and_faults_a_system_cannot_take_are_refused_at_once() {
+    for (args, says) in [
+        (
+            &["test", "--db", "etcd", "--nemesis", "clock"][..],
+            "only JVMs honour; use --db zookeeper",
+        ),
+        (
+            &["test", "--db", "redis", "--workload", "lock"][..],
+            "--db redis runs the register, set workloads",
+        ),
+        (
+            &["test", "--db", "zookeeper", "--zookeeper-reads", "fast"][..],
+            "expected sync or plain",
+        ),
+        (
+            &["test", "--db", "redis", "-w", "set", "--redis-wait", "3"][..],
+            "expected 1 to 2",
+        ),
+        (
+            &["test", "--db", "consul", "--consul-bin", "/nonexistent/consul"][..],
+            "no such file",
+        ),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_faultline"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(254), "{args:?}");
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+    }
+}

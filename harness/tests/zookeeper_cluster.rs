@@ -138,3 +138,121 @@ fn cleanup_recognises_zookeeper_jvms_left_by_a_killed_run() {
         text(&o)
     );
 }
+
+/// What the JVM of the server in `node_dir` believes the time is: opens a
+/// session there and reads back when `cons` says it was established
+/// (wall-clock ms by that server's clock). Returns (believed, true now).
+fn server_wall_clock(node_dir: &Path) -> Option<(i64, i64)> {
+    use std::io::{Read, Write};
+    let cfg = std::fs::read_to_string(node_dir.join("zoo.cfg")).ok()?;
+    let field = |name: &str| {
+        cfg.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+    };
+    let addr = format!("{}:{}", field("clientPortAddress=")?, field("clientPort=")?);
+    let rt = tokio::runtime::Runtime::new().ok()?;
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    let before = now();
+    let session = rt
+        .block_on(
+            zookeeper_client::Client::connector()
+                .with_readonly(true)
+                .connect(&addr),
+        )
+        .ok()?;
+    let after = now();
+    let sid = format!("sid=0x{:x},", session.session_id().0);
+    let mut s = std::net::TcpStream::connect(&addr).ok()?;
+    s.write_all(b"cons").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let line = out.lines().find(|l| l.contains(&sid))?;
+    let est = line
+        .split(',')
+        .find_map(|f| f.strip_prefix("est="))?
+        .parse()
+        .ok()?;
+    Some((est, (before + after) / 2))
+}
+
+#[test]
+fn the_clock_fault_moves_one_jvms_wall_clock_and_the_registers_stay_valid() {
+    let s = store("clock");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args([
+            "test",
+            "--db",
+            "zookeeper",
+            "--nemesis",
+            "clock",
+            "--nemesis-interval",
+            "5",
+        ])
+        .args([
+            "--time-limit",
+            "12",
+            "--seed",
+            "7",
+            "--store",
+            s.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the bump: `bump nK's clock by +S s`.
+    let started = std::time::Instant::now();
+    let (run, node, offset) = loop {
+        assert!(started.elapsed() < Duration::from_secs(60), "no clock bump");
+        std::thread::sleep(Duration::from_millis(200));
+        let Ok(link) = std::fs::read_link(s.join("latest")) else {
+            continue;
+        };
+        let run = s.join(link);
+        let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap_or_default();
+        let Some(detail) = history
+            .lines()
+            .filter(|l| l.contains("\"type\":\"info\"") && l.contains("\"f\":\"bump-clock\""))
+            .find_map(|l| l.split("\"bump ").nth(1).map(str::to_string))
+        else {
+            continue;
+        };
+        let node = detail.split('\'').next().unwrap().to_string();
+        let secs: f64 = detail
+            .split("by ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        break (run, node, (secs * 1000.0) as i64);
+    };
+    assert!(
+        offset.abs() >= 10_000,
+        "seed 7 should bump by 10 s or more ({offset} ms): too small to tell from no bump"
+    );
+    // libfaketime re-reads the offset within a second; clients keep the
+    // server answering meanwhile.
+    std::thread::sleep(Duration::from_millis(2500));
+    let (believed, now) = server_wall_clock(&run.join("nodes").join(&node)).expect("a session and cons");
+    let skew = believed - now;
+    assert!(
+        (skew - offset).abs() < 3_000,
+        "{node} should be {offset} ms off; it stamped a new session {skew} ms off"
+    );
+    let o = child.wait_with_output().unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        faults(&s).contains("\"f\":\"reset-clock\""),
+        "the clock was never reset"
+    );
+}

@@ -63,6 +63,13 @@ pub trait Partition {
     fn heal_network(&mut self) -> Result<(), FaultError>;
 }
 
+/// Moving one node's clock (as the node sees it; never the machine's).
+pub trait Clock {
+    /// Shifts the node's wall clock by `offset_ms` from true time (0
+    /// puts it back).
+    fn set_clock(&mut self, node: usize, offset_ms: i64) -> Result<(), FaultError>;
+}
+
 /// Which nodes lead, as the database sees it (Jepsen's `Primary`).
 pub trait Primaries {
     /// The nodes that currently act as primary or leader; may be empty.
@@ -109,6 +116,9 @@ pub enum Fault {
     Partition,
     /// Drop a share of the packets between nodes, later stop.
     Loss,
+    /// Bump one node's wall clock by up to a minute either way, later
+    /// reset it.
+    Clock,
 }
 
 /// The share of packets `Fault::Loss` drops.
@@ -121,6 +131,7 @@ impl Fault {
             Fault::Pause => ("pause", "resume"),
             Fault::Partition => ("start-partition", "stop-partition"),
             Fault::Loss => ("start-loss", "stop-loss"),
+            Fault::Clock => ("bump-clock", "reset-clock"),
         }
     }
 
@@ -131,7 +142,8 @@ impl Fault {
 }
 
 /// Parses `--nemesis`: `none`, `kill`, `pause`, `partition`, `loss`,
-/// `all`, or a comma list.
+/// `clock`, `all` (every fault but the clock, which few systems can take),
+/// or a comma list.
 pub fn parse_faults(s: &str) -> Result<Vec<Fault>, String> {
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim) {
@@ -141,10 +153,11 @@ pub fn parse_faults(s: &str) -> Result<Vec<Fault>, String> {
             "pause" => out.push(Fault::Pause),
             "partition" => out.push(Fault::Partition),
             "loss" => out.push(Fault::Loss),
+            "clock" => out.push(Fault::Clock),
             "all" => out.extend([Fault::Partition, Fault::Kill, Fault::Pause, Fault::Loss]),
             other => {
                 return Err(format!(
-                    "unknown fault {other:?}; expected none, kill, pause, partition, loss or all"
+                    "unknown fault {other:?}; expected none, kill, pause, partition, loss, clock or all"
                 ))
             }
         }
@@ -165,6 +178,7 @@ impl fmt::Display for Fault {
             Fault::Pause => "pause",
             Fault::Partition => "partition",
             Fault::Loss => "loss",
+            Fault::Clock => "clock",
         })
     }
 }
@@ -247,7 +261,7 @@ impl Nemesis {
 
     /// Starts the next fault (faults take turns) on a random node, or a
     /// random partition shape.
-    pub fn start<D: Kill + Pause + Partition + Nodes + Primaries + ?Sized>(
+    pub fn start<D: Kill + Pause + Partition + Clock + Nodes + Primaries + ?Sized>(
         &mut self,
         db: &mut D,
     ) -> Option<Event> {
@@ -309,6 +323,17 @@ impl Nemesis {
                     words,
                 )
             }
+            Fault::Clock => {
+                let node = self.below(db.count());
+                let magnitude = 1_000 + self.below(59_001) as i64;
+                let offset = if self.below(2) == 0 { magnitude } else { -magnitude };
+                let words = format!(
+                    "bump {}'s clock by {:+.3} s",
+                    db.name(node),
+                    offset as f64 / 1000.0
+                );
+                (node, vec![db.name(node)], db.set_clock(node, offset), words)
+            }
             Fault::Loss => {
                 let words = format!("drop {:.0}% of packets between nodes", LOSS_PROBABILITY * 100.0);
                 let all: Vec<usize> = (0..db.count()).collect();
@@ -332,13 +357,14 @@ impl Nemesis {
 
     /// Undoes every active fault, newest first. Always leaves nothing
     /// active, even if an undo fails (the error is in its event).
-    pub fn heal<D: Kill + Pause + Partition + Nodes + ?Sized>(&mut self, db: &mut D) -> Vec<Event> {
+    pub fn heal<D: Kill + Pause + Partition + Clock + Nodes + ?Sized>(&mut self, db: &mut D) -> Vec<Event> {
         let mut events = Vec::new();
         while let Some(a) = self.active.pop() {
             let result = match a.fault {
                 Fault::Kill => db.start(a.node),
                 Fault::Pause => db.resume(a.node),
                 Fault::Partition | Fault::Loss => db.heal_network(),
+                Fault::Clock => db.set_clock(a.node, 0),
             };
             events.push(Event {
                 f: a.fault.verbs().1,
@@ -402,6 +428,13 @@ mod tests {
         }
     }
 
+    impl Clock for MockDb {
+        fn set_clock(&mut self, n: usize, offset_ms: i64) -> Result<(), FaultError> {
+            self.calls.push(format!("clock {n} {offset_ms}"));
+            Ok(())
+        }
+    }
+
     impl Primaries for MockDb {
         fn primaries(&mut self) -> Vec<usize> {
             vec![2]
@@ -432,6 +465,29 @@ mod tests {
         assert_eq!(healed[1].f, "start");
         assert!(nem.heal(&mut db).is_empty());
         assert!(nem.describe_active().is_none());
+    }
+
+    #[test]
+    fn a_clock_bump_is_within_a_minute_and_reset_on_heal() {
+        let mut db = MockDb::default();
+        let mut nem = Nemesis::new(vec![Fault::Clock], Target::Random, 11);
+        for _ in 0..20 {
+            let e = nem.start(&mut db).unwrap();
+            assert_eq!(e.f, "bump-clock");
+            let offset: i64 = db
+                .calls
+                .last()
+                .unwrap()
+                .rsplit(' ')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1_000..=60_000).contains(&offset.abs()), "{offset}");
+            assert!(e.detail.contains("'s clock by "), "{}", e.detail);
+            assert_eq!(nem.heal(&mut db)[0].f, "reset-clock");
+            assert!(db.calls.last().unwrap().ends_with(" 0"));
+        }
     }
 
     #[test]

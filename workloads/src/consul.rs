@@ -1,12 +1,16 @@
-//! A Consul KV client over its HTTP API, for register and cas-register
-//! workloads.
+//! A Consul KV client over its HTTP API, for the register, cas-register
+//! and lock workloads.
 //!
 //! Reads are `GET /v1/kv/<key>` with `?consistent` (linearizable),
 //! `?stale` (any server) or neither (Consul's default); a missing key is
 //! 404. Writes are `PUT /v1/kv/<key>` with the value as the body. A cas
 //! reads the key's `ModifyIndex` (consistently) and writes with
 //! `?cas=<index>` (`0`: only if absent); the body `false` — or a value
-//! other than the expected one — is a definite failure. Errors classify
+//! other than the expected one — is a definite failure. Locks use a
+//! session per process (`PUT /v1/session/create`, tied to the agent's
+//! health, 1 s lock delay) and `PUT /v1/kv/<key>?acquire=<id>` /
+//! `?release=<id>`, which answer `true` or `false` at once: `false` is a
+//! definite failure (someone else holds it). Errors classify
 //! as for etcd: refused connections `fail`; timeouts and server errors
 //! `info` for writes, `fail` for reads.
 
@@ -89,11 +93,35 @@ pub fn parse_put(status: u16, body: &str) -> Result<bool, String> {
     }
 }
 
+/// The body of `PUT /v1/session/create`: no TTL (the session lives while
+/// the agent is healthy), released locks free at once but for a short
+/// lock delay.
+pub const SESSION_REQUEST: &str = r#"{"Name":"faultline","LockDelay":"1s","Behavior":"release"}"#;
+
+/// The session ID from a `PUT /v1/session/create` answer.
+pub fn parse_session(status: u16, body: &str) -> Result<String, String> {
+    if status != 200 {
+        return Err(format!("HTTP {status}: {}", body.trim()));
+    }
+    let json: Json = serde_json::from_str(body).map_err(|e| format!("session answer {body:?}: {e}"))?;
+    json["ID"]
+        .as_str()
+        .map(String::from)
+        .ok_or_else(|| format!("session answer without an ID: {body}"))
+}
+
+/// The lock query for `acquire` or `release` with `session`.
+pub fn lock_query(f: &str, session: &str) -> String {
+    format!("?{f}={session}")
+}
+
 /// A client of one Consul agent.
 pub struct ConsulClient {
     http: reqwest::Client,
     base: String,
     reads: Consistency,
+    /// This process's session, once a lock op needed one.
+    session: Option<String>,
 }
 
 impl ConsulClient {
@@ -104,7 +132,32 @@ impl ConsulClient {
             .connect_timeout(timeout)
             .build()
             .expect("a plain HTTP client builds");
-        ConsulClient { http, base, reads }
+        ConsulClient {
+            http,
+            base,
+            reads,
+            session: None,
+        }
+    }
+
+    /// `acquire` or `release` the lock `key` for this process's session;
+    /// `Ok(false)` when Consul refused.
+    async fn lock(&mut self, f: &str, key: &Option<Value>) -> Result<bool, (bool, String)> {
+        let session = match &self.session {
+            Some(s) => s.clone(),
+            None => {
+                let url = format!("{}/v1/session/create", self.base);
+                let (status, body) = self.send(self.http.put(url).body(SESSION_REQUEST)).await?;
+                // A session nobody uses holds nothing: creating one is not
+                // a lock operation that may have happened.
+                let id = parse_session(status, &body).map_err(|e| (false, e))?;
+                self.session = Some(id.clone());
+                id
+            }
+        };
+        let url = format!("{}{}{}", self.base, key_path(key), lock_query(f, &session));
+        let (status, body) = self.send(self.http.put(url)).await?;
+        parse_put(status, &body).map_err(|e| (true, e))
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<(u16, String), (bool, String)> {
@@ -180,6 +233,13 @@ impl Client for ConsulClient {
                         }
                     },
                 },
+                f @ ("acquire" | "release") => self.lock(f, &op.key).await.map(|done| {
+                    if done {
+                        Completion::ok(op.value.clone())
+                    } else {
+                        Completion::fail(op.value.clone(), format!("consul refused to {f}"))
+                    }
+                }),
                 f => Ok(Completion::fail(
                     op.value.clone(),
                     format!("the consul client has no {f}"),
@@ -187,7 +247,18 @@ impl Client for ConsulClient {
             };
             match result {
                 Ok(c) => c,
-                Err((sent, e)) if sent && !is_read => Completion::info(op.value.clone(), e),
+                Err((sent, e)) if sent && !is_read => {
+                    // A crashed process: its session goes, and any lock it
+                    // may hold is freed (best effort; the history already
+                    // allows that lock to be taken or not).
+                    if let Some(id) = self.session.take() {
+                        let req = self.http.put(format!("{}/v1/session/destroy/{id}", self.base));
+                        tokio::spawn(async move {
+                            let _ = req.send().await;
+                        });
+                    }
+                    Completion::info(op.value.clone(), e)
+                }
                 Err((_, e)) => Completion::fail(op.value.clone(), e),
             }
         })
@@ -215,6 +286,23 @@ mod tests {
         assert!(parse_put(200, "true\n").unwrap());
         assert!(!parse_put(200, "false").unwrap());
         assert!(parse_put(500, "rpc error").is_err());
+    }
+
+    #[test]
+    fn sessions_and_locks_follow_the_session_api() {
+        let req: Json = serde_json::from_str(SESSION_REQUEST).unwrap();
+        assert_eq!(req["Behavior"], "release");
+        assert!(req.get("TTL").is_none(), "no TTL: no renewals needed");
+        assert_eq!(
+            parse_session(200, r#"{"ID":"adf4238a-882b-9ddc-4a9d-5b6758e4159e"}"#).unwrap(),
+            "adf4238a-882b-9ddc-4a9d-5b6758e4159e"
+        );
+        assert!(parse_session(500, "No cluster leader")
+            .unwrap_err()
+            .contains("No cluster leader"));
+        assert!(parse_session(200, "{}").unwrap_err().contains("without an ID"));
+        assert_eq!(lock_query("acquire", "abc"), "?acquire=abc");
+        assert_eq!(lock_query("release", "abc"), "?release=abc");
     }
 
     #[test]

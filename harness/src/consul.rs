@@ -1,0 +1,229 @@
+//! A local Consul cluster from a `consul` binary the user provides
+//! (HashiCorp's; Debian does not package it): every node a server agent,
+//! bootstrapped together and joined by `-retry-join`. As root each node
+//! lives in its own network namespace with Consul's default ports;
+//! otherwise all agents share loopback with free ports and only process
+//! faults apply.
+//!
+//! Not run by the test suite: no Consul binary can be installed on the
+//! machines faultline is built on. What is tested is the command line each
+//! agent gets and the client's requests and answers.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Result;
+use workloads::consul::{Consistency, ConsulClient};
+use workloads::{Client, Workload};
+
+use crate::cleanup::Registry;
+use crate::local::{free_port, Local, Service};
+use crate::netns::Network;
+use crate::process::{Group, Supervised};
+
+/// How long a node may take to see a leader.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One agent's addresses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ports {
+    /// Address the agent binds and advertises.
+    pub host: String,
+    /// HTTP API.
+    pub http: u16,
+    /// Raft and RPC between servers.
+    pub server: u16,
+    /// Gossip inside the datacenter.
+    pub serf_lan: u16,
+    /// Gossip between datacenters (unused, but it must not collide).
+    pub serf_wan: u16,
+    /// DNS (unused, same reason).
+    pub dns: u16,
+}
+
+impl Ports {
+    /// Consul's own ports on a node's own address.
+    pub fn standard(host: String) -> Ports {
+        Ports {
+            host,
+            http: 8500,
+            server: 8300,
+            serf_lan: 8301,
+            serf_wan: 8302,
+            dns: 8600,
+        }
+    }
+}
+
+/// The command line of server agent `i` of `nodes`.
+pub fn agent_argv(bin: &Path, i: usize, nodes: &[Ports], data: &Path) -> Vec<String> {
+    let me = &nodes[i];
+    let mut argv = vec![
+        bin.display().to_string(),
+        "agent".into(),
+        "-server".into(),
+        format!("-bootstrap-expect={}", nodes.len()),
+        format!("-node=n{}", i + 1),
+        format!("-data-dir={}", data.display()),
+        format!("-bind={}", me.host),
+        format!("-advertise={}", me.host),
+        format!("-client={}", me.host),
+        format!("-http-port={}", me.http),
+        format!("-server-port={}", me.server),
+        format!("-serf-lan-port={}", me.serf_lan),
+        format!("-serf-wan-port={}", me.serf_wan),
+        format!("-dns-port={}", me.dns),
+        "-log-level=info".into(),
+    ];
+    for (j, peer) in nodes.iter().enumerate() {
+        if j != i {
+            argv.push(format!("-retry-join={}:{}", peer.host, peer.serf_lan));
+        }
+    }
+    argv
+}
+
+/// Where the consul binary is: `--consul-bin`, else `consul` on PATH.
+pub fn find_binary(given: Option<&Path>) -> Option<PathBuf> {
+    if let Some(p) = given {
+        return p.exists().then(|| p.to_path_buf());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("consul"))
+        .find(|p| p.exists())
+}
+
+/// What Consul adds to its processes: HTTP and server addresses.
+pub struct Consul {
+    urls: Vec<String>,
+    /// `ip:server-port` of each node, as `/v1/status/leader` names them.
+    servers: Vec<String>,
+    reads: Consistency,
+    http: reqwest::Client,
+}
+
+impl Consul {
+    /// Starts `count` server agents and waits until each sees a leader.
+    pub fn start(
+        bin: &Path,
+        count: usize,
+        nodes_dir: &Path,
+        mut registry: Registry,
+        namespaces: bool,
+        reads: Consistency,
+    ) -> Result<Local<Consul>> {
+        let network = Network::create_if(namespaces, count, &mut registry)?;
+        let mut ports = Vec::with_capacity(count);
+        for i in 0..count {
+            ports.push(match &network {
+                Some(net) => Ports::standard(net.ip(i).to_string()),
+                None => Ports {
+                    host: "127.0.0.1".into(),
+                    http: free_port()?,
+                    server: free_port()?,
+                    serf_lan: free_port()?,
+                    serf_wan: free_port()?,
+                    dns: free_port()?,
+                },
+            });
+        }
+        let mut nodes = Vec::with_capacity(count);
+        for i in 0..count {
+            let name = format!("n{}", i + 1);
+            let dir = nodes_dir.join(&name);
+            std::fs::create_dir_all(dir.join("data"))?;
+            let argv = agent_argv(bin, i, &ports, &dir.join("data"));
+            let wrapper = network.as_ref().map_or_else(Vec::new, |net| net.wrapper(i));
+            nodes.push(Supervised::new(name, wrapper, argv, dir.join("consul.log")));
+        }
+        let mut c = Local {
+            group: Group::new(nodes, registry),
+            network,
+            count,
+            service: Consul {
+                urls: ports
+                    .iter()
+                    .map(|p| format!("http://{}:{}", p.host, p.http))
+                    .collect(),
+                servers: ports.iter().map(|p| format!("{}:{}", p.host, p.server)).collect(),
+                reads,
+                http: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(1))
+                    .build()?,
+            },
+        };
+        for i in 0..count {
+            c.group.spawn(i)?;
+        }
+        for i in 0..count {
+            let service = &c.service;
+            c.group.wait_until(i, READY_TIMEOUT, "did not see a leader", || {
+                service.leader(i).is_some()
+            })?;
+        }
+        Ok(c)
+    }
+
+    /// The leader node `i` names (`ip:port`), blocking; `None` if it names
+    /// none or does not answer.
+    fn leader(&self, i: usize) -> Option<String> {
+        let req = self.http.get(format!("{}/v1/status/leader", self.urls[i]));
+        tokio::runtime::Handle::current().block_on(async {
+            let resp = req.send().await.ok()?;
+            let leader: String = resp.json().await.ok()?;
+            (!leader.is_empty()).then_some(leader)
+        })
+    }
+}
+
+impl Service for Consul {
+    fn client(&self, node: usize, timeout: Duration, _workload: Workload) -> Box<dyn Client> {
+        Box::new(ConsulClient::new(self.urls[node].clone(), timeout, self.reads))
+    }
+
+    /// The nodes that name themselves leader.
+    fn primaries(&self, group: &Group) -> Vec<usize> {
+        (0..self.urls.len())
+            .filter(|&i| group.nodes[i].is_running())
+            .filter(|&i| self.leader(i).as_deref() == Some(self.servers[i].as_str()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_agent_is_a_server_that_joins_the_others() {
+        let nodes: Vec<Ports> = (1..=3)
+            .map(|i| Ports::standard(format!("198.18.0.{i}")))
+            .collect();
+        let argv = agent_argv(Path::new("/opt/consul"), 1, &nodes, Path::new("/run/n2/data"));
+        assert_eq!(argv[..3], ["/opt/consul", "agent", "-server"]);
+        for want in [
+            "-bootstrap-expect=3",
+            "-node=n2",
+            "-bind=198.18.0.2",
+            "-client=198.18.0.2",
+            "-data-dir=/run/n2/data",
+            "-http-port=8500",
+            "-retry-join=198.18.0.1:8301",
+            "-retry-join=198.18.0.3:8301",
+        ] {
+            assert!(argv.iter().any(|a| a == want), "{want} missing from {argv:?}");
+        }
+        assert!(
+            !argv.iter().any(|a| a == "-retry-join=198.18.0.2:8301"),
+            "joins itself"
+        );
+    }
+
+    #[test]
+    fn a_given_binary_must_exist() {
+        assert_eq!(find_binary(Some(Path::new("/nonexistent/consul"))), None);
+        let here = std::env::current_exe().unwrap();
+        assert_eq!(find_binary(Some(&here)), Some(here.clone()));
+    }
+}
