@@ -102,8 +102,9 @@ pub struct TestArgs {
     /// Sentinel) or consul.
     #[arg(long, default_value = "demo")]
     pub db: String,
-    /// Test an existing etcd cluster at these client URLs (comma-separated)
-    /// instead of starting one; no faults are injected.
+    /// Test an existing cluster of --db's system instead of starting one
+    /// (comma-separated): URLs for etcd and Consul, host:port for
+    /// ZooKeeper and Redis. No faults are injected.
     #[arg(long, value_delimiter = ',')]
     pub endpoints: Vec<String>,
     /// CA certificate (PEM) for https:// endpoints.

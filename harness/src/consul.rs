@@ -153,15 +153,9 @@ impl Consul {
                     .build()?,
             },
         };
-        for i in 0..count {
-            c.group.spawn(i)?;
-        }
-        for i in 0..count {
-            let service = &c.service;
-            c.group.wait_until(i, READY_TIMEOUT, "did not see a leader", || {
-                service.leader(i).is_some()
-            })?;
-        }
+        c.start_all(READY_TIMEOUT, "did not see a leader", |consul, i| {
+            consul.leader(i).is_some()
+        })?;
         Ok(c)
     }
 

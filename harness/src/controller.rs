@@ -32,7 +32,7 @@ use crate::db::Db;
 use crate::demo::cluster::Demo;
 use crate::demo::node::Mode;
 use crate::etcd::Etcd;
-use crate::existing::{Existing, TlsFiles};
+use crate::existing::{Existing, Remote, TlsFiles};
 use crate::journal::{Counts, Journal};
 use crate::redis::Redis;
 use crate::store;
@@ -78,14 +78,14 @@ pub enum DbChoice {
         /// Whether each node gets its own network namespace.
         namespaces: bool,
     },
-    /// An etcd cluster faultline did not start: no faults.
+    /// A cluster faultline did not start: no faults.
     Existing {
-        /// Client URLs.
+        /// Its nodes' addresses.
         endpoints: Vec<String>,
-        /// Serializable (local) or linearizable reads.
+        /// The system and its client settings.
         #[serde(serialize_with = "debug")]
-        reads: Reads,
-        /// TLS files.
+        remote: Remote,
+        /// TLS files (etcd).
         tls: TlsFiles,
     },
 }
@@ -313,9 +313,9 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
             )?),
             DbChoice::Existing {
                 endpoints,
-                reads,
+                remote,
                 tls,
-            } => Box::new(Existing::connect(endpoints.clone(), *reads, tls, registry)?),
+            } => Box::new(Existing::connect(endpoints.clone(), *remote, tls, registry)?),
         })
     })
     .context("starting the cluster")?;

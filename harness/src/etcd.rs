@@ -107,17 +107,9 @@ impl Etcd {
                     .build()?,
             },
         };
-        for i in 0..count {
-            c.group.spawn(i)?;
-        }
-        for i in 0..count {
-            let service = &c.service;
-            c.group.wait_until(i, READY_TIMEOUT, "did not serve a read", || {
-                service
-                    .post(i, "/v3/kv/range", json!({"key": "cmVhZHk="}))
-                    .is_some()
-            })?;
-        }
+        c.start_all(READY_TIMEOUT, "did not serve a read", |etcd, i| {
+            etcd.post(i, "/v3/kv/range", json!({"key": "cmVhZHk="})).is_some()
+        })?;
         Ok(c)
     }
 

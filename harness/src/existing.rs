@@ -1,16 +1,22 @@
-//! An existing etcd cluster, given by its endpoints: faultline runs the
-//! workload and the checker against it but did not start it, so it cannot
-//! kill, pause or partition its nodes — no nemesis, and the output says so.
-//! `https://` endpoints use the CA, certificate and key given.
+//! An existing cluster (etcd, ZooKeeper, Redis or Consul), given by its
+//! endpoints: faultline runs the workload and the checker against it but
+//! did not start it, so it cannot kill, pause or partition its nodes — no
+//! nemesis, and the output says so. Every endpoint must answer a read
+//! before the test starts. etcd's `https://` endpoints use the CA,
+//! certificate and key given.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use checkers::{OpType, Value};
 use nemesis::{Clock, FaultError, Grudge, Kill, Nodes, Partition, Pause, Primaries};
 use serde::Serialize;
+use workloads::consul::{Consistency, ConsulClient};
 use workloads::etcd::{Connection, EtcdClient, Reads, Tls};
-use workloads::{Client, Workload};
+use workloads::redis::RedisClient;
+use workloads::zookeeper::{Reads as ZkReads, ZkClient};
+use workloads::{Client, Invocation, Workload};
 
 use crate::cleanup::Registry;
 use crate::cli::UsageError;
@@ -48,10 +54,35 @@ impl TlsFiles {
     }
 }
 
+/// Which system an existing cluster runs, with its client settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Remote {
+    /// etcd at `http(s)://host:port`.
+    Etcd(Reads),
+    /// ZooKeeper at `host:port`.
+    Zookeeper(ZkReads),
+    /// Redis at `host:port`, writes optionally followed by `WAIT`.
+    Redis(Option<u32>),
+    /// Consul agents at `http://host:port`.
+    Consul(Consistency),
+}
+
+impl Remote {
+    /// The system's name, as `--db` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Remote::Etcd(_) => "etcd",
+            Remote::Zookeeper(_) => "zookeeper",
+            Remote::Redis(_) => "redis",
+            Remote::Consul(_) => "consul",
+        }
+    }
+}
+
 /// A cluster faultline only talks to.
 pub struct Existing {
-    urls: Vec<String>,
-    reads: Reads,
+    endpoints: Vec<String>,
+    remote: Remote,
     tls: Tls,
     registry: Option<Registry>,
 }
@@ -59,40 +90,46 @@ pub struct Existing {
 impl Existing {
     /// Checks that every endpoint answers a read before the test starts.
     pub fn connect(
-        urls: Vec<String>,
-        reads: Reads,
+        endpoints: Vec<String>,
+        remote: Remote,
         files: &TlsFiles,
         registry: Registry,
     ) -> Result<Existing> {
         let tls = files.load()?;
-        let conn = Connection {
-            timeout: Duration::from_secs(5),
-            reads,
-            tls: tls.clone(),
-        };
-        let http = conn.http().map_err(anyhow::Error::msg)?;
-        for url in &urls {
-            let probe = http
-                .post(format!("{url}/v3/kv/range"))
-                .json(&serde_json::json!({"key": "cmVhZHk="}));
-            let answer = tokio::runtime::Handle::current().block_on(async {
-                let resp = probe.send().await.map_err(|e| workloads::etcd::explain(&e))?;
-                if resp.status().is_success() {
-                    Ok(())
-                } else {
-                    Err(format!("HTTP {}", resp.status()))
-                }
-            });
-            if let Err(e) = answer {
-                return Err(UsageError(format!("--endpoints: cannot read from {url}: {e}")).into());
-            }
-        }
-        Ok(Existing {
-            urls,
-            reads,
+        let cluster = Existing {
+            endpoints,
+            remote,
             tls,
             registry: Some(registry),
-        })
+        };
+        // A read of a key no workload uses: it changes nothing anywhere.
+        let probe = Invocation {
+            f: "read".into(),
+            key: Some(Value::Int(-1)),
+            value: Value::Nil,
+        };
+        // A server still starting refuses connections for a moment: each
+        // endpoint gets a few seconds to answer.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        for (i, endpoint) in cluster.endpoints.iter().enumerate() {
+            let mut client = cluster.client(i, Duration::from_secs(5), Workload::Register);
+            loop {
+                let done = tokio::runtime::Handle::current().block_on(client.invoke(&probe));
+                if done.kind == OpType::Ok {
+                    break;
+                }
+                if std::time::Instant::now() >= deadline {
+                    return Err(UsageError(format!(
+                        "--endpoints: cannot read from {} at {endpoint}: {}",
+                        remote.name(),
+                        done.error.unwrap_or_default()
+                    ))
+                    .into());
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        }
+        Ok(cluster)
     }
 }
 
@@ -106,13 +143,26 @@ fn not_ours(action: &'static str) -> FaultError {
 
 impl Db for Existing {
     fn client(&self, node: usize, timeout: Duration, _workload: Workload) -> Box<dyn Client> {
-        let conn = Connection {
-            timeout,
-            reads: self.reads,
-            tls: self.tls.clone(),
-        };
-        let http = conn.http().expect("the same settings built a client in connect");
-        Box::new(EtcdClient::new(self.urls[node].clone(), http, self.reads))
+        let endpoint = self.endpoints[node].clone();
+        match self.remote {
+            Remote::Etcd(reads) => {
+                let conn = Connection {
+                    timeout,
+                    reads,
+                    tls: self.tls.clone(),
+                };
+                let http = conn.http().expect("the same settings built a client in connect");
+                Box::new(EtcdClient::new(endpoint, http, reads))
+            }
+            Remote::Zookeeper(reads) => Box::new(ZkClient::new(&[endpoint], timeout, reads)),
+            Remote::Redis(wait) => {
+                let addr = endpoint
+                    .parse()
+                    .expect("run.rs resolved redis endpoints to addresses");
+                Box::new(RedisClient::new(addr, timeout, wait))
+            }
+            Remote::Consul(reads) => Box::new(ConsulClient::new(endpoint, timeout, reads)),
+        }
     }
 
     fn teardown(&mut self) -> Result<()> {
@@ -167,9 +217,9 @@ impl Primaries for Existing {
 
 impl Nodes for Existing {
     fn count(&self) -> usize {
-        self.urls.len()
+        self.endpoints.len()
     }
     fn name(&self, node: usize) -> String {
-        self.urls[node].clone()
+        self.endpoints[node].clone()
     }
 }

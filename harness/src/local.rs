@@ -49,6 +49,26 @@ pub struct Local<S: Service> {
     pub service: S,
 }
 
+impl<S: Service> Local<S> {
+    /// Starts the `count` nodes, then waits until `ready` holds for each
+    /// (at most `timeout` per node; `what` says what it failed to do).
+    pub fn start_all(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        ready: impl Fn(&S, usize) -> bool,
+    ) -> Result<()> {
+        for i in 0..self.count {
+            self.group.spawn(i)?;
+        }
+        for i in 0..self.count {
+            let service = &self.service;
+            self.group.wait_until(i, timeout, what, || ready(service, i))?;
+        }
+        Ok(())
+    }
+}
+
 impl<S: Service> Db for Local<S> {
     fn client(&self, node: usize, timeout: Duration, workload: Workload) -> Box<dyn Client> {
         self.service.client(node, timeout, workload)

@@ -11,7 +11,7 @@ use workloads::Workload;
 
 use crate::cli::{AnalyzeArgs, CleanupArgs, ServeArgs, TestArgs, UsageError};
 use crate::controller::{self, DbChoice, TestConfig};
-use crate::existing::TlsFiles;
+use crate::existing::{Remote, TlsFiles};
 use crate::{cleanup, netns, store, verdicts};
 use workloads::consul::Consistency;
 use workloads::etcd::Reads;
@@ -38,7 +38,7 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
     if existing && !faults.is_empty() {
         return Err(UsageError(
             "--nemesis with --endpoints: faultline did not start that cluster and cannot kill, pause or \
-             partition its nodes; use --nemesis none, or let faultline start a cluster (--db etcd)"
+             partition its nodes; use --nemesis none, or let faultline start a cluster (drop --endpoints)"
                 .into(),
         ));
     }
@@ -92,12 +92,14 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
         why => Ok(why.is_none()),
     };
     let (db, variant) = match args.db.as_str() {
+        "demo" if existing => {
+            return Err(UsageError(
+                "--endpoints: faultline talks to existing etcd, zookeeper, redis or consul clusters; \
+                 add --db with the system"
+                    .into(),
+            ))
+        }
         "demo" => {
-            if existing {
-                return Err(UsageError(
-                    "--endpoints: an existing cluster is an etcd cluster; add --db etcd".into(),
-                ));
-            }
             if network_faults {
                 return Err(UsageError(
                     "--nemesis partition/loss: the demo cluster runs on loopback without network namespaces; \
@@ -110,80 +112,55 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
                 .and_then(|v| v.as_str().map(String::from));
             (DbChoice::Demo(args.mode), mode.unwrap_or_default())
         }
-        "etcd" if existing => {
-            if let Some(bad) = args
-                .endpoints
-                .iter()
-                .find(|e| !e.starts_with("http://") && !e.starts_with("https://"))
-            {
+        system @ ("etcd" | "zookeeper" | "redis" | "consul") if existing => {
+            let (remote, variant) = match system {
+                "etcd" => (Remote::Etcd(parse_reads(&args.etcd_reads)?), &args.etcd_reads),
+                "zookeeper" => (Remote::Zookeeper(zookeeper_reads(args)?), &args.zookeeper_reads),
+                "redis" => (Remote::Redis(redis_wait(args)?), &"sentinel".to_string()),
+                _ => (Remote::Consul(consul_reads(args)?), &args.consul_reads),
+            };
+            if tls != TlsFiles::default() && system != "etcd" {
                 return Err(UsageError(format!(
-                    "--endpoints {bad}: expected http://host:port or https://host:port"
+                    "--cacert, --cert and --key: TLS is supported for etcd, not {system}"
                 )));
             }
-            let reads = parse_reads(&args.etcd_reads)?;
-            let endpoints: Vec<String> = args
-                .endpoints
-                .iter()
-                .map(|e| e.trim_end_matches('/').to_string())
-                .collect();
             (
                 DbChoice::Existing {
-                    endpoints,
-                    reads,
+                    endpoints: endpoints(system, &args.endpoints)?,
+                    remote,
                     tls,
                 },
-                format!("existing-{}", args.etcd_reads),
+                format!("existing-{variant}"),
             )
         }
-        "etcd" => {
-            let reads = parse_reads(&args.etcd_reads)?;
-            (
-                DbChoice::Etcd {
-                    reads,
-                    namespaces: namespaces()?,
-                },
-                args.etcd_reads.clone(),
-            )
-        }
+        "etcd" => (
+            DbChoice::Etcd {
+                reads: parse_reads(&args.etcd_reads)?,
+                namespaces: namespaces()?,
+            },
+            args.etcd_reads.clone(),
+        ),
         "consul" => {
             let Some(bin) = crate::consul::find_binary(args.consul_bin.as_deref()) else {
                 return Err(UsageError(match &args.consul_bin {
                     Some(p) => format!("--consul-bin {}: no such file", p.display()),
                     None => "--db consul: no consul binary. Consul is not packaged for Debian, so faultline cannot \
-                             install it: put HashiCorp's `consul` on PATH or pass --consul-bin /path/to/consul"
+                             install it: put HashiCorp's `consul` on PATH or pass --consul-bin /path/to/consul \
+                             (or test a running cluster with --endpoints)"
                         .into(),
                 }));
-            };
-            let reads = match args.consul_reads.as_str() {
-                "consistent" => Consistency::Consistent,
-                "default" => Consistency::Default,
-                "stale" => Consistency::Stale,
-                other => {
-                    return Err(UsageError(format!(
-                        "--consul-reads {other}: expected consistent, default or stale"
-                    )))
-                }
             };
             (
                 DbChoice::Consul {
                     bin,
-                    reads,
+                    reads: consul_reads(args)?,
                     namespaces: namespaces()?,
                 },
                 args.consul_reads.clone(),
             )
         }
         "redis" => {
-            let wait = match args.redis_wait {
-                Some(n) if n == 0 || n as usize >= args.nodes => {
-                    return Err(UsageError(format!(
-                        "--redis-wait {n}: expected 1 to {} (the replicas of {} nodes)",
-                        args.nodes.saturating_sub(1),
-                        args.nodes
-                    )))
-                }
-                w => w,
-            };
+            let wait = redis_wait(args)?;
             (
                 DbChoice::Redis {
                     namespaces: namespaces()?,
@@ -192,24 +169,13 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
                 wait.map_or("sentinel".to_string(), |n| format!("sentinel-wait{n}")),
             )
         }
-        "zookeeper" => {
-            let reads = match args.zookeeper_reads.as_str() {
-                "plain" => ZkReads::Plain,
-                "sync" => ZkReads::Sync,
-                other => {
-                    return Err(UsageError(format!(
-                        "--zookeeper-reads {other}: expected sync or plain"
-                    )))
-                }
-            };
-            (
-                DbChoice::Zookeeper {
-                    reads,
-                    namespaces: namespaces()?,
-                },
-                args.zookeeper_reads.clone(),
-            )
-        }
+        "zookeeper" => (
+            DbChoice::Zookeeper {
+                reads: zookeeper_reads(args)?,
+                namespaces: namespaces()?,
+            },
+            args.zookeeper_reads.clone(),
+        ),
         other => {
             return Err(UsageError(format!(
                 "--db {other}: expected demo, etcd, zookeeper, redis or consul"
@@ -274,6 +240,64 @@ fn parse_reads(s: &str) -> Result<Reads, UsageError> {
     }
 }
 
+fn zookeeper_reads(args: &TestArgs) -> Result<ZkReads, UsageError> {
+    match args.zookeeper_reads.as_str() {
+        "plain" => Ok(ZkReads::Plain),
+        "sync" => Ok(ZkReads::Sync),
+        other => Err(UsageError(format!(
+            "--zookeeper-reads {other}: expected sync or plain"
+        ))),
+    }
+}
+
+fn consul_reads(args: &TestArgs) -> Result<Consistency, UsageError> {
+    match args.consul_reads.as_str() {
+        "consistent" => Ok(Consistency::Consistent),
+        "default" => Ok(Consistency::Default),
+        "stale" => Ok(Consistency::Stale),
+        other => Err(UsageError(format!(
+            "--consul-reads {other}: expected consistent, default or stale"
+        ))),
+    }
+}
+
+fn redis_wait(args: &TestArgs) -> Result<Option<u32>, UsageError> {
+    let replicas = if args.endpoints.is_empty() {
+        args.nodes
+    } else {
+        args.endpoints.len()
+    };
+    match args.redis_wait {
+        Some(n) if n == 0 || n as usize >= replicas => Err(UsageError(format!(
+            "--redis-wait {n}: expected 1 to {} (the replicas of {replicas} nodes)",
+            replicas.saturating_sub(1)
+        ))),
+        w => Ok(w),
+    }
+}
+
+/// `--endpoints` in the form each system's client takes: URLs for etcd
+/// and Consul, `host:port` for ZooKeeper, a resolved address for Redis.
+fn endpoints(system: &str, given: &[String]) -> Result<Vec<String>, UsageError> {
+    given
+        .iter()
+        .map(|e| {
+            let bad = |expected: &str| UsageError(format!("--endpoints {e}: expected {expected}"));
+            match system {
+                "etcd" | "consul" if e.starts_with("http://") || e.starts_with("https://") => {
+                    Ok(e.trim_end_matches('/').to_string())
+                }
+                "etcd" | "consul" => Err(bad("http://host:port or https://host:port")),
+                _ => match std::net::ToSocketAddrs::to_socket_addrs(e.as_str()).map(|mut a| a.next()) {
+                    Ok(Some(addr)) if system == "redis" => Ok(addr.to_string()),
+                    Ok(Some(_)) => Ok(e.clone()),
+                    _ => Err(bad("host:port")),
+                },
+            }
+        })
+        .collect()
+}
+
 /// The cluster in words, for the opening line.
 fn describe_db(cfg: &TestConfig) -> String {
     match cfg.db {
@@ -285,31 +309,66 @@ fn describe_db(cfg: &TestConfig) -> String {
                 .and_then(|v| v.as_str().map(String::from))
                 .unwrap_or_default()
         ),
-        DbChoice::Existing { ref endpoints, reads, .. } => format!(
-            "an existing etcd cluster ({} endpoint{}, {} reads) that faultline did not start: no faults are injected",
+        DbChoice::Existing {
+            ref endpoints,
+            remote,
+            ..
+        } => format!(
+            "an existing {} cluster ({} endpoint{}, {}) that faultline did not start: no faults are injected",
+            remote.name(),
             endpoints.len(),
             if endpoints.len() == 1 { "" } else { "s" },
-            if reads == Reads::Serializable { "serializable" } else { "linearizable" }
+            match remote {
+                Remote::Etcd(Reads::Serializable) => "serializable reads".to_string(),
+                Remote::Etcd(_) => "linearizable reads".to_string(),
+                Remote::Zookeeper(ZkReads::Sync) => "sync-then-read reads".to_string(),
+                Remote::Zookeeper(_) => "plain reads".to_string(),
+                Remote::Redis(wait) => wait.map_or("no WAIT".to_string(), |n| format!("WAIT for {n}")),
+                Remote::Consul(c) => format!("{c:?} reads").to_lowercase(),
+            }
         ),
         DbChoice::Redis { namespaces, wait } => format!(
             "Redis with Sentinel ({} nodes, {}{})",
             cfg.nodes,
-            if namespaces { "each in its own network namespace" } else { "on loopback: process faults only" },
-            wait.map_or(String::new(), |n| format!(", writes WAIT for {n} replica{}", if n == 1 { "" } else { "s" }))
+            if namespaces {
+                "each in its own network namespace"
+            } else {
+                "on loopback: process faults only"
+            },
+            wait.map_or(String::new(), |n| format!(
+                ", writes WAIT for {n} replica{}",
+                if n == 1 { "" } else { "s" }
+            ))
         ),
-        DbChoice::Consul { ref bin, reads, namespaces } => format!(
+        DbChoice::Consul {
+            ref bin,
+            reads,
+            namespaces,
+        } => format!(
             "Consul from {} ({} nodes, {}, {:?} reads)",
             bin.display(),
             cfg.nodes,
-            if namespaces { "each in its own network namespace" } else { "on loopback: process faults only" },
+            if namespaces {
+                "each in its own network namespace"
+            } else {
+                "on loopback: process faults only"
+            },
             reads
         )
         .to_lowercase(),
         DbChoice::Zookeeper { reads, namespaces } => format!(
             "ZooKeeper ({} nodes, {}, {} reads)",
             cfg.nodes,
-            if namespaces { "each in its own network namespace" } else { "on loopback: process faults only" },
-            if reads == ZkReads::Sync { "sync-then-read" } else { "plain" }
+            if namespaces {
+                "each in its own network namespace"
+            } else {
+                "on loopback: process faults only"
+            },
+            if reads == ZkReads::Sync {
+                "sync-then-read"
+            } else {
+                "plain"
+            }
         ),
         DbChoice::Etcd { reads, namespaces } => format!(
             "etcd ({} nodes, {}, {} reads)",

@@ -176,16 +176,9 @@ impl ZooKeeper {
                 clocks,
             },
         };
-        for i in 0..count {
-            c.group.spawn(i)?;
-        }
-        for i in 0..count {
-            let addr = c.service.clients[i];
-            c.group
-                .wait_until(i, READY_TIMEOUT, "did not join a quorum", || {
-                    matches!(mode(addr).as_deref(), Some("leader" | "follower"))
-                })?;
-        }
+        c.start_all(READY_TIMEOUT, "did not join a quorum", |zk, i| {
+            matches!(mode(zk.clients[i]).as_deref(), Some("leader" | "follower"))
+        })?;
         Ok(c)
     }
 }

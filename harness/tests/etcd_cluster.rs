@@ -285,19 +285,11 @@ fn make_certs(dir: &Path) {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn an_existing_tls_cluster_is_tested_without_faults() {
     let dir = store("tls");
     make_certs(&dir);
-    let (cport, pport) = (free_port(), free_port());
+    let (cport, pport) = (common::free_port(), common::free_port());
     let url = format!("https://127.0.0.1:{cport}");
     let peer = format!("http://127.0.0.1:{pport}");
     let mut etcd = Command::new("/usr/bin/etcd")

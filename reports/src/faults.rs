@@ -1,7 +1,8 @@
 //! Fault periods, read from the nemesis's ops in the history: a fault
 //! starts when its `info` completion is recorded (`kill`, `pause`,
-//! `start-partition`, `start-loss`) and ends at its undo (`start`,
-//! `resume`, `stop-partition`, `stop-loss`) or at the end of the history.
+//! `start-partition`, `start-loss`, `bump-clock`) and ends at its undo
+//! (`start`, `resume`, `stop-partition`, `stop-loss`, `reset-clock`) or at
+//! the end of the history.
 
 use checkers::{History, OpType, Process, Value};
 
@@ -22,6 +23,7 @@ fn undo_of(f: &str) -> Option<&'static str> {
         "pause" => "resume",
         "start-partition" => "stop-partition",
         "start-loss" => "stop-loss",
+        "bump-clock" => "reset-clock",
         _ => return None,
     })
 }
@@ -59,4 +61,28 @@ pub fn periods(h: &History) -> Vec<Period> {
     done.extend(open.into_iter().map(|(_, p)| p));
     done.sort_by_key(|p| p.start);
     done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_fault_lasts_until_its_undo_or_the_end() {
+        let jsonl = [
+            r#"{"type":"info","process":"nemesis","f":"bump-clock","value":[["n2"],"bump n2's clock by +12.000 s"],"time":10}"#,
+            r#"{"type":"info","process":"nemesis","f":"kill","value":[["n1"],"kill n1"],"time":20}"#,
+            r#"{"type":"info","process":"nemesis","f":"reset-clock","value":[["n2"],"undo"],"time":30}"#,
+            r#"{"type":"invoke","process":0,"f":"read","value":null,"time":40}"#,
+        ]
+        .join("\n");
+        let (h, _) = checkers::import::parse(&jsonl, "h.jsonl", None).unwrap();
+        let p = periods(&h);
+        assert_eq!(p.len(), 2);
+        assert_eq!(
+            (p[0].label.as_str(), p[0].start, p[0].end),
+            ("bump n2's clock by +12.000 s", 10, 30)
+        );
+        assert_eq!((p[1].label.as_str(), p[1].start, p[1].end), ("kill n1", 20, 40));
+    }
 }

@@ -106,7 +106,7 @@ impl EtcdClient {
                 let what = if e.is_timeout() {
                     "timed out".to_string()
                 } else {
-                    format!("{e}")
+                    explain(&e)
                 };
                 (sent, what)
             })?;

@@ -72,15 +72,9 @@ impl Demo {
             count,
             service: Demo { addrs },
         };
-        for i in 0..count {
-            cluster.group.spawn(i)?;
-        }
-        for i in 0..count {
-            let addr = cluster.service.addrs[i];
-            cluster
-                .group
-                .wait_until(i, READY_TIMEOUT, "did not accept connections", || accepts(addr))?;
-        }
+        cluster.start_all(READY_TIMEOUT, "did not accept connections", |demo, i| {
+            accepts(demo.addrs[i])
+        })?;
         Ok(cluster)
     }
 }

@@ -90,3 +90,12 @@ pub fn sigkill_when(
     child.wait().unwrap();
     run
 }
+
+/// A port nothing listens on now, on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
