@@ -125,6 +125,7 @@ fn controller_throughput(seconds: Duration) -> Result<()> {
             workload: workloads::Workload::CasRegister,
             db: DbChoice::Demo(Mode::Correct),
             ops_per_key: 200,
+            readers_per_key: 0,
             nodes: 3,
             faults: Vec::new(),
             targets: nemesis::Target::Random,

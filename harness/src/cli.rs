@@ -137,6 +137,11 @@ pub struct TestArgs {
     /// Operations on one key before its workers move to a fresh key.
     #[arg(long, default_value_t = 200)]
     pub ops_per_key: usize,
+    /// In each key's group of 4 workers, how many only read (0–3). A
+    /// reader on a cut-off node keeps reading while writers elsewhere
+    /// change the key: what shows stale reads.
+    #[arg(long, default_value_t = 0)]
+    pub readers_per_key: usize,
     /// register, cas-register (independent keys), set or lock.
     #[arg(long, short, default_value = "cas-register")]
     pub workload: String,

@@ -122,6 +122,8 @@ pub struct TestConfig {
     pub recovery: Duration,
     /// Operations on a key before its workers move to a fresh one.
     pub ops_per_key: usize,
+    /// Workers of each key's group that only read.
+    pub readers_per_key: usize,
     /// Seed for the generator and the nemesis.
     pub seed: u64,
     /// The store folder.
@@ -371,6 +373,7 @@ async fn drive(shared: &Arc<Shared>, cfg: &TestConfig) -> Result<(Duration, bool
         Plan {
             seed: cfg.seed,
             ops_per_key: cfg.ops_per_key,
+            readers_per_key: cfg.readers_per_key,
             ..Plan::default()
         },
     )));

@@ -187,6 +187,13 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
             "--concurrency, --nodes, --test-count and --ops-per-key must be at least 1".into(),
         ));
     }
+    // Groups are four workers (Plan's default); at least one must write.
+    if args.readers_per_key > 3 {
+        return Err(UsageError(format!(
+            "--readers-per-key {}: at most 3 (each key has 4 workers, and one must write)",
+            args.readers_per_key
+        )));
+    }
     if args.nodes > 200 {
         return Err(UsageError(format!("--nodes {}: at most 200", args.nodes)));
     }
@@ -217,6 +224,7 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
                 .unwrap_or(if args.db == "redis" { 12.0 } else { 2.0 }),
         )?,
         ops_per_key: args.ops_per_key,
+        readers_per_key: args.readers_per_key,
         seed: args.seed.unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

@@ -55,11 +55,17 @@ fn sync_then_read_registers_are_linearizable_under_partitions_and_kills() {
     let s = store("sync");
     let (code, out) = run(
         &s,
+        // The plain-read control's workload, with sync: readers on cut-off
+        // nodes, long-lived keys.
         &[
             "--workload",
             "cas-register",
             "--zookeeper-reads",
             "sync",
+            "--readers-per-key",
+            "1",
+            "--ops-per-key",
+            "1000",
             "--time-limit",
             "25",
         ],
@@ -75,6 +81,13 @@ fn sync_then_read_registers_are_linearizable_under_partitions_and_kills() {
 
 #[test]
 fn plain_reads_are_caught_as_stale() {
+    // The initial election goes to the highest id among equals (n3), and
+    // seed 5's first partition (3 s in, before any kill) cuts n1 off: a
+    // follower that keeps answering reads. One reader per key group keeps
+    // reading there while writers in the majority change the key; keys
+    // live long enough (1,000 ops) that the cut-off node knows them — a
+    // read of a key it never saw is nil, which the register model cannot
+    // call stale (Knossos: nil is an unknown read).
     let s = store("plain");
     let (code, out) = run(
         &s,
@@ -83,9 +96,27 @@ fn plain_reads_are_caught_as_stale() {
             "cas-register",
             "--zookeeper-reads",
             "plain",
+            "--readers-per-key",
+            "1",
+            "--ops-per-key",
+            "1000",
+            "--seed",
+            "5",
             "--time-limit",
-            "20",
+            "12",
         ],
+    );
+    let n1 = std::fs::read_to_string(latest(&s).join("nodes/n1/zookeeper.log")).unwrap();
+    let first_role = n1.lines().find_map(|l| {
+        ["LEADING", "FOLLOWING"]
+            .into_iter()
+            .find(|r| l.ends_with(&format!(" - {r}")))
+    });
+    assert_eq!(first_role, Some("FOLLOWING"), "n1 should start as a follower");
+    assert!(
+        faults(&s).contains("partition isolate one: n1 | n2,n3"),
+        "seed 5 should cut n1 off first:\n{}",
+        faults(&s)
     );
     assert_eq!(code, Some(1), "{out}");
     // The anomaly is a read that returned a value already overwritten.

@@ -3,9 +3,10 @@
 //! Independent keys as Jepsen's `independent/concurrent-generator`: the
 //! workers are split into groups, each group works on one key, and after
 //! `ops_per_key` operations the group moves to a fresh key, so each key's
-//! history stays small enough to check. Some workers may be reserved for
-//! reads. `RateLimit` spaces invocations across all workers. Deterministic
-//! for a given seed (the interleaving still depends on the system).
+//! history stays small enough to check. The first workers of each group
+//! may be reserved for reads. `RateLimit` spaces invocations across all
+//! workers. Deterministic for a given seed (the interleaving still depends
+//! on the system).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,8 +46,10 @@ pub struct Plan {
     pub workers_per_key: usize,
     /// Operations on a key before its workers move to a fresh one.
     pub ops_per_key: usize,
-    /// The first `reserved_readers` workers only read.
-    pub reserved_readers: usize,
+    /// In each key's group, the first `readers_per_key` workers only
+    /// read (Jepsen's reserve): a reader keeps reading while its group's
+    /// writers, on other nodes, change the key.
+    pub readers_per_key: usize,
     /// Seed for values and choices.
     pub seed: u64,
 }
@@ -56,7 +59,7 @@ impl Default for Plan {
         Plan {
             workers_per_key: 4,
             ops_per_key: 200,
-            reserved_readers: 0,
+            readers_per_key: 0,
             seed: 0,
         }
     }
@@ -125,7 +128,7 @@ impl Generator {
 
     /// The next operation for `worker` in the main phase.
     pub fn next(&mut self, worker: usize) -> Invocation {
-        let reader = worker < self.plan.reserved_readers;
+        let reader = worker % self.plan.workers_per_key.max(1) < self.plan.readers_per_key;
         match self.workload {
             Workload::Set => {
                 self.next_element += 1;
@@ -269,11 +272,12 @@ mod tests {
         let mut g = Generator::new(
             Workload::CasRegister,
             Plan {
-                reserved_readers: 1,
+                readers_per_key: 1,
                 ..Plan::default()
             },
         );
-        assert!((0..50).all(|_| &*g.next(0).f == "read"));
+        // Workers 0 and 4 open their groups of four.
+        assert!((0..50).all(|_| &*g.next(0).f == "read" && &*g.next(4).f == "read"));
         assert!((0..50).any(|_| &*g.next(1).f != "read"));
     }
 
