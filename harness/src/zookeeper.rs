@@ -8,10 +8,12 @@
 //! offset read from a file per node (monotonic time is left alone: the JVM
 //! hangs otherwise, and ZooKeeper's timeouts use it).
 //!
-//! Servers run with `readonlymode.enabled`: a server cut off from the
-//! quorum keeps serving reads to read-only sessions, which is what makes
-//! plain reads stale indefinitely during a partition (the positive
-//! control). Timeouts are short (tick 500 ms) so failover fits a test.
+//! Servers run with `readonlymode.enabled`, so a server cut off from the
+//! quorum turns read-only after about 4 s (though no client, this one or
+//! ZooKeeper's own, was seen to get a session from it). The stale reads the
+//! plain-read control catches come earlier: a cut-off follower answers
+//! reads for about 2 s (syncLimit) before it notices. Timeouts are short
+//! (tick 500 ms) so failover fits a test.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -111,8 +111,8 @@ impl ZkClient {
                 return Ok(s.clone());
             }
         }
-        // Read-only sessions: a server cut off from the quorum keeps
-        // answering reads if it runs in read-only mode.
+        // Read-only sessions allowed: a server cut off from the quorum in
+        // read-only mode may answer reads, as ZooKeeper intends.
         let connect = zk::Client::connector()
             .with_session_timeout(Duration::from_secs(6))
             .with_readonly(true)
