@@ -30,6 +30,9 @@ pub struct SetReport {
     pub final_reads: usize,
     /// Acknowledged adds missing from a final read.
     pub lost: Vec<Value>,
+    /// How many of `lost` another final read did see: the final reads
+    /// disagree, which may be replication that had not caught up.
+    pub seen_elsewhere: usize,
     /// Elements read that no add attempted.
     pub unexpected: Vec<Value>,
     /// Indeterminate adds that did appear.
@@ -69,6 +72,7 @@ pub fn check(history: &History) -> Result<SetReport, InputError> {
     let mut unexpected = BTreeSet::new();
     let mut recovered = BTreeSet::new();
     let mut final_reads = 0;
+    let mut seen_anywhere = BTreeSet::new();
     for op in ops
         .iter()
         .filter(|o| &*o.f == "read" && o.outcome == Outcome::Ok && o.call > last_add)
@@ -84,8 +88,10 @@ pub fn check(history: &History) -> Result<SetReport, InputError> {
         lost.extend(acknowledged.iter().filter(|v| !seen.contains(v)).cloned());
         unexpected.extend(items.iter().filter(|v| !attempted.contains(*v)).cloned());
         recovered.extend(items.iter().filter(|v| indeterminate.contains(*v)).cloned());
+        seen_anywhere.extend(items.iter().cloned());
     }
     let lost: Vec<Value> = lost.into_iter().collect();
+    let seen_elsewhere = lost.iter().filter(|v| seen_anywhere.contains(*v)).count();
     let unexpected: Vec<Value> = unexpected.into_iter().collect();
     let (verdict, sentence) = if final_reads == 0 {
         (
@@ -96,10 +102,17 @@ pub fn check(history: &History) -> Result<SetReport, InputError> {
         (
             Verdict::Invalid,
             format!(
-                "{} of {} acknowledged adds are missing from the final reads: {}",
+                "{} of {} acknowledged adds are missing from the final reads: {}{}",
                 lost.len(),
                 acknowledged.len(),
-                list(&lost)
+                list(&lost),
+                match seen_elsewhere {
+                    0 => String::new(),
+                    n => format!(
+                        " ({n} of them are in another final read: the reads disagree, which may be \
+                         replication still catching up — a longer recovery tells lag from loss)"
+                    ),
+                }
             ),
         )
     } else if !unexpected.is_empty() {
@@ -125,6 +138,7 @@ pub fn check(history: &History) -> Result<SetReport, InputError> {
         acknowledged: acknowledged.len(),
         final_reads,
         lost,
+        seen_elsewhere,
         unexpected,
         recovered: recovered.len(),
     })
@@ -154,6 +168,26 @@ mod tests {
             "{}",
             r.sentence
         );
+    }
+
+    #[test]
+    fn final_reads_that_disagree_say_so() {
+        let r = run(&format!(
+            "{ADDS}{{:type :invoke, :f :read, :process 2}}\n{{:type :ok, :f :read, :value [], :process 2}}\n\
+             {{:type :invoke, :f :read, :process 3}}\n{{:type :ok, :f :read, :value [1], :process 3}}\n"
+        ));
+        assert_eq!(r.verdict, Verdict::Invalid);
+        assert_eq!((r.lost.len(), r.seen_elsewhere), (1, 1));
+        assert!(
+            r.sentence.contains("1 of them are in another final read"),
+            "{}",
+            r.sentence
+        );
+        let lost = run(&format!(
+            "{ADDS}{{:type :invoke, :f :read, :process 2}}\n{{:type :ok, :f :read, :value [2], :process 2}}\n"
+        ));
+        assert_eq!(lost.seen_elsewhere, 0);
+        assert!(!lost.sentence.contains("another final read"), "{}", lost.sentence);
     }
 
     #[test]
