@@ -33,6 +33,10 @@ pub struct Options {
     pub threads: usize,
     /// Stop at the first invalid partition; the rest become unknown.
     pub fail_fast: bool,
+    /// A successful read of nil means the register was empty, not that
+    /// the value is unknown (Knossos' reading): true for histories
+    /// faultline's own clients recorded, where nil is a missing key.
+    pub nil_reads_empty: bool,
 }
 
 impl Default for Options {
@@ -42,6 +46,7 @@ impl Default for Options {
             memory_limit: u64::MAX,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             fail_fast: false,
+            nil_reads_empty: false,
         }
     }
 }
@@ -101,8 +106,15 @@ pub fn check(
 ) -> Result<Report, InputError> {
     let init = init.unwrap_or_default();
     match kind {
-        ModelKind::Register => check_with(&model::Register::new(Flavor::Plain, init), kind, history, opts),
-        ModelKind::CasRegister => check_with(&model::Register::new(Flavor::Cas, init), kind, history, opts),
+        ModelKind::Register | ModelKind::CasRegister => {
+            let flavor = if kind == ModelKind::Register {
+                Flavor::Plain
+            } else {
+                Flavor::Cas
+            };
+            let model = model::Register::new(flavor, init).nil_reads_empty(opts.nil_reads_empty);
+            check_with(&model, kind, history, opts)
+        }
         ModelKind::Etcd => check_with(&model::Register::new(Flavor::Etcd, init), kind, history, opts),
         ModelKind::Kv => {
             let s = match init {

@@ -84,6 +84,7 @@ fn settings(args: &CheckArgs) -> Result<Settings, UsageError> {
             memory_limit,
             threads,
             fail_fast: args.fail_fast,
+            nil_reads_empty: args.nil_reads_empty,
         },
     })
 }

@@ -64,6 +64,10 @@ pub struct CheckArgs {
     /// Stop at the first invalid key; the keys not yet decided are unknown.
     #[arg(long)]
     pub fail_fast: bool,
+    /// A successful read of nil means the key was empty (as in histories
+    /// `faultline test` records), not Knossos' "value unknown".
+    #[arg(long)]
+    pub nil_reads_empty: bool,
     /// Worker threads. Default: one per core.
     #[arg(long)]
     pub threads: Option<usize>,

@@ -66,6 +66,8 @@ pub fn linearizable_sentence(report: &Report) -> String {
 fn options() -> Options {
     Options {
         memory_limit: default_memory(),
+        // Our clients record nil only for a key that does not exist.
+        nil_reads_empty: true,
         time_limit: Some(std::time::Duration::from_secs(60)),
         ..Options::default()
     }

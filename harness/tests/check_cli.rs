@@ -350,3 +350,31 @@ fn workloads_and_faults_a_system_cannot_take_are_refused_at_once() {
         assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn nil_reads_count_only_when_nil_means_empty() {
+    let dir = std::env::temp_dir().join(format!("faultline-nil-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("h.jsonl");
+    std::fs::write(
+        &file,
+        "{\"type\":\"invoke\",\"process\":0,\"f\":\"write\",\"value\":3,\"time\":1}\n\
+         {\"type\":\"ok\",\"process\":0,\"f\":\"write\",\"value\":3,\"time\":2}\n\
+         {\"type\":\"invoke\",\"process\":1,\"f\":\"read\",\"value\":null,\"time\":3}\n\
+         {\"type\":\"ok\",\"process\":1,\"f\":\"read\",\"value\":null,\"time\":4}\n",
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_faultline"))
+            .args(["check", "-m", "cas-register"])
+            .args(extra)
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    // Knossos' reading: a nil read says nothing.
+    assert_eq!(run(&[]).status.code(), Some(0));
+    let o = run(&["--nil-reads-empty"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("read nil"), "{}", stdout(&o));
+}

@@ -2,7 +2,10 @@
 //! (plus cas), and the register behind Porcupine's etcd logs. They share
 //! one step function and differ only in how a history is read:
 //!
-//! - Knossos: `fail` ops are dropped; a read of nil is "value unknown".
+//! - Knossos: `fail` ops are dropped; a read of nil is "value unknown" —
+//!   unless the history says nil means empty (faultline's own clients
+//!   return nil only for a key that does not exist), so that a stale read
+//!   of a key a lagging node has not seen yet still counts.
 //! - Porcupine etcd: a read of nil means the key is absent; a failed cas
 //!   was observed to fail, so it must be linearized where the register
 //!   differs from the expected value; failed (timed-out) reads say nothing.
@@ -27,12 +30,24 @@ pub enum Flavor {
 pub struct Register {
     flavor: Flavor,
     init: Value,
+    nil_is_empty: bool,
 }
 
 impl Register {
     /// A register of `flavor` holding `init` before the first op.
     pub fn new(flavor: Flavor, init: Value) -> Self {
-        Register { flavor, init }
+        Register {
+            flavor,
+            init,
+            nil_is_empty: flavor == Flavor::Etcd,
+        }
+    }
+
+    /// Whether a successful read of nil says the register was empty
+    /// (always so for the etcd flavor) rather than nothing.
+    pub fn nil_reads_empty(mut self, yes: bool) -> Self {
+        self.nil_is_empty |= yes;
+        self
     }
 }
 
@@ -74,7 +89,7 @@ impl Model for Register {
         }
         match &*op.f {
             "read" => {
-                if op.outcome != Outcome::Ok || (!etcd && op.output.is_nil()) {
+                if op.outcome != Outcome::Ok || (!self.nil_is_empty && op.output.is_nil()) {
                     return Ok(None);
                 }
                 Ok(Some(RegisterOp::Read(
@@ -206,6 +221,18 @@ mod tests {
             m.parse(&op("read", Value::Nil, Value::Nil, Outcome::Ok)).unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn nil_reads_count_when_nil_means_empty() {
+        let m = Register::new(Flavor::Cas, Value::Nil).nil_reads_empty(true);
+        assert_eq!(
+            m.parse(&op("read", Value::Nil, Value::Nil, Outcome::Ok)).unwrap(),
+            Some(RegisterOp::Read(Value::Nil))
+        );
+        // A read of nil after a write is then impossible.
+        let written = m.step(&Value::Nil, &RegisterOp::Write(3.into())).unwrap();
+        assert_eq!(m.step(&written, &RegisterOp::Read(Value::Nil)), None);
     }
 
     #[test]
