@@ -75,7 +75,12 @@ fn an_invalid_report_and_the_index_render_in_a_browser() {
         .find_map(|p| p.get("counterexample"))
         .expect("a counterexample");
     let op = &bad["op"];
-    let blocked = format!("process {} read {}", op["process"], op["output"]);
+    // Values as faultline writes them: a read of an empty key is nil.
+    let read = match &op["output"] {
+        serde_json::Value::Null => "nil".to_string(),
+        v => v.to_string(),
+    };
+    let blocked = format!("process {} read {read}", op["process"]);
 
     let dom = rendered_dom(
         &format!("file://{}", run.join("report.html").display()),
