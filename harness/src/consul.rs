@@ -17,7 +17,7 @@ use workloads::consul::{Consistency, ConsulClient};
 use workloads::{Client, Workload};
 
 use crate::cleanup::Registry;
-use crate::local::{free_port, Local, Service};
+use crate::local::{node_addresses, Local, Service};
 use crate::netns::Network;
 use crate::process::{Group, Supervised};
 
@@ -41,16 +41,20 @@ pub struct Ports {
     pub dns: u16,
 }
 
+/// Consul's own ports, in `Ports` order: HTTP, server, Serf LAN, Serf
+/// WAN, DNS.
+pub const STANDARD_PORTS: [u16; 5] = [8500, 8300, 8301, 8302, 8600];
+
 impl Ports {
-    /// Consul's own ports on a node's own address.
-    pub fn standard(host: String) -> Ports {
+    /// `host` with these ports, in `STANDARD_PORTS` order.
+    pub fn new(host: String, [http, server, serf_lan, serf_wan, dns]: [u16; 5]) -> Ports {
         Ports {
             host,
-            http: 8500,
-            server: 8300,
-            serf_lan: 8301,
-            serf_wan: 8302,
-            dns: 8600,
+            http,
+            server,
+            serf_lan,
+            serf_wan,
+            dns,
         }
     }
 }
@@ -114,20 +118,10 @@ impl Consul {
         reads: Consistency,
     ) -> Result<Local<Consul>> {
         let network = Network::create_if(namespaces, count, &mut registry)?;
-        let mut ports = Vec::with_capacity(count);
-        for i in 0..count {
-            ports.push(match &network {
-                Some(net) => Ports::standard(net.ip(i).to_string()),
-                None => Ports {
-                    host: "127.0.0.1".into(),
-                    http: free_port()?,
-                    server: free_port()?,
-                    serf_lan: free_port()?,
-                    serf_wan: free_port()?,
-                    dns: free_port()?,
-                },
-            });
-        }
+        let ports: Vec<Ports> = node_addresses(&network, count, STANDARD_PORTS)?
+            .into_iter()
+            .map(|(host, ports)| Ports::new(host, ports))
+            .collect();
         let mut nodes = Vec::with_capacity(count);
         for i in 0..count {
             let name = format!("n{}", i + 1);
@@ -192,7 +186,7 @@ mod tests {
     #[test]
     fn each_agent_is_a_server_that_joins_the_others() {
         let nodes: Vec<Ports> = (1..=3)
-            .map(|i| Ports::standard(format!("198.18.0.{i}")))
+            .map(|i| Ports::new(format!("198.18.0.{i}"), STANDARD_PORTS))
             .collect();
         let argv = agent_argv(Path::new("/opt/consul"), 1, &nodes, Path::new("/run/n2/data"));
         assert_eq!(argv[..3], ["/opt/consul", "agent", "-server"]);

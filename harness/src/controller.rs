@@ -401,8 +401,17 @@ async fn drive(shared: &Arc<Shared>, cfg: &TestConfig) -> Result<(Duration, bool
         workers.push(tokio::spawn(async move {
             let mut client = shared.client(w, &cfg);
             let mut process = w as u64;
+            // The last op's outcome goes to the generator with the request
+            // for the next: one lock of the shared generator per op.
+            let mut last: Option<(Invocation, OpType)> = None;
             while !shared.stopping() {
-                let inv = generator.lock().expect("generator lock").next(w);
+                let inv = {
+                    let mut g = generator.lock().expect("generator lock");
+                    if let Some((done, kind)) = last.take() {
+                        g.completed(w, &done, kind);
+                    }
+                    g.next(w)
+                };
                 if let Some(rate) = &rate {
                     rate.acquire().await;
                     if shared.stopping() {
@@ -410,13 +419,19 @@ async fn drive(shared: &Arc<Shared>, cfg: &TestConfig) -> Result<(Duration, bool
                     }
                 }
                 let kind = perform(&shared, &mut client, process, &inv).await.kind;
-                generator.lock().expect("generator lock").completed(w, &inv, kind);
                 if kind == OpType::Info {
                     process += concurrency;
                     client = shared.client(w, &cfg);
                 }
+                last = Some((inv, kind));
             }
-            let closing = generator.lock().expect("generator lock").closing_op(w);
+            let closing = {
+                let mut g = generator.lock().expect("generator lock");
+                if let Some((done, kind)) = last.take() {
+                    g.completed(w, &done, kind);
+                }
+                g.closing_op(w)
+            };
             if let Some(inv) = closing {
                 if perform(&shared, &mut client, process, &inv).await.kind == OpType::Info {
                     process += concurrency;

@@ -7,13 +7,13 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use serde_json::json;
 use workloads::etcd::{Connection, EtcdClient, Reads, Tls};
 use workloads::{Client, Workload};
 
 use crate::cleanup::Registry;
-use crate::local::{free_port, Local, Service};
+use crate::local::{node_addresses, require_installed, Local, Service};
 use crate::netns::Network;
 use crate::process::{Group, Supervised};
 
@@ -40,28 +40,19 @@ impl Etcd {
         namespaces: bool,
         reads: Reads,
     ) -> Result<Local<Etcd>> {
-        if !Path::new(ETCD).exists() {
-            bail!("{ETCD} is missing: install Debian's etcd-server (apt-get install etcd-server)");
-        }
+        require_installed(ETCD, "etcd-server")?;
         let network = Network::create_if(namespaces, count, &mut registry)?;
-        // Per node: (host, client port, peer port). In namespaces every node
-        // has its own address, so etcd's own ports are free by construction.
-        let mut addrs = Vec::with_capacity(count);
-        for i in 0..count {
-            match &network {
-                Some(net) => addrs.push((net.ip(i).to_string(), 2379, 2380)),
-                None => addrs.push(("127.0.0.1".to_string(), free_port()?, free_port()?)),
-            }
-        }
+        // Per node: host, [client port, peer port].
+        let addrs = node_addresses(&network, count, [2379, 2380])?;
         let cluster: Vec<String> = addrs
             .iter()
             .enumerate()
-            .map(|(i, (h, _, p))| format!("n{}=http://{h}:{p}", i + 1))
+            .map(|(i, (h, [_, p]))| format!("n{}=http://{h}:{p}", i + 1))
             .collect();
         let token = format!("faultline-{}", std::process::id());
         let mut nodes = Vec::with_capacity(count);
         let mut urls = Vec::with_capacity(count);
-        for (i, (host, cport, pport)) in addrs.iter().enumerate() {
+        for (i, (host, [cport, pport])) in addrs.iter().enumerate() {
             let name = format!("n{}", i + 1);
             let dir = nodes_dir.join(&name);
             std::fs::create_dir_all(&dir)?;

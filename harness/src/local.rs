@@ -16,8 +16,37 @@ use crate::netns::{self, Network};
 use crate::process::Group;
 
 /// A free TCP port on loopback, for nodes that share it.
-pub fn free_port() -> Result<u16> {
+fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Fails, saying which Debian package provides it, if `path` is missing.
+pub fn require_installed(path: &str, package: &str) -> Result<()> {
+    if !Path::new(path).exists() {
+        anyhow::bail!("{path} is missing: install Debian's {package} (apt-get install {package})");
+    }
+    Ok(())
+}
+
+/// Each node's host and ports: its namespace's address with the system's
+/// own `ports` (free by construction), or loopback with free ones.
+pub fn node_addresses<const N: usize>(
+    network: &Option<Network>,
+    count: usize,
+    ports: [u16; N],
+) -> Result<Vec<(String, [u16; N])>> {
+    (0..count)
+        .map(|i| match network {
+            Some(net) => Ok((net.ip(i).to_string(), ports)),
+            None => {
+                let mut free = [0; N];
+                for p in &mut free {
+                    *p = free_port()?;
+                }
+                Ok(("127.0.0.1".to_string(), free))
+            }
+        })
+        .collect()
 }
 
 /// What a system adds to its processes.

@@ -15,12 +15,12 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use workloads::redis::{encode, RedisClient};
 use workloads::{Client, Workload};
 
 use crate::cleanup::Registry;
-use crate::local::{free_port, Local, Service};
+use crate::local::{node_addresses, require_installed, Local, Service};
 use crate::netns::Network;
 use crate::process::{Group, Supervised};
 
@@ -96,22 +96,15 @@ impl Redis {
         namespaces: bool,
         wait: Option<u32>,
     ) -> Result<Local<Redis>> {
-        if !Path::new(REDIS).exists() {
-            bail!("{REDIS} is missing: install Debian's redis-server (apt-get install redis-server)");
-        }
+        require_installed(REDIS, "redis-server")?;
         let network = Network::create_if(namespaces, count, &mut registry)?;
-        let mut hosts = Vec::with_capacity(count);
-        for i in 0..count {
-            hosts.push(match &network {
-                Some(net) => (net.ip(i).to_string(), 6379, 26379),
-                None => ("127.0.0.1".to_string(), free_port()?, free_port()?),
-            });
-        }
-        let (primary_host, primary_port) = (hosts[0].0.clone(), hosts[0].1);
+        // Per node: host, [server port, Sentinel port].
+        let hosts = node_addresses(&network, count, [6379, 26379])?;
+        let (primary_host, primary_port) = (hosts[0].0.clone(), hosts[0].1[0]);
         let mut servers = Vec::with_capacity(count);
         let mut sentinels = Vec::with_capacity(count);
         let mut addrs = Vec::with_capacity(count);
-        for (i, (host, port, sport)) in hosts.iter().enumerate() {
+        for (i, (host, [port, sport])) in hosts.iter().enumerate() {
             let name = format!("n{}", i + 1);
             let dir = nodes_dir.join(&name);
             std::fs::create_dir_all(dir.join("data"))?;
@@ -158,7 +151,7 @@ impl Redis {
         }
         let sentinel_addrs: Vec<SocketAddr> = hosts
             .iter()
-            .map(|(h, _, s)| SocketAddr::new(h.parse().expect("an IP"), *s))
+            .map(|(h, [_, s])| SocketAddr::new(h.parse().expect("an IP"), *s))
             .collect();
         servers.extend(sentinels);
         let mut c = Local {

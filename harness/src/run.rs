@@ -114,10 +114,16 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
         }
         system @ ("etcd" | "zookeeper" | "redis" | "consul") if existing => {
             let (remote, variant) = match system {
-                "etcd" => (Remote::Etcd(parse_reads(&args.etcd_reads)?), &args.etcd_reads),
-                "zookeeper" => (Remote::Zookeeper(zookeeper_reads(args)?), &args.zookeeper_reads),
-                "redis" => (Remote::Redis(redis_wait(args)?), &"sentinel".to_string()),
-                _ => (Remote::Consul(consul_reads(args)?), &args.consul_reads),
+                "etcd" => (
+                    Remote::Etcd(parse_reads(&args.etcd_reads)?),
+                    args.etcd_reads.as_str(),
+                ),
+                "zookeeper" => (
+                    Remote::Zookeeper(zookeeper_reads(args)?),
+                    args.zookeeper_reads.as_str(),
+                ),
+                "redis" => (Remote::Redis(redis_wait(args)?), "sentinel"),
+                _ => (Remote::Consul(consul_reads(args)?), args.consul_reads.as_str()),
             };
             if tls != TlsFiles::default() && system != "etcd" {
                 return Err(UsageError(format!(

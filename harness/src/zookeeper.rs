@@ -25,7 +25,7 @@ use workloads::zookeeper::{Reads, ZkClient};
 use workloads::{Client, Workload};
 
 use crate::cleanup::Registry;
-use crate::local::{free_port, Local, Service};
+use crate::local::{node_addresses, require_installed, Local, Service};
 use crate::netns::Network;
 use crate::process::{Group, Supervised};
 
@@ -87,23 +87,15 @@ impl ZooKeeper {
             bail!("{why}");
         }
         for needed in [JAVA, ZOOKEEPER_JAR] {
-            if !Path::new(needed).exists() {
-                bail!("{needed} is missing: install Debian's zookeeper (apt-get install zookeeper)");
-            }
+            require_installed(needed, "zookeeper")?;
         }
         let network = Network::create_if(namespaces, count, &mut registry)?;
-        // Per node: host, client, quorum and election ports.
-        let mut hosts = Vec::with_capacity(count);
-        for i in 0..count {
-            hosts.push(match &network {
-                Some(net) => (net.ip(i).to_string(), 2181, 2888, 3888),
-                None => ("127.0.0.1".to_string(), free_port()?, free_port()?, free_port()?),
-            });
-        }
+        // Per node: host, [client, quorum, election port].
+        let hosts = node_addresses(&network, count, [2181, 2888, 3888])?;
         let servers: String = hosts
             .iter()
             .enumerate()
-            .map(|(i, (h, _, q, e))| format!("server.{}={h}:{q}:{e}\n", i + 1))
+            .map(|(i, (h, [_, q, e]))| format!("server.{}={h}:{q}:{e}\n", i + 1))
             .collect();
         let mut classpath = ZOOKEEPER_JAR.to_string();
         if Path::new(SLF4J_SIMPLE).exists() {
@@ -112,7 +104,7 @@ impl ZooKeeper {
         let mut nodes = Vec::with_capacity(count);
         let mut clients = Vec::with_capacity(count);
         let mut clocks = Vec::new();
-        for (i, (host, port, _, _)) in hosts.iter().enumerate() {
+        for (i, (host, [port, _, _])) in hosts.iter().enumerate() {
             let name = format!("n{}", i + 1);
             let dir = nodes_dir.join(&name);
             let data = dir.join("data");

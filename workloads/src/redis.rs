@@ -95,6 +95,16 @@ fn int(bytes: &[u8]) -> Result<Value, String> {
         .map_err(|_| format!("{s:?} is not an integer"))
 }
 
+/// How a write ended when the server answered.
+enum Written {
+    /// Applied (and confirmed by the replicas asked for, if any).
+    Durable,
+    /// Applied by the primary; fewer replicas confirmed than asked.
+    Unconfirmed(String),
+    /// Refused with an error reply: not applied.
+    Refused(String),
+}
+
 /// A client of one Redis server.
 pub struct RedisClient {
     addr: SocketAddr,
@@ -116,24 +126,27 @@ impl RedisClient {
         }
     }
 
-    /// A write, then `WAIT` if configured: `Ok(None)` when durable as
-    /// asked, `Ok(Some(why))` when the primary applied it but too few
-    /// replicas confirmed.
-    async fn write(&mut self, args: &[&str]) -> Result<Result<Option<String>, String>, (bool, String)> {
+    /// A write, then `WAIT` if configured.
+    async fn write(&mut self, args: &[&str]) -> Result<Written, (bool, String)> {
         if let Reply::Error(e) = self.call(args).await? {
-            return Ok(Err(e));
+            return Ok(Written::Refused(e));
         }
         let Some(n) = self.wait else {
-            return Ok(Ok(None));
+            return Ok(Written::Durable);
         };
         // Half the op's budget: the reply must still arrive in time.
         let ms = (self.timeout.as_millis() / 2).max(1).to_string();
-        match self.call(&["WAIT", &n.to_string(), &ms]).await {
-            Ok(Reply::Int(k)) if k >= i64::from(n) => Ok(Ok(None)),
-            Ok(Reply::Int(k)) => Ok(Ok(Some(format!("WAIT: {k} of {n} replicas confirmed")))),
-            Ok(other) => Ok(Ok(Some(format!("WAIT: unexpected reply {other:?}")))),
-            Err((_, e)) => Err((true, e)),
-        }
+        Ok(
+            match self
+                .call(&["WAIT", &n.to_string(), &ms])
+                .await
+                .map_err(|(_, e)| (true, e))?
+            {
+                Reply::Int(k) if k >= i64::from(n) => Written::Durable,
+                Reply::Int(k) => Written::Unconfirmed(format!("WAIT: {k} of {n} replicas confirmed")),
+                other => Written::Unconfirmed(format!("WAIT: unexpected reply {other:?}")),
+            },
+        )
     }
 
     /// Sends one command; `Err(sent, why)`.
@@ -173,9 +186,9 @@ impl Client for RedisClient {
             };
             if !is_read {
                 return match tokio::time::timeout(self.timeout, self.write(&args)).await {
-                    Ok(Ok(Ok(None))) => Completion::ok(op.value.clone()),
-                    Ok(Ok(Ok(Some(unconfirmed)))) => Completion::info(op.value.clone(), unconfirmed),
-                    Ok(Ok(Err(refused))) => Completion::fail(op.value.clone(), refused),
+                    Ok(Ok(Written::Durable)) => Completion::ok(op.value.clone()),
+                    Ok(Ok(Written::Unconfirmed(why))) => Completion::info(op.value.clone(), why),
+                    Ok(Ok(Written::Refused(why))) => Completion::fail(op.value.clone(), why),
                     Ok(Err((sent, e))) => {
                         self.conn = None;
                         if sent {
