@@ -163,15 +163,48 @@ pub struct Operation {
     pub error: Option<String>,
 }
 
+/// A history's operations, paired, and what the pairing had to assume.
+#[derive(Clone, Debug, Default)]
+pub struct Paired {
+    /// The operations in invocation order.
+    pub operations: Vec<Operation>,
+    /// Sentences for the reader, e.g. on processes that carried on after
+    /// an indeterminate op.
+    pub notes: Vec<String>,
+}
+
 impl History {
     /// Pairs every client invocation with its completion, in invocation
     /// order. Nemesis events are left out: they describe faults, not
     /// operations on the system under test. An invocation that never
     /// completes becomes an `Info` operation.
     pub fn operations(&self) -> Result<Vec<Operation>, InputError> {
+        self.pair().map(|p| p.operations)
+    }
+
+    /// As `operations`, with notes on what had to be read generously: a
+    /// process that invokes again after an indeterminate (`info`)
+    /// completion — harnesses other than Jepsen let a client thread carry
+    /// on after a timeout — continues as a fresh logical process, and its
+    /// indeterminate op stays open to the end of the history.
+    pub fn pair(&self) -> Result<Paired, InputError> {
         let mut out: Vec<Operation> = Vec::with_capacity(self.ops.len() / 2 + 1);
+        let mut notes = Vec::new();
+        // Keyed by the process as written; `logical` is who it is now.
         let mut open: HashMap<u64, usize> = HashMap::new();
-        let mut finished: HashMap<u64, usize> = HashMap::new();
+        let mut crashed: HashMap<u64, usize> = HashMap::new();
+        let mut logical: HashMap<u64, u64> = HashMap::new();
+        let mut fresh = self
+            .ops
+            .iter()
+            .filter_map(|o| match o.process {
+                Process::Client(p) => Some(p),
+                Process::Nemesis => None,
+            })
+            .max()
+            .map_or(0, |m| m.saturating_add(1));
+        let mut renamed = 0usize;
+        let mut first_rename = None;
         for op in &self.ops {
             let Process::Client(p) = op.process else {
                 continue;
@@ -188,19 +221,16 @@ impl History {
                             ),
                         ));
                     }
-                    if let Some(&prev) = finished.get(&p) {
-                        return Err(self.error(
-                            op.line,
-                            format!(
-                                "process {p} invokes {} after its {} from line {} ended indeterminate (info); \
-                                 a crashed process never invokes again",
-                                op.f, out[prev].f, out[prev].line
-                            ),
-                        ));
+                    if let Some(prev) = crashed.remove(&p) {
+                        logical.insert(p, fresh);
+                        first_rename.get_or_insert((p, op.line, out[prev].line));
+                        fresh = fresh.saturating_add(1);
+                        renamed += 1;
                     }
+                    let process = Process::Client(logical.get(&p).copied().unwrap_or(p));
                     open.insert(p, out.len());
                     out.push(Operation {
-                        process: op.process,
+                        process,
                         f: op.f.clone(),
                         key: op.key.clone(),
                         input: op.value.clone(),
@@ -266,22 +296,29 @@ impl History {
                             o.ret = Some(op.time);
                         }
                         _ => {
-                            finished.insert(p, i);
+                            crashed.insert(p, i);
                         }
                     }
                 }
             }
         }
-        Ok(out)
+        if let Some((p, line, info_line)) = first_rename {
+            notes.push(format!(
+                "process {p} invokes again on line {line} after its indeterminate (info) op on line {info_line}; \
+                 such ops stay open to the end of the history and the process's later ops count as a new \
+                 logical process ({renamed} time{} in this history)",
+                if renamed == 1 { "" } else { "s" }
+            ));
+        }
+        Ok(Paired {
+            operations: out,
+            notes,
+        })
     }
 
     /// An input error at `line` of this history's source.
     pub fn error(&self, line: usize, message: String) -> InputError {
-        InputError {
-            file: self.source.clone(),
-            line,
-            message,
-        }
+        InputError::at(&self.source, line, message)
     }
 }
 
@@ -347,13 +384,28 @@ mod tests {
     }
 
     #[test]
-    fn a_crashed_process_may_not_invoke_again() {
+    fn a_process_that_carries_on_after_info_becomes_a_new_logical_process() {
         let h = history(vec![
             op(1, OpType::Invoke, 0, "write", 1.into()),
             op(2, OpType::Info, 0, "write", 1.into()),
             op(3, OpType::Invoke, 0, "write", 2.into()),
+            op(4, OpType::Ok, 0, "write", 2.into()),
+            op(5, OpType::Invoke, 0, "read", Value::Nil),
+            op(6, OpType::Info, 0, "read", Value::Nil),
+            op(7, OpType::Invoke, 0, "read", Value::Nil),
+            op(8, OpType::Invoke, 1, "read", Value::Nil),
         ]);
-        let e = h.operations().unwrap_err();
-        assert_eq!(e.line, 3);
+        let paired = h.pair().unwrap();
+        let ops = &paired.operations;
+        assert_eq!(ops.len(), 5);
+        assert_eq!((ops[0].outcome, ops[0].ret), (Outcome::Info, None));
+        assert_eq!(ops[0].process, Process::Client(0));
+        assert_eq!(ops[1].process, Process::Client(2));
+        assert_eq!(ops[1].outcome, Outcome::Ok);
+        assert_eq!(ops[3].process, Process::Client(3));
+        assert_eq!(ops[4].process, Process::Client(1));
+        assert_eq!(paired.notes.len(), 1, "one note, however many times");
+        assert!(paired.notes[0].contains("line 3") && paired.notes[0].contains("2 times"), "{:?}", paired.notes);
+        assert!(history(vec![op(1, OpType::Invoke, 0, "read", Value::Nil)]).pair().unwrap().notes.is_empty());
     }
 }

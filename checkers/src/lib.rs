@@ -25,7 +25,7 @@ pub mod verdict;
 pub mod wgl;
 
 pub use error::InputError;
-pub use history::{History, Op, OpType, Operation, Outcome, Process};
+pub use history::{History, Op, OpType, Operation, Outcome, Paired, Process};
 pub use model::{Model, ModelKind};
 pub use value::Value;
 pub use verdict::Verdict;

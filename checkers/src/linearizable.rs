@@ -27,6 +27,9 @@ use crate::wgl::{self, Entry, Limits, Search};
 pub struct Options {
     /// The longest any one partition may search.
     pub time_limit: Option<Duration>,
+    /// When the whole check must end (every history and key it covers):
+    /// partitions still undecided then are unknown, with that reason.
+    pub total_deadline: Option<Instant>,
     /// Bytes all concurrent searches together may hold.
     pub memory_limit: u64,
     /// Worker threads (at least 1).
@@ -43,6 +46,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             time_limit: None,
+            total_deadline: None,
             memory_limit: u64::MAX,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             fail_fast: false,
@@ -89,6 +93,9 @@ pub struct Report {
     pub partitions: Vec<Partition>,
     /// Wall time of the check.
     pub elapsed_ms: f64,
+    /// What reading the history had to assume, in sentences.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 fn as_name<S: serde::Serializer>(m: &ModelKind, s: S) -> Result<S::Ok, S::Error> {
@@ -124,7 +131,7 @@ pub fn check(
             };
             check_with(&model::Kv::new(s), kind, history, opts)
         }
-        ModelKind::MultiRegister => check_with(&model::MultiRegister, kind, history, opts),
+        ModelKind::MultiRegister => check_with(&model::MultiRegister { init }, kind, history, opts),
         ModelKind::Mutex => check_with(&model::Mutex, kind, history, opts),
         ModelKind::Set => check_with(&model::Set, kind, history, opts),
         ModelKind::UnorderedQueue => check_with(&model::UnorderedQueue, kind, history, opts),
@@ -146,7 +153,8 @@ pub fn check_with<M: Model>(
     opts: &Options,
 ) -> Result<Report, InputError> {
     let started = Instant::now();
-    let operations = history.operations()?;
+    let paired = history.pair()?;
+    let (operations, notes) = (paired.operations, paired.notes);
     let total = operations.len();
     let mut by_key: BTreeMap<Option<Value>, Part<M::Op>> = BTreeMap::new();
     for op in operations {
@@ -173,6 +181,7 @@ pub fn check_with<M: Model>(
         ops: total,
         partitions,
         elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+        notes,
     })
 }
 
@@ -190,14 +199,23 @@ fn run_parallel<M: Model>(model: &M, parts: &[Part<M::Op>], timed: bool, opts: &
             scope.spawn(|| loop {
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&i) = todo.get(n) else { break };
+                let own = opts.time_limit.map(|t| Instant::now() + t);
+                let (deadline, total) = match (own, opts.total_deadline) {
+                    (Some(o), Some(t)) if t < o => (Some(t), true),
+                    (None, Some(t)) => (Some(t), true),
+                    (o, _) => (o, false),
+                };
                 let limits = Limits {
-                    deadline: opts.time_limit.map(|t| Instant::now() + t),
+                    deadline,
+                    deadline_is_total: total,
                     memory_limit: opts.memory_limit,
                     memory_used: &memory_used,
                     cancel: &cancel,
                 };
                 let p = if cancel.load(Ordering::Relaxed) {
-                    skipped(&parts[i])
+                    skipped(&parts[i], STOPPED)
+                } else if opts.total_deadline.is_some_and(|t| Instant::now() >= t) {
+                    skipped(&parts[i], TOTAL_SPENT)
                 } else {
                     check_part(model, &parts[i], timed, &limits)
                 };
@@ -214,13 +232,14 @@ fn run_parallel<M: Model>(model: &M, parts: &[Part<M::Op>], timed: bool, opts: &
     results.into_inner().expect("workers have finished")
 }
 
-/// A partition never searched because `fail_fast` stopped the check.
-fn skipped<O>(part: &Part<O>) -> Partition {
+/// A partition never searched: `fail_fast` stopped the check, or the
+/// total budget was spent.
+fn skipped<O>(part: &Part<O>, reason: &str) -> Partition {
     Partition {
         key: part.key.clone(),
         ops: part.ops.len(),
         verdict: Verdict::Unknown,
-        reason: Some(STOPPED.into()),
+        reason: Some(reason.into()),
         counterexample: None,
         elapsed_ms: 0.0,
         configurations: 0,
@@ -230,6 +249,9 @@ fn skipped<O>(part: &Part<O>) -> Partition {
 
 /// Why a partition is unknown after `fail_fast` stopped the check.
 pub(crate) const STOPPED: &str = "not decided: --fail-fast stopped the check at the first invalid key";
+/// Why a partition is unknown when the whole check's budget ran out.
+pub(crate) const TOTAL_SPENT: &str =
+    "not decided: the whole check's time budget (--total-time-limit) ran out before or during its search";
 
 fn check_part<M: Model>(model: &M, part: &Part<M::Op>, timed: bool, limits: &Limits) -> Partition {
     let started = Instant::now();

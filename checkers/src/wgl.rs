@@ -52,6 +52,8 @@ pub struct Entry<'a, O> {
 pub struct Limits<'a> {
     /// Give up after this instant.
     pub deadline: Option<Instant>,
+    /// Whether `deadline` is the whole check's rather than this search's.
+    pub deadline_is_total: bool,
     /// Bytes that all searches together may hold.
     pub memory_limit: u64,
     /// Bytes all searches hold now.
@@ -622,6 +624,9 @@ impl<'m, 'o, M: Model> Searcher<'m, 'o, M> {
             return Some(crate::linearizable::STOPPED.into());
         }
         if limits.deadline.is_some_and(|d| Instant::now() >= d) {
+            if limits.deadline_is_total {
+                return Some(crate::linearizable::TOTAL_SPENT.into());
+            }
             return Some(format!(
                 "time limit reached after exploring {} configurations",
                 self.stats.nodes

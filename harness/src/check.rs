@@ -1,10 +1,11 @@
 //! `faultline check FILE...`: import each history, check it, print one
 //! line per file (and per invalid or unknown key) and a summary, or the
-//! whole result as JSON. The exit code is the composed verdict, or 254
-//! when any file could not be read.
+//! whole result as JSON. A file that cannot be read counts as unknown in
+//! the composed verdict; the exit code is 1 if any file is invalid, else
+//! 254 if any could not be read, else the verdict's (`--help` says so).
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use checkers::import::{self, Format};
@@ -55,11 +56,10 @@ fn settings(args: &CheckArgs) -> Result<Settings, UsageError> {
             )));
         }
     }
-    if !(args.time_limit.is_finite() && args.time_limit > 0.0) {
-        return Err(UsageError(format!(
-            "--time-limit {}: expected a positive number of seconds",
-            args.time_limit
-        )));
+    for (flag, v) in [("time-limit", args.time_limit), ("total-time-limit", args.total_time_limit)] {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(UsageError(format!("--{flag} {v}: expected a positive number of seconds")));
+        }
     }
     let memory_limit = match &args.max_memory {
         Some(s) => parse_size(s).ok_or_else(|| {
@@ -81,6 +81,7 @@ fn settings(args: &CheckArgs) -> Result<Settings, UsageError> {
         init,
         options: Options {
             time_limit: Some(Duration::from_secs_f64(args.time_limit)),
+            total_deadline: Some(Instant::now() + Duration::from_secs_f64(args.total_time_limit)),
             memory_limit,
             threads,
             fail_fast: args.fail_fast,
@@ -208,17 +209,15 @@ pub fn run(args: CheckArgs) -> Result<u8> {
             }
         }
     }
-    let verdict = Verdict::compose(
-        results
-            .iter()
-            .filter_map(|r| r.report.as_ref().map(|r| r.verdict)),
-    );
+    // An unreadable file is a file whose verdict nobody knows.
+    let unreadable = results.len() - valid - invalid - unknown;
+    let verdict = Verdict::compose(results.iter().map(|r| r.report.as_ref().map_or(Verdict::Unknown, |r| r.verdict)));
     if args.json {
-        let out = serde_json::json!({ "verdict": verdict, "files": results });
+        let out = serde_json::json!({ "verdict": verdict, "unreadable": unreadable, "files": results });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         let errors = if bad_input {
-            format!(", {} unreadable", results.len() - valid - invalid - unknown)
+            format!(", {unreadable} unreadable")
         } else {
             String::new()
         };
@@ -228,7 +227,7 @@ pub fn run(args: CheckArgs) -> Result<u8> {
             if results.len() == 1 { "" } else { "s" }
         );
     }
-    Ok(if bad_input {
+    Ok(if bad_input && verdict != Verdict::Invalid {
         BAD_INPUT
     } else {
         verdict.exit_code() as u8
@@ -256,6 +255,9 @@ fn print_report(file: &str, r: &Report) {
         "{file}  {}  {} model, {scope}{} ops, {:.1} ms",
         r.verdict, r.model, r.ops, r.elapsed_ms
     );
+    for note in &r.notes {
+        println!("  note: {note}");
+    }
     for p in r.partitions.iter().filter(|p| p.verdict != Verdict::Valid) {
         let key = p.key.as_ref().map(|k| format!("key {k}: ")).unwrap_or_default();
         match (&p.counterexample, &p.reason) {

@@ -2,15 +2,18 @@
 //! that.
 //!
 //! Everything a run creates — processes (PID and full command line),
-//! network namespaces, links, subnet lock files — is recorded in a state
-//! file under `<store>/.active/` before the run relies on it; a run that
-//! ends normally deletes its file. `faultline cleanup` — and every
-//! `faultline test` at start — reads the files left behind and removes
-//! exactly what they list: it continues and kills each recorded process
-//! that still runs the recorded command line (a PID reused by someone
-//! else's process is left alone), then deletes the namespaces (and with
-//! them their iptables rules), links and lock files. Processes are only
-//! ever stopped by PID; nothing outside the list is touched.
+//! network namespaces, links, subnet lock files — is recorded in its
+//! state file before the run relies on it; a run that ends normally
+//! deletes its file. State files live in one folder per machine and user
+//! (`/run/faultline` for root), not in the run store, so `faultline
+//! cleanup` finds every dead run's leftovers whichever store it used.
+//! Each file names its owner by PID and start time: a file whose owner
+//! still runs is left alone (a reused PID has another start time), and a
+//! dead owner's file is reclaimed with exactly what it lists — each
+//! recorded process still running its recorded command line is continued
+//! and killed, then the namespaces (and with them their iptables rules),
+//! links and lock files are deleted. Processes are only ever stopped by
+//! PID; nothing outside the list is touched.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -19,6 +22,61 @@ use anyhow::{Context, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
+
+/// Where subnet locks live: machine-wide, since namespaces and bridges
+/// are (and only root makes them).
+pub const LOCKS: &str = "/run/faultline";
+
+/// Where state files live: `FAULTLINE_STATE_DIR` if set (tests that kill
+/// faultline keep theirs apart), else `/run/faultline` for root, else a
+/// folder of the user's own.
+pub fn state_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("FAULTLINE_STATE_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/run/faultline");
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(d) if !d.is_empty() => Path::new(&d).join("faultline"),
+        _ => std::env::temp_dir().join(format!("faultline-{}", nix::unistd::geteuid())),
+    }
+}
+
+/// A process's start time in clock ticks since boot (`/proc/PID/stat`
+/// field 22), which tells a live owner from a reused PID.
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which may itself hold spaces.
+    let rest = stat.rsplit_once(')')?.1;
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// A process that owns a state file or a lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    /// Its PID.
+    pub pid: u32,
+    /// Its start time (`start_time`).
+    pub started: u64,
+}
+
+impl Owner {
+    /// This process.
+    pub fn me() -> Owner {
+        let pid = std::process::id();
+        Owner {
+            pid,
+            started: start_time(pid).unwrap_or(0),
+        }
+    }
+
+    /// Whether the owner still runs (the same process, not its PID's
+    /// next user).
+    pub fn alive(&self) -> bool {
+        start_time(self.pid) == Some(self.started)
+    }
+}
 
 /// A process a run started.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,8 +94,9 @@ pub struct Registry {
     state: StateFile,
 }
 
-#[derive(Debug, Serialize, Deserialize, Default)]
+#[derive(Debug, Serialize, Deserialize)]
 struct StateFile {
+    owner: Owner,
     run_dir: PathBuf,
     processes: Vec<Started>,
     #[serde(default)]
@@ -48,25 +107,34 @@ struct StateFile {
     locks: Vec<PathBuf>,
 }
 
-fn active_dir(store: &Path) -> PathBuf {
-    store.join(".active")
+/// The state file of the run owned by `pid`.
+fn state_path(pid: u32) -> PathBuf {
+    state_dir().join(format!("run-{pid}.json"))
 }
 
 impl Registry {
     /// Opens a state file for the run in `run_dir`.
-    pub fn create(store: &Path, run_dir: &Path) -> Result<Registry> {
-        let dir = active_dir(store);
+    pub fn create(run_dir: &Path) -> Result<Registry> {
+        let dir = state_dir();
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let name = format!("{}.json", std::process::id());
         let r = Registry {
-            path: dir.join(name),
+            path: state_path(std::process::id()),
             state: StateFile {
+                owner: Owner::me(),
                 run_dir: run_dir.to_path_buf(),
-                ..StateFile::default()
+                processes: Vec::new(),
+                namespaces: Vec::new(),
+                links: Vec::new(),
+                locks: Vec::new(),
             },
         };
         r.save()?;
         Ok(r)
+    }
+
+    /// The state file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     fn save(&self) -> Result<()> {
@@ -135,12 +203,6 @@ fn runs(pid: i32, argv: &[String]) -> bool {
     !zombie && found.len() == argv.len() && found.iter().zip(argv).all(|(a, b)| *a == b.as_bytes())
 }
 
-/// Whether `pid` is a running faultline (the same executable as this one).
-fn is_faultline(pid: i32) -> bool {
-    let theirs = std::fs::read_link(format!("/proc/{pid}/exe"));
-    matches!((theirs, std::env::current_exe()), (Ok(a), Ok(b)) if a == b)
-}
-
 /// Continues and kills `s` if it still runs its recorded command line;
 /// waits until it is gone. Returns whether it was running.
 pub fn stop(s: &Started) -> bool {
@@ -159,43 +221,103 @@ pub fn stop(s: &Started) -> bool {
     true
 }
 
-/// Removes what dead runs left behind. Returns a line per thing removed.
-pub fn cleanup(store: &Path) -> Result<Vec<String>> {
-    let dir = active_dir(store);
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Ok(Vec::new());
-    };
+/// What a subnet lock holds: who has the subnet, and where that run
+/// records what it made.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Lock {
+    /// The run that holds the subnet.
+    pub owner: Owner,
+    /// Its state file.
+    pub state: PathBuf,
+}
+
+/// Reads a subnet lock; `None` if it is gone or unreadable (a lock being
+/// written, or one from an older faultline).
+pub fn read_lock(path: &Path) -> Option<Lock> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+/// Removes what dead runs left behind: every state file in `state_dir()`
+/// and, with `locks`, every run named by a subnet lock whose owner is
+/// dead (wherever its state file is). Returns a line per thing removed.
+pub fn cleanup(locks: bool) -> Result<Vec<String>> {
     let mut done = Vec::new();
-    for entry in entries {
-        let path = entry?.path();
-        if path.extension().is_none_or(|e| e != "json") {
-            continue;
-        }
-        let owner: Option<i32> = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .and_then(|s| s.parse().ok());
-        // A run that is still alive (another faultline) keeps its processes.
-        if owner.is_some_and(|pid| pid != std::process::id() as i32 && is_faultline(pid)) {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path)?;
-        let state: StateFile =
-            serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
-        let run = state.run_dir.display();
-        for s in &state.processes {
-            if stop(s) {
-                done.push(format!(
-                    "stopped process {} ({}) left by the run in {run}",
-                    s.pid,
-                    s.argv.join(" ")
-                ));
+    if let Ok(entries) = std::fs::read_dir(state_dir()) {
+        for entry in entries {
+            let path = entry?.path();
+            let is_state = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("run-") && n.ends_with(".json"));
+            if is_state {
+                done.extend(reclaim(&path)?);
             }
         }
-        for line in crate::netns::remove(&state.namespaces, &state.links, &state.locks) {
-            done.push(format!("{line}, left by the run in {run}"));
+    }
+    if locks {
+        for entry in std::fs::read_dir(LOCKS).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "lock") {
+                if let Some(lock) = read_lock(&path).filter(|l| !l.owner.alive()) {
+                    done.extend(reclaim(&lock.state)?);
+                    // The state file lists the lock; an older one may not.
+                    if path.exists() && std::fs::remove_file(&path).is_ok() {
+                        done.push(format!("removed {}", path.display()));
+                    }
+                }
+            }
         }
-        std::fs::remove_file(&path)?;
     }
     Ok(done)
+}
+
+/// Removes everything the state file at `path` lists, if its owner is
+/// dead, then the file.
+pub fn reclaim(path: &Path) -> Result<Vec<String>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        // Another cleanup got there first.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let state: StateFile =
+        serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+    if state.owner.alive() {
+        return Ok(Vec::new());
+    }
+    let mut done = Vec::new();
+    let run = state.run_dir.display();
+    for s in &state.processes {
+        if stop(s) {
+            done.push(format!(
+                "stopped process {} ({}) left by the run in {run}",
+                s.pid,
+                s.argv.join(" ")
+            ));
+        }
+    }
+    for line in crate::netns::remove(&state.namespaces, &state.links, &state.locks) {
+        done.push(format!("{line}, left by the run in {run}"));
+    }
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("removing {}", path.display()))
+        }
+        _ => {}
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_owner_is_alive_only_with_its_own_start_time() {
+        let me = Owner::me();
+        assert!(me.started > 0);
+        assert!(me.alive());
+        assert!(!Owner { started: me.started + 1, ..me }.alive(), "a reused PID is not the owner");
+        assert!(!Owner { pid: u32::MAX, started: 1 }.alive());
+    }
 }

@@ -22,14 +22,18 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Regenerate a stored run's report.html, plots, results.json and junit.xml.
     Report(AnalyzeArgs),
-    /// Remove what crashed runs left behind (processes, namespaces).
-    Cleanup(CleanupArgs),
+    /// Remove what dead runs left on this machine (processes, namespaces,
+    /// links, locks), whichever store they used; live runs are left alone.
+    Cleanup,
     /// Serve the run store: an index of runs and their reports.
     Serve(ServeArgs),
     /// One node of the built-in demo cluster (started by `faultline test`).
     #[command(hide = true)]
     DemoNode(DemoNodeArgs),
     /// Check recorded histories for linearizability.
+    #[command(after_help = "Exit codes: 0 every file valid; 1 some file invalid (even if others could not be \
+read: a finding is never hidden); 2 some file unknown (a budget ran out); 254 bad arguments, or a file \
+could not be read and none is invalid (the summary then says unknown); 255 internal error.")]
     Check(CheckArgs),
     /// Time the checker on the shared histories and on generated ones.
     Bench(BenchArgs),
@@ -57,6 +61,10 @@ pub struct CheckArgs {
     /// Seconds any one key (partition) may search before it is unknown.
     #[arg(long, default_value_t = 60.0)]
     pub time_limit: f64,
+    /// Seconds the whole check (every file, every key) may take; keys
+    /// still undecided then are unknown, with that reason.
+    #[arg(long, default_value_t = 300.0)]
+    pub total_time_limit: f64,
     /// Memory all searches together may hold, e.g. 4G or 512M. Default:
     /// half of this machine's memory.
     #[arg(long)]
@@ -219,13 +227,6 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: std::net::IpAddr,
-}
-
-#[derive(Args, Debug)]
-pub struct CleanupArgs {
-    /// Folder of stored runs.
-    #[arg(long, default_value = "store")]
-    pub store: PathBuf,
 }
 
 #[derive(Args, Debug)]

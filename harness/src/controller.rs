@@ -271,14 +271,14 @@ async fn perform(
 
 /// Runs one test and checks it.
 pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
-    for line in tokio::task::block_in_place(|| cleanup::cleanup(&cfg.store))? {
+    for line in tokio::task::block_in_place(|| cleanup::cleanup(false))? {
         eprintln!("cleanup: {line}");
     }
     let dir = store::create_run(&cfg.store, &cfg.name)?;
-    let test_json = serde_json::json!({ "command": argv, "config": cfg });
+    let mut test_json = serde_json::json!({ "command": argv, "config": cfg });
     std::fs::write(dir.join(store::TEST), serde_json::to_vec_pretty(&test_json)?)?;
 
-    let registry = Registry::create(&cfg.store, &dir)?;
+    let registry = Registry::create(&dir)?;
     let started = std::time::Instant::now();
     let nodes_dir = dir.join("nodes");
     let cluster: Box<dyn Db> = tokio::task::block_in_place(|| -> Result<Box<dyn Db>> {
@@ -353,6 +353,11 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
     written?;
     torn_down.context("tearing the cluster down")?;
 
+    test_json[store::ENDED] = serde_json::json!({
+        "interrupted": interrupted,
+        "main_phase_s": main_elapsed.as_secs_f64(),
+    });
+    std::fs::write(dir.join(store::TEST), serde_json::to_vec_pretty(&test_json)?)?;
     let judged = verdicts::judge(&dir, cfg.workload)?;
     Ok(RunOutcome {
         dir,
@@ -534,14 +539,11 @@ async fn progress(shared: Arc<Shared>, counts: Arc<Counts>, limit: Duration) {
         let rate = (total - last.1) as f64 / last.0.elapsed().as_secs_f64();
         last = (Instant::now(), total);
         let fault = shared.nemesis.lock().expect("nemesis lock").describe_active();
-        let line = format!(
-            "[{:>5.1}/{} s] {:>7.0} ops/s  ok {}  fail {}  info {}  fault: {}",
-            shared.start.elapsed().as_secs_f64(),
-            limit.as_secs(),
+        let line = progress_line(
+            shared.start.elapsed(),
+            limit,
             rate,
-            counts.ok.load(Ordering::Relaxed),
-            counts.fail.load(Ordering::Relaxed),
-            counts.info.load(Ordering::Relaxed),
+            &counts,
             fault.as_deref().unwrap_or("none"),
         );
         if terminal {
@@ -549,5 +551,35 @@ async fn progress(shared: Arc<Shared>, counts: Arc<Counts>, limit: Duration) {
         } else {
             eprintln!("{line}");
         }
+    }
+}
+
+/// One progress line. The clock stops at the limit: past it the run is
+/// healing, recovering and reading, not in its main phase.
+fn progress_line(elapsed: Duration, limit: Duration, rate: f64, counts: &Counts, fault: &str) -> String {
+    format!(
+        "[{:>5.1}/{} s] {:>7.0} ops/s  ok {}  fail {}  info {}  fault: {fault}",
+        elapsed.min(limit).as_secs_f64(),
+        limit.as_secs_f64(),
+        rate,
+        counts.ok.load(Ordering::Relaxed),
+        counts.fail.load(Ordering::Relaxed),
+        counts.info.load(Ordering::Relaxed),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_clock_never_passes_the_limit() {
+        let counts = Counts::default();
+        counts.ok.store(7, Ordering::Relaxed);
+        let line = progress_line(Duration::from_secs(5), Duration::from_secs(4), 12.0, &counts, "none");
+        assert!(line.starts_with("[  4.0/4 s]"), "{line}");
+        assert!(line.contains("ok 7"), "{line}");
+        let line = progress_line(Duration::from_millis(1500), Duration::from_secs_f64(2.5), 0.0, &counts, "kill n1");
+        assert!(line.starts_with("[  1.5/2.5 s]") && line.ends_with("fault: kill n1"), "{line}");
     }
 }

@@ -51,11 +51,20 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Command::Check(args) => check::run(args),
+        Command::Check(args) => {
+            // `faultline check --json | head`: a closed pipe ends the
+            // command quietly, as it does cat or grep (nothing to heal here).
+            #[allow(unsafe_code)]
+            // SAFETY: no other thread exists yet and no handler is replaced.
+            unsafe {
+                let _ = nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl);
+            }
+            check::run(args)
+        }
         Command::Bench(args) => bench::run(args),
         Command::Test(args) => run::test(*args),
         Command::Analyze(args) | Command::Report(args) => run::analyze(args),
-        Command::Cleanup(args) => run::cleanup(args),
+        Command::Cleanup => run::cleanup(),
         Command::Serve(args) => run::serve(args),
         Command::DemoNode(a) => demo::node::run(demo::node::NodeArgs {
             id: a.id,

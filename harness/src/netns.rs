@@ -20,10 +20,8 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use nemesis::{FaultError, Grudge};
 
-use crate::cleanup::Registry;
+use crate::cleanup::{read_lock, Lock, Owner, Registry, LOCKS};
 
-/// Where the per-subnet lock files live: one run per /24 at a time.
-const LOCKS: &str = "/run/faultline";
 /// The chain faultline owns inside each namespace.
 const CHAIN: &str = "FAULTLINE";
 
@@ -97,39 +95,45 @@ fn short_id() -> String {
 }
 
 /// Takes a free /24: an exclusive lock file per subnet, so concurrent runs
-/// never share addresses. A lock whose owner is gone is taken over.
-fn lock_subnet() -> Result<(u8, PathBuf)> {
+/// never share addresses. Each lock names its owner (PID and start time)
+/// and the owner's state file. Free subnets are taken first; only when
+/// none is left is a dead owner's lock taken over, after what that run
+/// left (its state file lists it) is reclaimed — so a killed run's
+/// leftovers wait for `faultline cleanup` rather than vanishing under
+/// another run.
+fn lock_subnet(state: &Path) -> Result<(u8, PathBuf)> {
     std::fs::create_dir_all(LOCKS)?;
-    let start = (std::process::id() % 256) as usize;
-    for k in 0..256 {
-        let third = ((start + k) % 256) as u8;
-        let path = Path::new(LOCKS).join(format!("198.18.{third}.0.lock"));
-        let mut stale = false;
-        if let Ok(owner) = std::fs::read_to_string(&path) {
-            let alive = owner
-                .trim()
-                .parse::<u32>()
-                .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
-            if alive {
-                continue;
+    let me = Owner::me();
+    let first = (me.pid % 256) as usize;
+    let lock = serde_json::to_vec(&Lock { owner: me, state: state.to_path_buf() })?;
+    for take_stale in [false, true] {
+        for k in 0..256 {
+            let third = ((first + k) % 256) as u8;
+            let path = Path::new(LOCKS).join(format!("198.18.{third}.0.lock"));
+            if path.exists() {
+                match read_lock(&path) {
+                    Some(l) if take_stale && !l.owner.alive() => {
+                        for line in crate::cleanup::reclaim(&l.state)? {
+                            eprintln!("cleanup: {line}");
+                        }
+                        let _ = std::fs::remove_file(&path);
+                    }
+                    _ => continue,
+                }
             }
-            stale = true;
-        }
-        if stale {
-            let _ = std::fs::remove_file(&path);
-        }
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(mut f) => {
-                use std::io::Write;
-                write!(f, "{}", std::process::id())?;
-                return Ok((third, path));
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    use std::io::Write;
+                    f.write_all(&lock)?;
+                    return Ok((third, path));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
             }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
         }
     }
     bail!("every /24 of 198.18.0.0/16 is in use by other faultline runs")
@@ -150,7 +154,7 @@ impl Network {
         if let Some(why) = unavailable() {
             bail!(why);
         }
-        let (third, lock) = lock_subnet()?;
+        let (third, lock) = lock_subnet(registry.path())?;
         registry.add_lock(&lock)?;
         let id = short_id();
         let bridge = format!("fl{id}br");

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use checkers::Verdict;
 use workloads::Workload;
 
-use crate::cli::{AnalyzeArgs, CleanupArgs, ServeArgs, TestArgs, UsageError};
+use crate::cli::{AnalyzeArgs, ServeArgs, TestArgs, UsageError};
 use crate::controller::{self, DbChoice, TestConfig};
 use crate::existing::{Remote, TlsFiles};
 use crate::{cleanup, netns, store, verdicts};
@@ -476,8 +476,8 @@ pub fn serve(args: ServeArgs) -> Result<u8> {
     Ok(0)
 }
 
-pub fn cleanup(args: CleanupArgs) -> Result<u8> {
-    let done = cleanup::cleanup(&args.store)?;
+pub fn cleanup() -> Result<u8> {
+    let done = cleanup::cleanup(true)?;
     if done.is_empty() {
         println!("nothing to clean up");
     }

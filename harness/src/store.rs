@@ -14,6 +14,8 @@ pub const TEST: &str = "test.json";
 pub const HISTORY: &str = "history.jsonl";
 /// The checkers' results.
 pub const RESULTS: &str = "results.json";
+/// The field of `test.json` a run writes when it ends (absent: it died).
+pub const ENDED: &str = "ended";
 
 /// `YYYYMMDDTHHMMSS` in UTC for a time since the epoch.
 fn stamp(secs: u64) -> String {
@@ -38,21 +40,33 @@ fn stamp(secs: u64) -> String {
 }
 
 /// Creates a fresh run folder for `test_name` and points `latest` at it.
+/// Runs started in the same second (in this process or another) get
+/// `-2`, `-3`… suffixes: the folder is claimed by creating it, which only
+/// one can do.
 pub fn create_run(store: &Path, test_name: &str) -> Result<PathBuf> {
     let secs = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let base = store.join(test_name);
-    let mut dir = base.join(stamp(secs));
-    let mut n = 2;
-    while dir.exists() {
-        dir = base.join(format!("{}-{n}", stamp(secs)));
-        n += 1;
-    }
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;
+    let mut n = 1;
+    let dir = loop {
+        let dir = match n {
+            1 => base.join(stamp(secs)),
+            _ => base.join(format!("{}-{n}", stamp(secs))),
+        };
+        match std::fs::create_dir(&dir) {
+            Ok(()) => break dir,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+            Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+        }
+    };
     let latest = store.join("latest");
     let target = dir.strip_prefix(store).unwrap_or(&dir);
-    let tmp = store.join(".latest.tmp");
+    // A link of our own, renamed over `latest`: the swap is atomic and two
+    // runs never share the temporary name.
+    let own = target.display().to_string().replace('/', "_");
+    let tmp = store.join(format!(".latest.{own}.{}.tmp", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(target, &tmp)?;
+    std::os::unix::fs::symlink(target, &tmp).with_context(|| format!("creating {}", tmp.display()))?;
     std::fs::rename(&tmp, &latest).with_context(|| format!("pointing {} at the run", latest.display()))?;
     Ok(dir)
 }
@@ -72,6 +86,23 @@ pub fn latest(store: &Path) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runs_in_the_same_second_get_their_own_folders() {
+        let store = std::env::temp_dir().join(format!("faultline-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&store);
+        let dirs: Vec<PathBuf> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8).map(|_| s.spawn(|| create_run(&store, "t").unwrap())).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut unique = dirs.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 8, "{dirs:?}");
+        assert!(dirs.iter().all(|d| d.is_dir()));
+        assert!(store.join("latest").exists());
+        std::fs::remove_dir_all(&store).unwrap();
+    }
 
     #[test]
     fn stamps_are_utc_calendar_times() {

@@ -69,6 +69,7 @@ fn options() -> Options {
         // Our clients record nil only for a key that does not exist.
         nil_reads_empty: true,
         time_limit: Some(std::time::Duration::from_secs(60)),
+        total_deadline: Some(std::time::Instant::now() + std::time::Duration::from_secs(600)),
         ..Options::default()
     }
 }
@@ -120,7 +121,10 @@ pub fn judge(dir: &Path, workload: Workload) -> Result<Judged> {
         .as_ref()
         .and_then(|t| t["config"]["name"].as_str().map(String::from))
         .unwrap_or_else(|| dir.display().to_string());
-    match workload.judge() {
+    // A run records its end in test.json; one without that record died
+    // (SIGKILL, a crash) before its final reads.
+    let incomplete = test.as_ref().is_some_and(|t| t.get(store::ENDED).is_none());
+    let (checker, details, report) = match workload.judge() {
         Judge::Linearizable(model) => {
             let report = linearizable::check(&history, model, None, &options())?;
             let checker = CheckerView {
@@ -128,8 +132,7 @@ pub fn judge(dir: &Path, workload: Workload) -> Result<Judged> {
                 verdict: report.verdict,
                 sentence: linearizable_sentence(&report),
             };
-            let details = serde_json::to_value(&report)?;
-            write_reports(dir, title, test, &history, checker, details, Some(&report))
+            (checker, serde_json::to_value(&report)?, Some(report))
         }
         Judge::Set => {
             let report = set::check(&history)?;
@@ -138,8 +141,23 @@ pub fn judge(dir: &Path, workload: Workload) -> Result<Judged> {
                 verdict: report.verdict,
                 sentence: report.sentence.clone(),
             };
-            let details = serde_json::to_value(&report)?;
-            write_reports(dir, title, test, &history, checker, details, None)
+            (checker, serde_json::to_value(&report)?, None)
         }
+    };
+    let checker = if incomplete { mark_incomplete(checker) } else { checker };
+    write_reports(dir, title, test, &history, checker, details, report.as_ref())
+}
+
+/// An incomplete run's finding: an anomaly in what was recorded is still
+/// one, but no pass is claimed for a run that did not finish.
+fn mark_incomplete(mut c: CheckerView) -> CheckerView {
+    if c.verdict == Verdict::Valid {
+        c.verdict = Verdict::Unknown;
     }
+    c.sentence = format!(
+        "incomplete run: faultline stopped before the run ended (killed or crashed), so faults may have \
+         stayed in force and no final reads were made; in what was recorded: {}",
+        c.sentence
+    );
+    c
 }

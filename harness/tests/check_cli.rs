@@ -176,7 +176,7 @@ fn bad_input_names_file_and_line_and_exits_254() {
         assert_eq!(o.status.code(), Some(254), "{name}: {}", stderr(&o));
         let err = stderr(&o);
         assert!(
-            err.contains(&format!("{name}:{line}: ")),
+            err.contains(&format!("{name}:{line}:")),
             "{name}: the error names file and line: {err}"
         );
         assert!(err.contains(expected), "{name}: {err}");

@@ -135,6 +135,7 @@ fn a_sigkilled_run_loses_no_reported_completion_and_cleanup_removes_its_nodes() 
             "pause",
         ])
         .args(["--nemesis-interval", "1"])
+        .env("FAULTLINE_STATE_DIR", common::state_dir(&s))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -176,15 +177,57 @@ fn a_sigkilled_run_loses_no_reported_completion_and_cleanup_removes_its_nodes() 
         "the killed run left its nodes running"
     );
 
-    let o = faultline(&["cleanup", "--store", s.to_str().unwrap()]);
+    // Cleanup needs neither this store nor any: the state is per machine.
+    let elsewhere = store("sigkill-elsewhere");
+    let o = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("cleanup")
+        .current_dir(&elsewhere)
+        .env("FAULTLINE_STATE_DIR", common::state_dir(&s))
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("stopped process"), "{}", text(&o));
     assert!(
         processes_mentioning(&needle).is_empty(),
         "cleanup left demo nodes running"
     );
-    let o = faultline(&["cleanup", "--store", s.to_str().unwrap()]);
+    let o = common::cleanup(&s);
     assert!(text(&o).contains("nothing to clean up"), "{}", text(&o));
+
+    // The killed run is no pass, whatever its history says.
+    let o = faultline(&["analyze", "--store", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).starts_with("unknown: incomplete run"), "{}", text(&o));
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["verdict"], "unknown");
+}
+
+#[test]
+fn two_runs_started_together_in_one_store_both_run() {
+    let s = store("together");
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_faultline"))
+            .args(["test", "--store", s.to_str().unwrap(), "--time-limit", "2", "--nemesis", "none"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let folder = |o: &std::process::Output| {
+        assert_eq!(o.status.code(), Some(0), "{}", text(o));
+        text(o)
+            .lines()
+            .find_map(|l| l.strip_prefix("run folder: ").map(String::from))
+            .expect("the run folder is printed")
+    };
+    let (fa, fb) = (folder(&a), folder(&b));
+    assert_ne!(fa, fb, "each run has its own folder");
+    for f in [fa, fb] {
+        assert!(Path::new(&f).join("results.json").exists(), "{f}");
+    }
 }
 
 #[test]
@@ -221,6 +264,7 @@ fn ctrl_c_heals_tears_down_and_checks_what_was_recorded() {
             "pause",
         ])
         .args(["--nemesis-interval", "1"])
+        .env("FAULTLINE_STATE_DIR", common::state_dir(&s))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -265,7 +309,7 @@ fn ctrl_c_heals_tears_down_and_checks_what_was_recorded() {
         "no node outlives the test"
     );
     assert_eq!(
-        std::fs::read_dir(s.join(".active")).unwrap().count(),
+        std::fs::read_dir(common::state_dir(&s)).unwrap().count(),
         0,
         "no state file is left"
     );

@@ -107,7 +107,10 @@ fn a_sigkill_in_mid_partition_leaves_nothing_after_cleanup() {
     );
 
     let state: serde_json::Value = {
-        let active: Vec<_> = std::fs::read_dir(s.join(".active")).unwrap().flatten().collect();
+        let active: Vec<_> = std::fs::read_dir(common::state_dir(&s))
+            .unwrap()
+            .flatten()
+            .collect();
         assert_eq!(active.len(), 1, "the killed run's state file is there");
         serde_json::from_slice(&std::fs::read(active[0].path()).unwrap()).unwrap()
     };
@@ -153,7 +156,7 @@ fn a_sigkill_in_mid_partition_leaves_nothing_after_cleanup() {
         "the etcd servers outlived faultline"
     );
 
-    let o = faultline(&["cleanup", "--store", s.to_str().unwrap()]);
+    let o = common::cleanup(&s);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert!(out.contains("deleted network namespace"), "{out}");
@@ -174,7 +177,7 @@ fn a_sigkill_in_mid_partition_leaves_nothing_after_cleanup() {
     for lock in state["locks"].as_array().unwrap() {
         assert!(!Path::new(lock.as_str().unwrap()).exists(), "lock {lock} left");
     }
-    assert_eq!(std::fs::read_dir(s.join(".active")).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(common::state_dir(&s)).unwrap().count(), 0);
 }
 
 #[test]

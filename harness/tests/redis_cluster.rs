@@ -143,7 +143,7 @@ fn cleanup_recognises_redis_servers_left_by_a_killed_run() {
         6,
         "3 servers and 3 Sentinels outlived faultline"
     );
-    let o = faultline(&["cleanup", "--store", s.to_str().unwrap()]);
+    let o = common::cleanup(&s);
     assert!(text(&o).contains("stopped process"), "{}", text(&o));
     assert!(
         common::processes_mentioning(&needle).is_empty(),

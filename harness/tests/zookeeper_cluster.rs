@@ -161,7 +161,7 @@ fn cleanup_recognises_zookeeper_jvms_left_by_a_killed_run() {
         3,
         "3 JVMs outlived faultline"
     );
-    let o = faultline(&["cleanup", "--store", s.to_str().unwrap()]);
+    let o = common::cleanup(&s);
     assert!(text(&o).contains("stopped process"), "{}", text(&o));
     assert!(
         processes_mentioning(&needle).is_empty(),

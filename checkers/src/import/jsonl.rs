@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use super::{Clock, Names};
-use crate::error::InputError;
+use crate::error::{excerpt, InputError};
 use crate::history::{History, Op, OpType, Process};
 use crate::value::Value;
 
@@ -32,26 +32,32 @@ pub(super) fn parse(text: &str, source: &str) -> Result<History, InputError> {
     let mut names = Names::default();
     let mut clock = Clock::new();
     let mut ops = Vec::new();
-    let err = |line: usize, message: String| InputError {
-        file: source.into(),
-        line,
-        message,
-    };
+    let err = |line: usize, message: String| InputError::at(source, line, message);
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
         if raw.trim().is_empty() {
             continue;
         }
         let l: Line = serde_json::from_str(raw).map_err(|e| {
+            // serde_json says where on the line; the column goes in its field.
+            let text = e.to_string();
+            let what = text.rfind(" at line ").map_or(&*text, |i| &text[..i]);
             err(
                 line,
-                format!("expected one JSON object with type, process, f and value: {e}"),
+                format!(
+                    "expected one JSON object with type, process, f and value: {}",
+                    excerpt(what, 100)
+                ),
             )
+            .with_column(e.column())
         })?;
         let kind = OpType::parse(&l.kind).ok_or_else(|| {
             err(
                 line,
-                format!("unknown type {:?}; expected invoke, ok, fail or info", l.kind),
+                format!(
+                    "unknown type {:?}; expected invoke, ok, fail or info",
+                    excerpt(&l.kind, 40)
+                ),
             )
         })?;
         let process = match &l.process {
@@ -60,7 +66,10 @@ pub(super) fn parse(text: &str, source: &str) -> Result<History, InputError> {
             other => {
                 return Err(err(
                     line,
-                    format!("process {other}: expected a non-negative integer or \"nemesis\""),
+                    format!(
+                        "process {}: expected a non-negative integer or \"nemesis\"",
+                        excerpt(&other.to_string(), 40)
+                    ),
                 ))
             }
         };
@@ -118,6 +127,19 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.line, 2);
         assert!(e.message.contains("expected one JSON object"), "{e}");
+        assert!(!e.message.contains("at line"), "{e}");
+        assert!(e.column > 0, "{e:?}");
+    }
+
+    #[test]
+    fn deep_values_are_an_error() {
+        let deep = format!(
+            "{{\"type\":\"invoke\",\"process\":0,\"f\":\"write\",\"value\":{}{}}}",
+            "[".repeat(30_000),
+            "]".repeat(30_000)
+        );
+        let e = parse(&deep, "h.jsonl").unwrap_err();
+        assert!(e.message.contains("recursion limit"), "{e}");
     }
 
     #[test]

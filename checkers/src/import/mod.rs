@@ -66,14 +66,18 @@ impl FromStr for Format {
     }
 }
 
-/// Guesses the format from the first meaningful line.
+/// Guesses the format from the first meaningful line (blank lines and
+/// `;` comments skipped).
 pub fn detect(text: &str) -> Option<Format> {
-    let first = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with(';'))?;
     if first.contains("jepsen.util") {
         Some(Format::EtcdLog)
     } else if first.starts_with("{\"") || first.starts_with("{ \"") {
         Some(Format::Jsonl)
-    } else if first.starts_with('{') || first.starts_with('[') || first.starts_with('#') {
+    } else if ['{', '[', '(', '#', '^'].iter().any(|&c| first.starts_with(c)) {
         let kv = first.contains(":key") && [":get", ":put", ":append"].iter().any(|f| first.contains(f));
         Some(if kv { Format::KvLog } else { Format::Edn })
     } else {
@@ -85,10 +89,19 @@ pub fn detect(text: &str) -> Option<Format> {
 /// Returns the history and the format it was read as.
 pub fn read_file(path: &Path, format: Option<Format>) -> Result<(History, Format), InputError> {
     let source = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| InputError {
-        file: source.clone(),
-        line: 0,
-        message: format!("cannot read: {e}"),
+    let bytes = std::fs::read(path).map_err(|e| InputError::at(&source, 0, format!("cannot read: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let at = e.utf8_error().valid_up_to();
+        let line_start = bytes[..at].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
+        let column = String::from_utf8_lossy(&bytes[line_start..at]).chars().count() + 1;
+        InputError::at(
+            &source,
+            line,
+            format!("byte 0x{:02x} is not UTF-8: histories are UTF-8 text", bytes[at]),
+        )
+        .with_column(column)
     })?;
     parse(&text, &source, format)
 }
@@ -98,17 +111,15 @@ pub fn parse(text: &str, source: &str, format: Option<Format>) -> Result<(Histor
     let format = match format.or_else(|| detect(text)) {
         Some(f) => f,
         None => {
-            return Err(InputError {
-                file: source.into(),
-                line: text
-                    .lines()
-                    .position(|l| !l.trim().is_empty())
+            return Err(InputError::at(
+                source,
+                text.lines()
+                    .position(|l| !l.trim().is_empty() && !l.trim().starts_with(';'))
                     .map_or(0, |i| i + 1),
-                message: "cannot tell the format: expected JSON Lines ({\"type\": ...}), Jepsen EDN \
-                          ({:type ...} or [{...}]), or a Porcupine log (INFO  jepsen.util - ...); \
-                          use --format to say which"
-                    .into(),
-            })
+                "cannot tell the format: expected JSON Lines ({\"type\": ...}), Jepsen EDN \
+                 ({:type ...}, [{...}] or ({...})), or a Porcupine log (INFO  jepsen.util - ...); \
+                 use --format to say which",
+            ))
         }
     };
     let mut history = match format {
@@ -217,6 +228,7 @@ mod tests {
             Some(Format::EtcdLog)
         );
         assert_eq!(detect("hello"), None);
+        assert_eq!(detect("; a Jepsen history\n\n({:type :invoke})"), Some(Format::Edn));
     }
 
     #[test]

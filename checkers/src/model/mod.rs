@@ -156,7 +156,11 @@ impl ModelKind {
     pub fn takes_init(self) -> bool {
         matches!(
             self,
-            ModelKind::Register | ModelKind::CasRegister | ModelKind::Etcd | ModelKind::Kv
+            ModelKind::Register
+                | ModelKind::CasRegister
+                | ModelKind::Etcd
+                | ModelKind::Kv
+                | ModelKind::MultiRegister
         )
     }
 

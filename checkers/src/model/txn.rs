@@ -10,8 +10,12 @@ use crate::history::{Operation, Outcome};
 use crate::value::Value;
 
 /// A map of registers, empty at the start.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct MultiRegister;
+#[derive(Clone, Debug, Default)]
+pub struct MultiRegister {
+    /// What every register holds before its first write (Knossos' data
+    /// files start them at 0); nil: empty.
+    pub init: Value,
+}
 
 /// One micro-op of a transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +29,12 @@ pub enum Micro {
 /// An atomic transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Txn(pub Vec<Micro>);
+
+impl MultiRegister {
+    fn holds<'a>(&'a self, state: &'a BTreeMap<Value, Value>, key: &Value) -> &'a Value {
+        state.get(key).unwrap_or(&self.init)
+    }
+}
 
 impl Model for MultiRegister {
     type State = BTreeMap<Value, Value>;
@@ -67,7 +77,7 @@ impl Model for MultiRegister {
             match m {
                 Micro::Read(_, Value::Nil) => {}
                 Micro::Read(k, v) => {
-                    if s.get(k) != Some(v) {
+                    if self.holds(&s, k) != v {
                         return None;
                     }
                 }
@@ -84,19 +94,23 @@ impl Model for MultiRegister {
     }
 
     fn describe(&self, state: &Self::State) -> String {
+        let others = match &self.init {
+            Value::Nil => "empty".to_string(),
+            v => format!("at {v}"),
+        };
         if state.is_empty() {
-            return "every register is empty".into();
+            return format!("every register is {others}");
         }
         let parts: Vec<String> = state.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        format!("the registers hold {}", parts.join(", "))
+        format!("the registers hold {} (the others are {others})", parts.join(", "))
     }
 
     fn explain(&self, state: &Self::State, op: &Txn, _concurrent: &[&Txn]) -> String {
         let mut s = state.clone();
         for m in &op.0 {
             match m {
-                Micro::Read(k, v) if !v.is_nil() && s.get(k) != Some(v) => {
-                    let had = s.get(k).cloned().unwrap_or_default();
+                Micro::Read(k, v) if !v.is_nil() && self.holds(&s, k) != v => {
+                    let had = self.holds(&s, k);
                     return format!("it reads {k}={v} where {k} holds {had}, and no concurrent txn can change that in time");
                 }
                 Micro::Write(k, v) => {
@@ -119,7 +133,7 @@ mod tests {
 
     #[test]
     fn reads_see_earlier_writes_in_the_same_txn() {
-        let m = MultiRegister;
+        let m = MultiRegister::default();
         let t = Txn(vec![
             Micro::Write("x".into(), 1.into()),
             Micro::Read("x".into(), 1.into()),

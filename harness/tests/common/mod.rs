@@ -12,6 +12,21 @@ pub fn store(suite: &str, name: &str) -> PathBuf {
     dir
 }
 
+/// The state folder of runs in `store` that tests kill: their own, so
+/// that no other test's run reclaims what they left before they look.
+pub fn state_dir(store: &Path) -> PathBuf {
+    store.join("state")
+}
+
+/// `faultline cleanup` for runs whose state is in `state_dir(store)`.
+pub fn cleanup(store: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("cleanup")
+        .env("FAULTLINE_STATE_DIR", state_dir(store))
+        .output()
+        .expect("runs faultline cleanup")
+}
+
 /// Runs faultline to completion.
 pub fn faultline(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_faultline"))
@@ -70,6 +85,7 @@ pub fn sigkill_when(
     let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
         .args(args)
         .args(["--store", store.to_str().unwrap()])
+        .env("FAULTLINE_STATE_DIR", state_dir(store))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
