@@ -8,10 +8,10 @@
 //! violations into `InputError`s that name the line. It does not interpret
 //! values; models do that.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::InputError;
@@ -405,7 +405,15 @@ mod tests {
         assert_eq!(ops[3].process, Process::Client(3));
         assert_eq!(ops[4].process, Process::Client(1));
         assert_eq!(paired.notes.len(), 1, "one note, however many times");
-        assert!(paired.notes[0].contains("line 3") && paired.notes[0].contains("2 times"), "{:?}", paired.notes);
-        assert!(history(vec![op(1, OpType::Invoke, 0, "read", Value::Nil)]).pair().unwrap().notes.is_empty());
+        assert!(
+            paired.notes[0].contains("line 3") && paired.notes[0].contains("2 times"),
+            "{:?}",
+            paired.notes
+        );
+        assert!(history(vec![op(1, OpType::Invoke, 0, "read", Value::Nil)])
+            .pair()
+            .unwrap()
+            .notes
+            .is_empty());
     }
 }

@@ -194,41 +194,48 @@ fn run_parallel<M: Model>(model: &M, parts: &[Part<M::Op>], timed: bool, opts: &
     let cancel = AtomicBool::new(false);
     let results = Mutex::new(Vec::with_capacity(parts.len()));
     let workers = opts.threads.max(1).min(parts.len().max(1));
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&i) = todo.get(n) else { break };
-                let own = opts.time_limit.map(|t| Instant::now() + t);
-                let (deadline, total) = match (own, opts.total_deadline) {
-                    (Some(o), Some(t)) if t < o => (Some(t), true),
-                    (None, Some(t)) => (Some(t), true),
-                    (o, _) => (o, false),
-                };
-                let limits = Limits {
-                    deadline,
-                    deadline_is_total: total,
-                    memory_limit: opts.memory_limit,
-                    memory_used: &memory_used,
-                    cancel: &cancel,
-                };
-                let p = if cancel.load(Ordering::Relaxed) {
-                    skipped(&parts[i], STOPPED)
-                } else if opts.total_deadline.is_some_and(|t| Instant::now() >= t) {
-                    skipped(&parts[i], TOTAL_SPENT)
-                } else {
-                    check_part(model, &parts[i], timed, &limits)
-                };
-                if opts.fail_fast && p.verdict == Verdict::Invalid {
-                    cancel.store(true, Ordering::Relaxed);
-                }
-                results
-                    .lock()
-                    .expect("no worker panics while holding the lock")
-                    .push(p);
-            });
+    let work = || loop {
+        let n = next.fetch_add(1, Ordering::Relaxed);
+        let Some(&i) = todo.get(n) else { break };
+        let own = opts.time_limit.map(|t| Instant::now() + t);
+        let (deadline, total) = match (own, opts.total_deadline) {
+            (Some(o), Some(t)) if t < o => (Some(t), true),
+            (None, Some(t)) => (Some(t), true),
+            (o, _) => (o, false),
+        };
+        let limits = Limits {
+            deadline,
+            deadline_is_total: total,
+            memory_limit: opts.memory_limit,
+            memory_used: &memory_used,
+            cancel: &cancel,
+        };
+        let p = if cancel.load(Ordering::Relaxed) {
+            skipped(&parts[i], STOPPED)
+        } else if opts.total_deadline.is_some_and(|t| Instant::now() >= t) {
+            skipped(&parts[i], TOTAL_SPENT)
+        } else {
+            check_part(model, &parts[i], timed, &limits)
+        };
+        if opts.fail_fast && p.verdict == Verdict::Invalid {
+            cancel.store(true, Ordering::Relaxed);
         }
-    });
+        results
+            .lock()
+            .expect("no worker panics while holding the lock")
+            .push(p);
+    };
+    // One partition (an etcd log, an unkeyed history) needs no threads:
+    // spawning them costs more than checking most such histories.
+    if workers == 1 {
+        work();
+    } else {
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(work);
+            }
+        });
+    }
     results.into_inner().expect("workers have finished")
 }
 

@@ -85,6 +85,57 @@ impl From<&str> for Value {
     }
 }
 
+/// A value printed in at most about 100 characters (`Value::short`).
+pub struct Short<'a>(&'a Value);
+
+impl Value {
+    /// For messages: the value as it prints, cut off after about 100
+    /// characters without printing the rest (a read of a million
+    /// elements must not become a 7 MB error).
+    pub fn short(&self) -> Short<'_> {
+        Short(self)
+    }
+}
+
+/// Collects output until it is full, then refuses more.
+struct Capped {
+    out: String,
+    left: usize,
+    cut: bool,
+}
+
+impl fmt::Write for Capped {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let n = s.chars().count();
+        if n <= self.left {
+            self.out.push_str(s);
+            self.left -= n;
+            Ok(())
+        } else {
+            self.out.extend(s.chars().take(self.left));
+            self.cut = true;
+            Err(fmt::Error)
+        }
+    }
+}
+
+impl fmt::Display for Short<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut w = Capped {
+            out: String::new(),
+            left: 100,
+            cut: false,
+        };
+        // An error here only means the cap was reached.
+        let _ = fmt::Write::write_fmt(&mut w, format_args!("{}", self.0));
+        f.write_str(&w.out)?;
+        if w.cut {
+            f.write_str("…")?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -174,6 +225,17 @@ impl<'de> Deserialize<'de> for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_prints_stop_early() {
+        let big = Value::List((0..1_000_000).map(Value::Int).collect());
+        let s = big.short().to_string();
+        assert!(
+            s.starts_with("[0 1 2 ") && s.ends_with('…') && s.chars().count() == 101,
+            "{s}"
+        );
+        assert_eq!(Value::Int(3).short().to_string(), "3");
+    }
 
     #[test]
     fn prints_like_clojure() {

@@ -245,7 +245,10 @@ fn agree(kind: ModelKind, cases: u32) {
         valid > 50 && invalid > 50,
         "{kind}: {valid} valid, {invalid} invalid of 500"
     );
-    assert!(carried_on > 25, "{kind}: only {carried_on} of 500 carry on after an info");
+    assert!(
+        carried_on > 25,
+        "{kind}: only {carried_on} of 500 carry on after an info"
+    );
 }
 
 #[test]

@@ -56,9 +56,14 @@ fn settings(args: &CheckArgs) -> Result<Settings, UsageError> {
             )));
         }
     }
-    for (flag, v) in [("time-limit", args.time_limit), ("total-time-limit", args.total_time_limit)] {
+    for (flag, v) in [
+        ("time-limit", args.time_limit),
+        ("total-time-limit", args.total_time_limit),
+    ] {
         if !(v.is_finite() && v > 0.0) {
-            return Err(UsageError(format!("--{flag} {v}: expected a positive number of seconds")));
+            return Err(UsageError(format!(
+                "--{flag} {v}: expected a positive number of seconds"
+            )));
         }
     }
     let memory_limit = match &args.max_memory {
@@ -211,7 +216,11 @@ pub fn run(args: CheckArgs) -> Result<u8> {
     }
     // An unreadable file is a file whose verdict nobody knows.
     let unreadable = results.len() - valid - invalid - unknown;
-    let verdict = Verdict::compose(results.iter().map(|r| r.report.as_ref().map_or(Verdict::Unknown, |r| r.verdict)));
+    let verdict = Verdict::compose(
+        results
+            .iter()
+            .map(|r| r.report.as_ref().map_or(Verdict::Unknown, |r| r.verdict)),
+    );
     if args.json {
         let out = serde_json::json!({ "verdict": verdict, "unreadable": unreadable, "files": results });
         println!("{}", serde_json::to_string_pretty(&out)?);

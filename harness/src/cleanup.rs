@@ -317,7 +317,18 @@ mod tests {
         let me = Owner::me();
         assert!(me.started > 0);
         assert!(me.alive());
-        assert!(!Owner { started: me.started + 1, ..me }.alive(), "a reused PID is not the owner");
-        assert!(!Owner { pid: u32::MAX, started: 1 }.alive());
+        assert!(
+            !Owner {
+                started: me.started + 1,
+                ..me
+            }
+            .alive(),
+            "a reused PID is not the owner"
+        );
+        assert!(!Owner {
+            pid: u32::MAX,
+            started: 1
+        }
+        .alive());
     }
 }

@@ -31,9 +31,11 @@ pub enum Command {
     #[command(hide = true)]
     DemoNode(DemoNodeArgs),
     /// Check recorded histories for linearizability.
-    #[command(after_help = "Exit codes: 0 every file valid; 1 some file invalid (even if others could not be \
+    #[command(
+        after_help = "Exit codes: 0 every file valid; 1 some file invalid (even if others could not be \
 read: a finding is never hidden); 2 some file unknown (a budget ran out); 254 bad arguments, or a file \
-could not be read and none is invalid (the summary then says unknown); 255 internal error.")]
+could not be read and none is invalid (the summary then says unknown); 255 internal error."
+    )]
     Check(CheckArgs),
     /// Time the checker on the shared histories and on generated ones.
     Bench(BenchArgs),

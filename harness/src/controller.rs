@@ -576,10 +576,25 @@ mod tests {
     fn the_progress_clock_never_passes_the_limit() {
         let counts = Counts::default();
         counts.ok.store(7, Ordering::Relaxed);
-        let line = progress_line(Duration::from_secs(5), Duration::from_secs(4), 12.0, &counts, "none");
+        let line = progress_line(
+            Duration::from_secs(5),
+            Duration::from_secs(4),
+            12.0,
+            &counts,
+            "none",
+        );
         assert!(line.starts_with("[  4.0/4 s]"), "{line}");
         assert!(line.contains("ok 7"), "{line}");
-        let line = progress_line(Duration::from_millis(1500), Duration::from_secs_f64(2.5), 0.0, &counts, "kill n1");
-        assert!(line.starts_with("[  1.5/2.5 s]") && line.ends_with("fault: kill n1"), "{line}");
+        let line = progress_line(
+            Duration::from_millis(1500),
+            Duration::from_secs_f64(2.5),
+            0.0,
+            &counts,
+            "kill n1",
+        );
+        assert!(
+            line.starts_with("[  1.5/2.5 s]") && line.ends_with("fault: kill n1"),
+            "{line}"
+        );
     }
 }

@@ -57,7 +57,10 @@ fn main() -> ExitCode {
             #[allow(unsafe_code)]
             // SAFETY: no other thread exists yet and no handler is replaced.
             unsafe {
-                let _ = nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl);
+                let _ = nix::sys::signal::signal(
+                    nix::sys::signal::Signal::SIGPIPE,
+                    nix::sys::signal::SigHandler::SigDfl,
+                );
             }
             check::run(args)
         }

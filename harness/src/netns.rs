@@ -105,7 +105,10 @@ fn lock_subnet(state: &Path) -> Result<(u8, PathBuf)> {
     std::fs::create_dir_all(LOCKS)?;
     let me = Owner::me();
     let first = (me.pid % 256) as usize;
-    let lock = serde_json::to_vec(&Lock { owner: me, state: state.to_path_buf() })?;
+    let lock = serde_json::to_vec(&Lock {
+        owner: me,
+        state: state.to_path_buf(),
+    })?;
     for take_stale in [false, true] {
         for k in 0..256 {
             let third = ((first + k) % 256) as u8;

@@ -92,7 +92,9 @@ mod tests {
         let store = std::env::temp_dir().join(format!("faultline-store-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&store);
         let dirs: Vec<PathBuf> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..8).map(|_| s.spawn(|| create_run(&store, "t").unwrap())).collect();
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| create_run(&store, "t").unwrap()))
+                .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
         let mut unique = dirs.clone();

@@ -144,7 +144,11 @@ pub fn judge(dir: &Path, workload: Workload) -> Result<Judged> {
             (checker, serde_json::to_value(&report)?, None)
         }
     };
-    let checker = if incomplete { mark_incomplete(checker) } else { checker };
+    let checker = if incomplete {
+        mark_incomplete(checker)
+    } else {
+        checker
+    };
     write_reports(dir, title, test, &history, checker, details, report.as_ref())
 }
 

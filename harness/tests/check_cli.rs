@@ -378,3 +378,156 @@ fn nil_reads_count_only_when_nil_means_empty() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("read nil"), "{}", stdout(&o));
 }
+
+#[test]
+fn an_unreadable_file_makes_the_summary_unknown_but_never_hides_an_invalid_one() {
+    let bad = temp("unreadable.edn", "{:type :invoke, :f :read\n");
+    let valid = shared("jepsen/etcd_002.log");
+    let o = faultline(&["check", &valid, path(&bad)]);
+    assert_eq!(o.status.code(), Some(254), "{}", stdout(&o));
+    let last = stdout(&o).lines().last().unwrap().to_string();
+    assert!(last.starts_with("unknown: 2 files checked: 1 valid"), "{last}");
+    assert!(last.ends_with("1 unreadable"), "{last}");
+    let o = faultline(&["check", "--json", &valid, path(&bad)]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (v["verdict"].as_str(), v["unreadable"].as_u64()),
+        (Some("unknown"), Some(1))
+    );
+
+    let o = faultline(&["check", &shared("jepsen/etcd_000.log"), path(&bad)]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a finding is never hidden: {}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).lines().last().unwrap().starts_with("invalid: "),
+        "{}",
+        stdout(&o)
+    );
+    let help = faultline(&["check", "--help"]);
+    assert!(
+        stdout(&help).contains("a finding is never hidden"),
+        "{}",
+        stdout(&help)
+    );
+}
+
+#[test]
+fn a_closed_stdout_ends_the_check_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["check", "--json"])
+        .args((0..40).map(|_| shared("jepsen/etcd_000.log")))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one byte, then close the pipe, as `| head -c1` does.
+    use std::io::Read;
+    let mut out = child.stdout.take().unwrap();
+    out.read_exact(&mut [0u8; 1]).unwrap();
+    drop(out);
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+    use std::os::unix::process::ExitStatusExt;
+    assert!(
+        o.status.signal() == Some(13) || o.status.code() == Some(1),
+        "ends by SIGPIPE (or had finished): {:?}",
+        o.status
+    );
+}
+
+#[test]
+fn damaged_files_get_one_clear_error_each() {
+    let mut utf8 =
+        b"{:type :invoke, :f :read, :process 0}\n{:type :ok, :f :read, :process 0, :value \"".to_vec();
+    utf8.extend([0xff, 0xfe]);
+    utf8.extend(b"\"}\n");
+    let dir = std::env::temp_dir().join(format!("faultline-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("latin1.edn"), &utf8).unwrap();
+    let log = std::fs::read_to_string(shared("jepsen/etcd_002.log")).unwrap();
+    let cut = &log[..log.len() - 7];
+    let deep = format!(
+        "{{:type :invoke, :f :read, :process 0, :value {}}}\n",
+        "[".repeat(20_000)
+    );
+    let cases: Vec<(PathBuf, &str)> = vec![
+        (dir.join("latin1.edn"), "latin1.edn:2:43: byte 0xff is not UTF-8"),
+        (temp("cut.log", cut), "the log was cut off mid-line"),
+        (temp("deep.edn", &deep), "nested deeper than 200 levels"),
+        (temp("empty.edn", "\n\n"), "the file is empty"),
+    ];
+    for (file, says) in cases {
+        let o = faultline(&["check", path(&file)]);
+        assert_eq!(o.status.code(), Some(254), "{}: {}", file.display(), stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(says), "{}: {err}", file.display());
+        assert_eq!(err.lines().count(), 1, "one sentence: {err}");
+        assert!(!err.contains("panicked"));
+    }
+}
+
+#[test]
+fn a_total_time_limit_bounds_the_whole_check() {
+    let o = faultline(&[
+        "check",
+        "--json",
+        "--threads",
+        "1",
+        "--time-limit",
+        "30",
+        "--total-time-limit",
+        // Spent before the first key starts: every key is undecided, and
+        // says why.
+        "0.000001",
+        &shared("kv/c50-bad.txt"),
+        &shared("kv/c50-ok.txt"),
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let reasons: Vec<&str> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| f["partitions"].as_array().unwrap())
+        .filter_map(|p| p["reason"].as_str())
+        .collect();
+    assert_eq!(
+        reasons.len(),
+        20,
+        "every key of both files is undecided: {reasons:?}"
+    );
+    assert_eq!(o.status.code(), Some(2), "unknown");
+    assert!(
+        reasons.iter().all(|r| r.contains("--total-time-limit")),
+        "{reasons:?}"
+    );
+    assert!(
+        faultline(&["check", "--total-time-limit", "0", "x"])
+            .status
+            .code()
+            == Some(254)
+    );
+}
+
+#[test]
+fn edn_starting_with_a_comment_and_a_process_going_on_after_info_are_read() {
+    let file = temp(
+        "carry-on.edn",
+        ";; from another harness\n\
+         ({:type :invoke, :f :write, :value 1, :process 0}\n \
+          {:type :info, :f :write, :value 1, :process 0}\n \
+          {:type :invoke, :f :read, :value nil, :process 0}\n \
+          {:type :ok, :f :read, :value 1, :process 0})\n",
+    );
+    let o = faultline(&["check", path(&file)]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("note: process 0 invokes again on line 4"),
+        "{}",
+        stdout(&o)
+    );
+}

@@ -208,7 +208,15 @@ fn two_runs_started_together_in_one_store_both_run() {
     let s = store("together");
     let spawn = || {
         Command::new(env!("CARGO_BIN_EXE_faultline"))
-            .args(["test", "--store", s.to_str().unwrap(), "--time-limit", "2", "--nemesis", "none"])
+            .args([
+                "test",
+                "--store",
+                s.to_str().unwrap(),
+                "--time-limit",
+                "2",
+                "--nemesis",
+                "none",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use super::{Clock, Names};
+use super::{too_long, Clock, Names, MAX_OP_BYTES};
 use crate::error::{excerpt, InputError};
 use crate::history::{History, Op, OpType, Process};
 use crate::value::Value;
@@ -37,6 +37,9 @@ pub(super) fn parse(text: &str, source: &str) -> Result<History, InputError> {
         let line = i + 1;
         if raw.trim().is_empty() {
             continue;
+        }
+        if raw.len() > MAX_OP_BYTES {
+            return Err(too_long(source, line, raw.len()));
         }
         let l: Line = serde_json::from_str(raw).map_err(|e| {
             // serde_json says where on the line; the column goes in its field.

@@ -12,15 +12,34 @@ mod edn;
 mod jsonl;
 mod porcupine;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use hashbrown::HashMap;
+
 use crate::error::InputError;
 use crate::history::{History, OpType, Process};
 use crate::value::Value;
+
+/// The most text one op may take (a line, or an EDN form). A longer one
+/// is damage or not a history; reading it would hold the text, its parse
+/// and its pairing at once — gigabytes for a 200 MB line.
+pub const MAX_OP_BYTES: usize = 64 << 20;
+
+/// The error for an op longer than `MAX_OP_BYTES`.
+fn too_long(source: &str, line: usize, bytes: usize) -> InputError {
+    InputError::at(
+        source,
+        line,
+        format!(
+            "one op of {} MiB: faultline reads ops of at most {} MiB (is this a history?)",
+            bytes >> 20,
+            MAX_OP_BYTES >> 20
+        ),
+    )
+}
 
 /// A history file format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -108,6 +127,13 @@ pub fn read_file(path: &Path, format: Option<Format>) -> Result<(History, Format
 
 /// Parses history text; `source` names it in errors.
 pub fn parse(text: &str, source: &str, format: Option<Format>) -> Result<(History, Format), InputError> {
+    if text.trim().is_empty() {
+        return Err(InputError::at(
+            source,
+            0,
+            "the file is empty: there is no history to check",
+        ));
+    }
     let format = match format.or_else(|| detect(text)) {
         Some(f) => f,
         None => {
@@ -228,7 +254,10 @@ mod tests {
             Some(Format::EtcdLog)
         );
         assert_eq!(detect("hello"), None);
-        assert_eq!(detect("; a Jepsen history\n\n({:type :invoke})"), Some(Format::Edn));
+        assert_eq!(
+            detect("; a Jepsen history\n\n({:type :invoke})"),
+            Some(Format::Edn)
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use super::edn::reader::{Edn, Reader};
 use super::edn::to_value;
-use super::Names;
+use super::{too_long, Names, MAX_OP_BYTES};
 use crate::error::InputError;
 use crate::history::{History, Op, OpType, Process};
 use crate::value::Value;
@@ -32,7 +32,18 @@ pub(super) fn parse_etcd(text: &str, source: &str) -> Result<History, InputError
     }
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
-        let Some(at) = raw.find(MARK) else { continue };
+        if raw.len() > MAX_OP_BYTES {
+            return Err(too_long(source, line, raw.len()));
+        }
+        // Jepsen's own lines start with the mark; others are searched.
+        let at = if raw.starts_with(MARK_LINE) {
+            MARK_LINE.len() - MARK.len()
+        } else {
+            match raw.find(MARK) {
+                Some(at) => at,
+                None => continue,
+            }
+        };
         let err = |message: String| InputError::at(source, line, message);
         let expected = "expected `<process> :<type> :<f> <value>` after `jepsen.util - `";
         let mut rest = raw[at + MARK.len()..].trim();
@@ -59,7 +70,7 @@ pub(super) fn parse_etcd(text: &str, source: &str) -> Result<History, InputError
         if rest.is_empty() {
             return Err(err(format!("truncated line: no value; {expected}")));
         }
-        let column = raw[..raw.len() - rest.len()].chars().count();
+        let column = || raw[..raw.len() - rest.len()].chars().count();
         let mut reader = Reader::new(rest);
         let form = reader
             .read()
@@ -67,7 +78,7 @@ pub(super) fn parse_etcd(text: &str, source: &str) -> Result<History, InputError
                 None => Ok(form),
                 Some(_) => Err(reader.error("unexpected text after the value")),
             })
-            .map_err(|e| err(format!("value: {}", e.message)).with_column(column + e.column))?;
+            .map_err(|e| err(format!("value: {}", e.message)).with_column(column() + e.column))?;
         let (value, error) = match (&form, kind) {
             (Edn::Keyword(k), OpType::Fail | OpType::Info) => (Value::Nil, Some(k.to_string())),
             _ => (to_value(&form).map_err(|m| err(format!("value {m}")))?, None),

@@ -84,7 +84,12 @@ impl Model for Kv {
             "get" => return Ok(None),
             "put" => KvOp::Put(text(op, &op.input, "put to carry a string")?),
             "append" => KvOp::Append(text(op, &op.input, "append to carry a string")?),
-            f => return Err(format!("function {f}: the kv model has get, put and append")),
+            f => {
+                return Err(format!(
+                    "function {}: the kv model has get, put and append",
+                    crate::error::excerpt(f, 40)
+                ))
+            }
         }))
     }
 

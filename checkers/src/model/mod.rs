@@ -34,6 +34,7 @@ pub use register::{Flavor, Register};
 pub use set::Set;
 pub use txn::MultiRegister;
 
+use crate::error::excerpt;
 use crate::history::Operation;
 use crate::import::Format;
 use crate::value::Value;
@@ -208,7 +209,9 @@ impl FromStr for ModelKind {
 pub(crate) fn shape_error(op: &Operation, expected: &str) -> String {
     format!(
         "{} {} (invoked with {}): expected {expected}",
-        op.f, op.output, op.input
+        excerpt(&op.f, 40),
+        op.output.short(),
+        op.input.short()
     )
 }
 
@@ -217,6 +220,10 @@ pub(crate) fn scalar<'v>(op: &Operation, v: &'v Value, what: &str) -> Result<&'v
     if v.is_scalar() {
         Ok(v)
     } else {
-        Err(format!("{} {v}: expected {what} to be a single value", op.f))
+        Err(format!(
+            "{} {}: expected {what} to be a single value",
+            excerpt(&op.f, 40),
+            v.short()
+        ))
     }
 }

@@ -33,7 +33,10 @@ impl Model for Mutex {
         match &*op.f {
             "acquire" => Ok(Some(MutexOp::Acquire)),
             "release" => Ok(Some(MutexOp::Release)),
-            f => Err(format!("function {f}: the mutex model has acquire and release")),
+            f => Err(format!(
+                "function {}: the mutex model has acquire and release",
+                crate::error::excerpt(f, 40)
+            )),
         }
     }
 

@@ -29,7 +29,10 @@ fn parse(op: &Operation) -> Result<Option<QueueOp>, String> {
         "enqueue" => Ok(Some(QueueOp::Enqueue(op.input.clone()))),
         "dequeue" if op.outcome == Outcome::Ok => Ok(Some(QueueOp::Dequeue(op.output.clone()))),
         "dequeue" => Ok(None),
-        f => Err(format!("function {f}: queue models have enqueue and dequeue")),
+        f => Err(format!(
+            "function {}: queue models have enqueue and dequeue",
+            crate::error::excerpt(f, 40)
+        )),
     }
 }
 

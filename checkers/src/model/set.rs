@@ -44,7 +44,10 @@ impl Model for Set {
                 Ok(Some(SetOp::Read(items.iter().cloned().collect())))
             }
             "read" => Ok(None),
-            f => Err(format!("function {f}: the set model has add and read")),
+            f => Err(format!(
+                "function {}: the set model has add and read",
+                crate::error::excerpt(f, 40)
+            )),
         }
     }
 

@@ -49,7 +49,10 @@ impl Model for MultiRegister {
             return Ok(None);
         }
         if &*op.f != "txn" {
-            return Err(format!("function {}: the multi-register model has txn", op.f));
+            return Err(format!(
+                "function {}: the multi-register model has txn",
+                crate::error::excerpt(&op.f, 40)
+            ));
         }
         let value = if op.outcome == Outcome::Ok {
             &op.output
@@ -102,7 +105,10 @@ impl Model for MultiRegister {
             return format!("every register is {others}");
         }
         let parts: Vec<String> = state.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        format!("the registers hold {} (the others are {others})", parts.join(", "))
+        format!(
+            "the registers hold {} (the others are {others})",
+            parts.join(", ")
+        )
     }
 
     fn explain(&self, state: &Self::State, op: &Txn, _concurrent: &[&Txn]) -> String {

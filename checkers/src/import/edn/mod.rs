@@ -13,7 +13,7 @@
 pub(super) mod reader;
 
 use self::reader::{Edn, ReadError, Reader};
-use super::{Clock, Names};
+use super::{too_long, Clock, Names, MAX_OP_BYTES};
 use crate::error::{excerpt, InputError};
 use crate::history::{History, Op, OpType, Process};
 use crate::value::Value;
@@ -46,7 +46,11 @@ pub(super) fn parse(text: &str, source: &str) -> Result<History, InputError> {
             let tuple = matches!(inside.peek(), Ok(Some(b'0'..=b'9' | b':')));
             (!tuple).then(|| {
                 r.bump();
-                if open == b'[' { b']' } else { b')' }
+                if open == b'[' {
+                    b']'
+                } else {
+                    b')'
+                }
             })
         }
         _ => None,
@@ -58,7 +62,11 @@ pub(super) fn parse(text: &str, source: &str) -> Result<History, InputError> {
             (None, Some(c)) => {
                 return Err(b.err(
                     r.line(),
-                    format!("the history {} is not closed: expected {}", if c == b']' { "vector" } else { "list" }, c as char),
+                    format!(
+                        "the history {} is not closed: expected {}",
+                        if c == b']' { "vector" } else { "list" },
+                        c as char
+                    ),
                 ))
             }
             (Some(c), Some(want)) if c == want => {
@@ -71,8 +79,11 @@ pub(super) fn parse(text: &str, source: &str) -> Result<History, InputError> {
             }
             _ => {}
         }
-        let line = r.line();
+        let (line, start) = (r.line(), r.offset());
         let form = r.read().map_err(|e| fail(e, "expected an EDN op map"))?;
+        if r.offset() - start > MAX_OP_BYTES {
+            return Err(too_long(source, line, r.offset() - start));
+        }
         b.push(&form, line)?;
     }
     Ok(History {
@@ -113,7 +124,10 @@ impl Builder<'_> {
             Some(Edn::Keyword(t)) | Some(Edn::Str(t)) => OpType::parse(t).ok_or_else(|| {
                 self.err(
                     line,
-                    format!("unknown :type :{}; expected :invoke, :ok, :fail or :info", excerpt(t, 40)),
+                    format!(
+                        "unknown :type :{}; expected :invoke, :ok, :fail or :info",
+                        excerpt(t, 40)
+                    ),
                 )
             })?,
             Some(other) => return Err(self.err(line, format!(":type {}: expected a keyword", other.short()))),
@@ -130,7 +144,10 @@ impl Builder<'_> {
             Some(other) => {
                 return Err(self.err(
                     line,
-                    format!(":process {}: expected a non-negative integer or :nemesis", other.short()),
+                    format!(
+                        ":process {}: expected a non-negative integer or :nemesis",
+                        other.short()
+                    ),
                 ))
             }
             None => return Err(self.err(line, "missing :process".into())),
@@ -145,7 +162,10 @@ impl Builder<'_> {
             match get(k) {
                 None | Some(Edn::Nil) => Ok(None),
                 Some(Edn::Int(t)) if *t >= 0 => Ok(Some(*t as u64)),
-                Some(other) => Err(self.err(line, format!(":{k} {}: expected a non-negative integer", other.short()))),
+                Some(other) => Err(self.err(
+                    line,
+                    format!(":{k} {}: expected a non-negative integer", other.short()),
+                )),
             }
         };
         let index = int_field("index")?;
@@ -242,7 +262,9 @@ fn describe(e: &Edn) -> Value {
                 .map(|(k, v)| Value::List(vec![describe(k), describe(v)]))
                 .collect(),
         ),
-        Edn::Vector(items) | Edn::List(items) | Edn::Set(items) => Value::List(items.iter().map(describe).collect()),
+        Edn::Vector(items) | Edn::List(items) | Edn::Set(items) => {
+            Value::List(items.iter().map(describe).collect())
+        }
         Edn::Tagged(_, inner) => describe(inner),
         other => to_value(other).unwrap_or_else(|_| Value::Str(other.short().into())),
     }
@@ -315,7 +337,10 @@ mod tests {
         assert_eq!(h.ops[1].line, 6);
         assert_eq!(h.ops[1].time, 2);
         assert_eq!(h.ops[2].process, Process::Nemesis);
-        assert_eq!(h.ops[2].value.to_string(), r#"[["n1" ["n2" "n3"]] ["note" "a \"quoted\" word"]]"#);
+        assert_eq!(
+            h.ops[2].value.to_string(),
+            r#"[["n1" ["n2" "n3"]] ["note" "a \"quoted\" word"]]"#
+        );
         assert_eq!(h.ops[3].value.to_string(), "[1 2]");
         assert_eq!(h.ops[3].error.as_deref(), Some("line\nbreak"));
     }
@@ -330,13 +355,19 @@ mod tests {
 
     #[test]
     fn errors_quote_little_and_give_a_column() {
-        let long = format!("{{:type :invoke, :f :read, :process 0, :value \"{}\" :x}}", "y".repeat(10_000));
+        let long = format!(
+            "{{:type :invoke, :f :read, :process 0, :value \"{}\" :x}}",
+            "y".repeat(10_000)
+        );
         let e = parse(&long, "h.edn").unwrap_err();
         assert!(e.message.len() < 300, "{}", e.message.len());
         assert!(!e.message.contains("Edn"), "{e}");
         let e = parse("{:type :invoke, :f :read,\n :process 0 :value [1 2}\n", "h.edn").unwrap_err();
         assert_eq!((e.line, e.column), (2, 24), "{e}");
-        assert_eq!(e.to_string(), "h.edn:2:24: expected an EDN op map: expected ] here, found }");
+        assert_eq!(
+            e.to_string(),
+            "h.edn:2:24: expected an EDN op map: expected ] here, found }"
+        );
         let e = parse("{:type :invoke, :f :read, :process 0, :value 1.5}", "h.edn").unwrap_err();
         assert!(e.message.contains("1.5: a float is not a value"), "{e}");
     }

@@ -166,6 +166,11 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The byte offset of the cursor.
+    pub fn offset(&self) -> usize {
+        self.pos
+    }
+
     /// The line the cursor is on.
     pub fn line(&self) -> usize {
         self.line
@@ -298,7 +303,10 @@ impl<'a> Reader<'a> {
                         open_pos,
                         open_line,
                         open_start,
-                        format!("this {} is never closed: the text ends first", self.text.as_bytes()[open_pos] as char),
+                        format!(
+                            "this {} is never closed: the text ends first",
+                            self.text.as_bytes()[open_pos] as char
+                        ),
                     ))
                 }
             }
@@ -318,7 +326,9 @@ impl<'a> Reader<'a> {
         let mut it = items.into_iter();
         while let (Some(k), Some(v)) = (it.next(), it.next()) {
             let k = match (ns, k) {
-                (Some(ns), Edn::Keyword(name)) if !name.contains('/') => Edn::Keyword(format!("{ns}/{name}").into()),
+                (Some(ns), Edn::Keyword(name)) if !name.contains('/') => {
+                    Edn::Keyword(format!("{ns}/{name}").into())
+                }
                 (_, k) => k,
             };
             entries.push((k, v));
@@ -376,13 +386,25 @@ impl<'a> Reader<'a> {
     fn read_token(&mut self) -> Result<Edn<'a>, ReadError> {
         let (start, start_line, line_start) = (self.pos, self.line, self.line_start);
         let tok = self.token();
-        let bad = |r: &Self, what: &str| r.error_at(start, start_line, line_start, format!("{}: {what}", excerpt(tok, 100)));
+        let bad = |r: &Self, what: &str| {
+            r.error_at(
+                start,
+                start_line,
+                line_start,
+                format!("{}: {what}", excerpt(tok, 100)),
+            )
+        };
         let b = tok.as_bytes();
-        let numeric = b[0].is_ascii_digit() || (matches!(b[0], b'+' | b'-') && b.get(1).is_some_and(u8::is_ascii_digit));
+        let numeric = b[0].is_ascii_digit()
+            || (matches!(b[0], b'+' | b'-') && b.get(1).is_some_and(u8::is_ascii_digit));
         if numeric {
             let digits = tok.strip_prefix('+').unwrap_or(tok);
             if let Some(n) = digits.strip_suffix('N') {
-                return if n.bytes().skip(usize::from(n.starts_with('-'))).all(|c| c.is_ascii_digit()) {
+                return if n
+                    .bytes()
+                    .skip(usize::from(n.starts_with('-')))
+                    .all(|c| c.is_ascii_digit())
+                {
                     Ok(n.parse().map_or(Edn::BigInt(tok), Edn::Int))
                 } else {
                     Err(bad(self, "not a number"))
@@ -393,14 +415,23 @@ impl<'a> Reader<'a> {
             }
             // Clojure prints object identities in hex (`#object[… 0x6f2b958e …]`).
             let (sign, unsigned) = digits.strip_prefix('-').map_or((1, digits), |d| (-1, d));
-            if let Some(hex) = unsigned.strip_prefix("0x").or_else(|| unsigned.strip_prefix("0X")) {
+            if let Some(hex) = unsigned
+                .strip_prefix("0x")
+                .or_else(|| unsigned.strip_prefix("0X"))
+            {
                 return match i64::from_str_radix(hex, 16) {
                     Ok(i) => Ok(Edn::Int(sign * i)),
-                    Err(_) if hex.bytes().all(|c| c.is_ascii_hexdigit()) && !hex.is_empty() => Ok(Edn::BigInt(tok)),
+                    Err(_) if hex.bytes().all(|c| c.is_ascii_hexdigit()) && !hex.is_empty() => {
+                        Ok(Edn::BigInt(tok))
+                    }
                     Err(_) => Err(bad(self, "not a number")),
                 };
             }
-            if digits.bytes().skip(usize::from(digits.starts_with('-'))).all(|c| c.is_ascii_digit()) {
+            if digits
+                .bytes()
+                .skip(usize::from(digits.starts_with('-')))
+                .all(|c| c.is_ascii_digit())
+            {
                 return Ok(Edn::BigInt(tok));
             }
             let decimal = digits.strip_suffix('M').unwrap_or(digits);
@@ -445,7 +476,11 @@ impl<'a> Reader<'a> {
             "backspace" => '\u{8}',
             "formfeed" => '\u{c}',
             _ if name.chars().count() == 1 => first,
-            _ => match name.strip_prefix('u').and_then(|h| u32::from_str_radix(h, 16).ok()).and_then(char::from_u32) {
+            _ => match name
+                .strip_prefix('u')
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .and_then(char::from_u32)
+            {
                 Some(c) if name.len() == 5 => c,
                 _ => return Err(self.error(format!("\\{}: not a character", excerpt(name, 20)))),
             },
@@ -469,7 +504,12 @@ impl<'a> Reader<'a> {
         let mut chunk = start;
         loop {
             let Some(&b) = bytes.get(self.pos) else {
-                return Err(self.error_at(open, open_line, open_start, "this string is never closed: the text ends first"));
+                return Err(self.error_at(
+                    open,
+                    open_line,
+                    open_start,
+                    "this string is never closed: the text ends first",
+                ));
             };
             match b {
                 b'"' => {
@@ -501,9 +541,14 @@ impl<'a> Reader<'a> {
                         Some(b'0'..=b'7') => {
                             // Clojure's octal escape: up to three digits.
                             let from = self.pos - 1;
-                            let n = bytes[from..].iter().take(3).take_while(|c| (b'0'..=b'7').contains(c)).count();
+                            let n = bytes[from..]
+                                .iter()
+                                .take(3)
+                                .take_while(|c| (b'0'..=b'7').contains(c))
+                                .count();
                             self.pos = from + n;
-                            char::from_u32(u32::from_str_radix(&self.text[from..from + n], 8).unwrap_or(0)).unwrap_or('\u{fffd}')
+                            char::from_u32(u32::from_str_radix(&self.text[from..from + n], 8).unwrap_or(0))
+                                .unwrap_or('\u{fffd}')
                         }
                         Some(b'u') => {
                             let hex = self.text.get(self.pos..self.pos + 4).unwrap_or("");
@@ -569,7 +614,10 @@ mod tests {
         assert_eq!(one(r"\a"), Edn::Char('a'));
         assert_eq!(one(r"\newline"), Edn::Char('\n'));
         assert_eq!(one(r"\u00e9"), Edn::Char('é'));
-        assert_eq!(one(":jepsen.history/op"), Edn::Keyword("jepsen.history/op".into()));
+        assert_eq!(
+            one(":jepsen.history/op"),
+            Edn::Keyword("jepsen.history/op".into())
+        );
         assert_eq!(one("my.ns/sym"), Edn::Symbol("my.ns/sym"));
     }
 
@@ -587,12 +635,18 @@ mod tests {
     fn collections_comments_and_discards() {
         let e = one("; a comment\n{:a [1 2 #_3], :b #{:x} ; trailing\n :c (nil)}");
         assert_eq!(e.to_string(), "{:a [1 2], :b #{:x}, :c (nil)}");
-        assert_eq!(one("#:jepsen{:type :ok}").get("jepsen/type"), Some(&Edn::Keyword("ok".into())));
+        assert_eq!(
+            one("#:jepsen{:type :ok}").get("jepsen/type"),
+            Some(&Edn::Keyword("ok".into()))
+        );
         let t = one("#jepsen.history.Op{:index 0}");
         assert!(matches!(t, Edn::Tagged("jepsen.history.Op", _)));
         assert_eq!(t.get("index"), Some(&Edn::Int(0)));
         assert!(matches!(one("#inst \"2020-01-01\""), Edn::Tagged("inst", _)));
-        assert!(matches!(one("#object[java.lang.Object 0x1 \"x\"]"), Edn::Tagged("object", _)));
+        assert!(matches!(
+            one("#object[java.lang.Object 0x1 \"x\"]"),
+            Edn::Tagged("object", _)
+        ));
         assert_eq!(one("^{:doc \"x\"} [1]"), Edn::Vector(vec![Edn::Int(1)]));
     }
 
@@ -618,8 +672,16 @@ mod tests {
         assert!(e.message.contains("nested deeper than"), "{e:?}");
         let ok = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
         one(&ok);
-        for chain in ["#_".repeat(50_000) + "1", "^:m ".repeat(50_000) + "1", "#t ".repeat(50_000) + "1"] {
-            assert!(fails(&chain).message.contains("nested deeper than"), "{}", &chain[..10]);
+        for chain in [
+            "#_".repeat(50_000) + "1",
+            "^:m ".repeat(50_000) + "1",
+            "#t ".repeat(50_000) + "1",
+        ] {
+            assert!(
+                fails(&chain).message.contains("nested deeper than"),
+                "{}",
+                &chain[..10]
+            );
         }
     }
 
