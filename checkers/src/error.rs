@@ -56,6 +56,42 @@ pub fn excerpt(text: &str, max: usize) -> String {
     }
 }
 
+/// Any printable thing in at most `max` characters, followed by `…` when
+/// cut. Printing stops at the cap, so a value of millions of elements
+/// costs no more than a short one.
+pub fn capped(v: &dyn fmt::Display, max: usize) -> String {
+    struct Capped {
+        out: String,
+        left: usize,
+        cut: bool,
+    }
+    impl fmt::Write for Capped {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            let n = s.chars().count();
+            if n <= self.left {
+                self.out.push_str(s);
+                self.left -= n;
+                Ok(())
+            } else {
+                self.out.extend(s.chars().take(self.left));
+                self.cut = true;
+                Err(fmt::Error)
+            }
+        }
+    }
+    let mut w = Capped {
+        out: String::new(),
+        left: max,
+        cut: false,
+    };
+    // An error here only means the cap was reached.
+    let _ = fmt::Write::write_fmt(&mut w, format_args!("{v}"));
+    if w.cut {
+        w.out.push('…');
+    }
+    w.out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

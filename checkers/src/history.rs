@@ -194,15 +194,9 @@ impl History {
         let mut open: HashMap<u64, usize> = HashMap::new();
         let mut crashed: HashMap<u64, usize> = HashMap::new();
         let mut logical: HashMap<u64, u64> = HashMap::new();
-        let mut fresh = self
-            .ops
-            .iter()
-            .filter_map(|o| match o.process {
-                Process::Client(p) => Some(p),
-                Process::Nemesis => None,
-            })
-            .max()
-            .map_or(0, |m| m.saturating_add(1));
+        // Fresh ids come after every id the history uses; found only when
+        // a process first carries on, so ordinary histories pay nothing.
+        let mut fresh: Option<u64> = None;
         let mut renamed = 0usize;
         let mut first_rename = None;
         for op in &self.ops {
@@ -222,9 +216,11 @@ impl History {
                         ));
                     }
                     if let Some(prev) = crashed.remove(&p) {
-                        logical.insert(p, fresh);
+                        let id =
+                            fresh.get_or_insert_with(|| self.max_client().map_or(0, |m| m.saturating_add(1)));
+                        logical.insert(p, *id);
+                        *id = id.saturating_add(1);
                         first_rename.get_or_insert((p, op.line, out[prev].line));
-                        fresh = fresh.saturating_add(1);
                         renamed += 1;
                     }
                     let process = Process::Client(logical.get(&p).copied().unwrap_or(p));
@@ -314,6 +310,17 @@ impl History {
             operations: out,
             notes,
         })
+    }
+
+    /// The largest client process id the history uses.
+    fn max_client(&self) -> Option<u64> {
+        self.ops
+            .iter()
+            .filter_map(|o| match o.process {
+                Process::Client(p) => Some(p),
+                Process::Nemesis => None,
+            })
+            .max()
     }
 
     /// An input error at `line` of this history's source.

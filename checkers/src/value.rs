@@ -97,42 +97,9 @@ impl Value {
     }
 }
 
-/// Collects output until it is full, then refuses more.
-struct Capped {
-    out: String,
-    left: usize,
-    cut: bool,
-}
-
-impl fmt::Write for Capped {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let n = s.chars().count();
-        if n <= self.left {
-            self.out.push_str(s);
-            self.left -= n;
-            Ok(())
-        } else {
-            self.out.extend(s.chars().take(self.left));
-            self.cut = true;
-            Err(fmt::Error)
-        }
-    }
-}
-
 impl fmt::Display for Short<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut w = Capped {
-            out: String::new(),
-            left: 100,
-            cut: false,
-        };
-        // An error here only means the cap was reached.
-        let _ = fmt::Write::write_fmt(&mut w, format_args!("{}", self.0));
-        f.write_str(&w.out)?;
-        if w.cut {
-            f.write_str("…")?;
-        }
-        Ok(())
+        f.write_str(&crate::error::capped(self.0, 100))
     }
 }
 

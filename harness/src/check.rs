@@ -167,7 +167,6 @@ fn write_report(dir: &Path, file: &str, history: &History, report: &Report) -> R
 pub fn run(args: CheckArgs) -> Result<u8> {
     let s = settings(&args)?;
     let mut results = Vec::new();
-    let mut bad_input = false;
     let (mut valid, mut invalid, mut unknown) = (0, 0, 0);
     for path in &args.files {
         let file = path.display().to_string();
@@ -200,7 +199,6 @@ pub fn run(args: CheckArgs) -> Result<u8> {
                 });
             }
             Err(e) => {
-                bad_input = true;
                 if !args.json {
                     println!("{file}  error  {}", e.message);
                 }
@@ -225,7 +223,7 @@ pub fn run(args: CheckArgs) -> Result<u8> {
         let out = serde_json::json!({ "verdict": verdict, "unreadable": unreadable, "files": results });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        let errors = if bad_input {
+        let errors = if unreadable > 0 {
             format!(", {unreadable} unreadable")
         } else {
             String::new()
@@ -236,7 +234,7 @@ pub fn run(args: CheckArgs) -> Result<u8> {
             if results.len() == 1 { "" } else { "s" }
         );
     }
-    Ok(if bad_input && verdict != Verdict::Invalid {
+    Ok(if unreadable > 0 && verdict != Verdict::Invalid {
         BAD_INPUT
     } else {
         verdict.exit_code() as u8

@@ -71,7 +71,7 @@ pub(super) fn parse(text: &str, source: &str) -> Result<History, InputError> {
                     line,
                     format!(
                         "process {}: expected a non-negative integer or \"nemesis\"",
-                        excerpt(&other.to_string(), 40)
+                        other.short()
                     ),
                 ))
             }

@@ -14,7 +14,7 @@ pub(super) mod reader;
 
 use self::reader::{Edn, ReadError, Reader};
 use super::{too_long, Clock, Names, MAX_OP_BYTES};
-use crate::error::{excerpt, InputError};
+use crate::error::{capped, excerpt, InputError};
 use crate::history::{History, Op, OpType, Process};
 use crate::value::Value;
 
@@ -184,7 +184,7 @@ impl Builder<'_> {
         };
         let error = get("error").map(|e| match e {
             Edn::Keyword(k) | Edn::Str(k) => excerpt(k, 200),
-            other => excerpt(&other.to_string(), 200),
+            other => capped(other, 200),
         });
         let n = self.ops.len();
         let time = self.clock.time(time, n).map_err(|m| self.err(line, m))?;

@@ -13,7 +13,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::error::excerpt;
+use crate::error::{capped, excerpt};
 
 /// The deepest nesting accepted. Real histories nest a few levels (an
 /// Elle transaction is four); a 20,000-level vector is damage.
@@ -87,7 +87,7 @@ impl<'a> Edn<'a> {
 
     /// The datum as EDN text of at most about 100 characters.
     pub fn short(&self) -> String {
-        excerpt(&self.to_string(), 100)
+        capped(self, 100)
     }
 }
 
@@ -285,7 +285,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Elements up to `close`; the opener is consumed.
-    pub fn read_seq(&mut self, close: u8, depth: usize) -> Result<Vec<Edn<'a>>, ReadError> {
+    fn read_seq(&mut self, close: u8, depth: usize) -> Result<Vec<Edn<'a>>, ReadError> {
         let (open_pos, open_line, open_start) = (self.pos - 1, self.line, self.line_start);
         let mut items = Vec::new();
         loop {
