@@ -14,9 +14,12 @@ use checkers::linearizable::{check, Options, Report};
 use checkers::{History, ModelKind, Verdict};
 
 use crate::cli::{BenchArgs, UsageError};
-use crate::controller::{self, DbChoice, TestConfig};
+use crate::controller::{self, ClusterSpec, TestConfig};
 use crate::demo::node::Mode;
+use crate::node::Backend;
 use crate::synth;
+use crate::systems::demo::DemoFlags;
+use crate::systems::{self, Flags};
 
 /// Peak resident memory since the last reset, in bytes.
 fn peak_rss() -> Option<u64> {
@@ -121,10 +124,21 @@ fn controller_throughput(seconds: Duration) -> Result<()> {
         let cfg = TestConfig {
             name: format!("bench-journal-{journal}"),
             workload: workloads::Workload::CasRegister,
-            db: DbChoice::Demo(Mode::Correct),
+            system: DemoFlags { mode: Mode::Correct }
+                .system(&systems::Context {
+                    nodes: 3,
+                    existing: false,
+                    faults: &[],
+                })?
+                .into(),
+            cluster: ClusterSpec::Start {
+                backend: Backend::Local {
+                    count: 3,
+                    namespaces: false,
+                },
+            },
             ops_per_key: 200,
             readers_per_key: 0,
-            nodes: 3,
             faults: Vec::new(),
             targets: nemesis::Target::Random,
             nemesis_interval: Duration::from_secs(1),

@@ -23,6 +23,9 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
+use crate::node::ssh::{Ssh, SshNode, Target};
+use crate::node::Node;
+
 /// Where subnet locks live: machine-wide, since namespaces and bridges
 /// are (and only root makes them).
 pub const LOCKS: &str = "/run/faultline";
@@ -85,6 +88,51 @@ pub struct Started {
     pub pid: i32,
     /// Its exact command line.
     pub argv: Vec<String>,
+    /// The remote node it runs on (`remote`'s name); none: this machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+}
+
+/// A process of a cluster faultline did not start that it paused or
+/// killed: cleanup continues it, or starts it again as it was.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disturbed {
+    /// The node (`remote`'s name).
+    pub node: String,
+    /// Its PID.
+    pub pid: i32,
+    /// How to start it again, if it was killed; none: it was paused.
+    pub restart: Option<Restart>,
+}
+
+/// How a process was running, to start it again the same way.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Restart {
+    /// Its working folder.
+    pub cwd: String,
+    /// Its user and group.
+    pub user: String,
+    /// Its group.
+    pub group: String,
+    /// Its command line.
+    pub argv: Vec<String>,
+    /// Its environment (`KEY=VALUE`).
+    pub env: Vec<String>,
+    /// Where the restarted process writes its output.
+    pub log: String,
+}
+
+/// A node reached over SSH: how to reach it again, and its run folder.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteNode {
+    /// Its name in the run (`n1`).
+    pub name: String,
+    /// Where it is.
+    pub target: Target,
+    /// How it was reached.
+    pub ssh: Ssh,
+    /// The run's folder there.
+    pub dir: PathBuf,
 }
 
 /// The state file of one live run.
@@ -105,6 +153,18 @@ struct StateFile {
     links: Vec<String>,
     #[serde(default)]
     locks: Vec<PathBuf>,
+    /// Remote nodes the run reached (processes name them).
+    #[serde(default)]
+    remote: Vec<RemoteNode>,
+    /// faultline's iptables chain on the remote nodes.
+    #[serde(default)]
+    chains: Vec<String>,
+    /// Folders of this machine to remove (ssh control sockets).
+    #[serde(default)]
+    scratch: Vec<PathBuf>,
+    /// Processes of an existing cluster, paused or killed.
+    #[serde(default)]
+    disturbed: Vec<Disturbed>,
 }
 
 /// The state file of the run owned by `pid`.
@@ -126,6 +186,10 @@ impl Registry {
                 namespaces: Vec::new(),
                 links: Vec::new(),
                 locks: Vec::new(),
+                remote: Vec::new(),
+                chains: Vec::new(),
+                scratch: Vec::new(),
+                disturbed: Vec::new(),
             },
         };
         r.save()?;
@@ -149,9 +213,43 @@ impl Registry {
         self.save()
     }
 
-    /// Forgets a process that has been stopped and reaped.
-    pub fn remove(&mut self, pid: i32) -> Result<()> {
-        self.state.processes.retain(|s| s.pid != pid);
+    /// Forgets a process of `node` (the one named in `add`; any local
+    /// node name for this machine) that has been stopped.
+    pub fn remove(&mut self, node: &str, pid: i32) -> Result<()> {
+        self.state
+            .processes
+            .retain(|s| !(s.pid == pid && s.node.as_deref().is_none_or(|n| n == node)));
+        self.save()
+    }
+
+    /// Records a remote node before anything is done there.
+    pub fn add_remote(&mut self, node: RemoteNode) -> Result<()> {
+        self.state.remote.push(node);
+        self.save()
+    }
+
+    /// Records faultline's chain, about to be created on every node.
+    pub fn add_chain(&mut self, chain: &str) -> Result<()> {
+        self.state.chains.push(chain.into());
+        self.save()
+    }
+
+    /// Records a process of an existing cluster about to be paused or
+    /// killed.
+    pub fn disturb(&mut self, d: Disturbed) -> Result<()> {
+        self.state.disturbed.push(d);
+        self.save()
+    }
+
+    /// Forgets a disturbed process: it runs again as before.
+    pub fn settle(&mut self, node: &str, pid: i32) -> Result<()> {
+        self.state.disturbed.retain(|d| !(d.node == node && d.pid == pid));
+        self.save()
+    }
+
+    /// Records a folder of this machine to remove when the run ends.
+    pub fn add_scratch(&mut self, dir: &Path) -> Result<()> {
+        self.state.scratch.push(dir.into());
         self.save()
     }
 
@@ -183,12 +281,15 @@ impl Registry {
 
     /// The run ended cleanly: nothing is left to clean.
     pub fn close(self) -> Result<()> {
+        for d in &self.state.scratch {
+            let _ = std::fs::remove_dir_all(d);
+        }
         std::fs::remove_file(&self.path).with_context(|| format!("removing {}", self.path.display()))
     }
 }
 
 /// Whether `pid` runs exactly `argv` (and is not a zombie).
-fn runs(pid: i32, argv: &[String]) -> bool {
+pub fn runs(pid: i32, argv: &[String]) -> bool {
     let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
         return false;
     };
@@ -286,8 +387,8 @@ pub fn reclaim(path: &Path) -> Result<Vec<String>> {
         return Ok(Vec::new());
     }
     let mut done = Vec::new();
-    let run = state.run_dir.display();
-    for s in &state.processes {
+    let run = state.run_dir.display().to_string();
+    for s in state.processes.iter().filter(|s| s.node.is_none()) {
         if stop(s) {
             done.push(format!(
                 "stopped process {} ({}) left by the run in {run}",
@@ -299,6 +400,49 @@ pub fn reclaim(path: &Path) -> Result<Vec<String>> {
     for line in crate::netns::remove(&state.namespaces, &state.links, &state.locks) {
         done.push(format!("{line}, left by the run in {run}"));
     }
+    let mut unreached = Vec::new();
+    for node in &state.remote {
+        match reclaim_remote(node, &state, &run) {
+            Ok(lines) => done.extend(lines),
+            Err(e) => {
+                done.push(format!(
+                    "could not clean {} up: {e:#} — run `faultline cleanup` again once it can be reached",
+                    node.name
+                ));
+                unreached.push(node.clone());
+            }
+        }
+    }
+    if !unreached.is_empty() {
+        // Keep what is left to do, for the next cleanup.
+        let names: Vec<&str> = unreached.iter().map(|n| n.name.as_str()).collect();
+        let left = StateFile {
+            processes: state
+                .processes
+                .into_iter()
+                .filter(|p| p.node.as_deref().is_some_and(|n| names.contains(&n)))
+                .collect(),
+            disturbed: state
+                .disturbed
+                .into_iter()
+                .filter(|d| names.contains(&d.node.as_str()))
+                .collect(),
+            namespaces: Vec::new(),
+            links: Vec::new(),
+            locks: Vec::new(),
+            remote: unreached,
+            ..state
+        };
+        let r = Registry {
+            path: path.to_path_buf(),
+            state: left,
+        };
+        r.save()?;
+        return Ok(done);
+    }
+    for d in &state.scratch {
+        let _ = std::fs::remove_dir_all(d);
+    }
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             return Err(e).with_context(|| format!("removing {}", path.display()))
@@ -306,6 +450,77 @@ pub fn reclaim(path: &Path) -> Result<Vec<String>> {
         _ => {}
     }
     Ok(done)
+}
+
+/// Heals one remote node a dead run touched: processes of an existing
+/// cluster it paused continued and those it killed started again, its
+/// own processes stopped (by PID, if they still run the recorded command
+/// line), faultline's chain removed, the run's folder deleted.
+fn reclaim_remote(node: &RemoteNode, state: &StateFile, run: &str) -> Result<Vec<String>> {
+    let mut ssh = node.ssh.clone();
+    // This process's own connections, not the dead run's.
+    ssh.control_dir = ssh_control_dir()?;
+    let result = (|| {
+        let mut n = SshNode::connect(
+            node.name.clone(),
+            node.target.clone(),
+            ssh.clone(),
+            node.dir.clone(),
+        )?;
+        let mut done = Vec::new();
+        for d in state.disturbed.iter().filter(|d| d.node == node.name) {
+            done.push(format!(
+                "{} on {} ({}), left so by the run in {run}",
+                crate::existing::settle(&mut n, d)?,
+                node.name,
+                n.place()
+            ));
+        }
+        for p in state
+            .processes
+            .iter()
+            .filter(|p| p.node.as_deref() == Some(&node.name))
+        {
+            if n.stop(p.pid, &p.argv)? {
+                done.push(format!(
+                    "stopped process {} ({}) on {} ({}), left by the run in {run}",
+                    p.pid,
+                    p.argv.join(" "),
+                    node.name,
+                    n.place()
+                ));
+            }
+        }
+        for chain in &state.chains {
+            // A chain the run never got to create is no error.
+            if n.iptables(&crate::node::firewall::Firewall::removal(chain), true)
+                .is_ok()
+            {
+                done.push(format!(
+                    "removed iptables chain {chain} on {} ({}), left by the run in {run}",
+                    node.name,
+                    n.place()
+                ));
+            }
+        }
+        n.finish()?;
+        Ok(done)
+    })();
+    let _ = std::fs::remove_dir_all(&ssh.control_dir);
+    result
+}
+
+/// A fresh folder for this process's ssh master sockets: in the state
+/// folder where its path is short enough, else in /tmp — a socket's path
+/// may hold about 100 bytes, and ssh adds 41 for the host and 17 more
+/// while it creates one.
+pub fn ssh_control_dir() -> Result<PathBuf> {
+    let mut dir = state_dir().join(format!("ssh-{}", std::process::id()));
+    if dir.as_os_str().len() > 40 {
+        dir = PathBuf::from(format!("/tmp/faultline-ssh-{}", std::process::id()));
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
 }
 
 #[cfg(test)]

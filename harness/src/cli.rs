@@ -111,43 +111,55 @@ pub struct BenchArgs {
 
 #[derive(Args, Debug)]
 pub struct TestArgs {
-    /// The system under test: demo (built in), etcd (Debian's etcd-server),
-    /// zookeeper (Debian's zookeeper), redis (Debian's redis-server, with
-    /// Sentinel) or consul.
+    /// The system under test: demo (built in), etcd (Debian's
+    /// etcd-server), zookeeper (Debian's zookeeper), redis (Debian's
+    /// redis-server, with Sentinel) or consul. Each has flags of its own
+    /// (--etcd-reads, --zookeeper-reads, --redis-wait, --consul-reads,
+    /// --mode, ...).
     #[arg(long, default_value = "demo")]
     pub db: String,
     /// Test an existing cluster of --db's system instead of starting one
     /// (comma-separated): URLs for etcd and Consul, host:port for
-    /// ZooKeeper and Redis. No faults are injected.
+    /// ZooKeeper and Redis. No faults are injected, unless its nodes are
+    /// given too (--nodes or --nodes-file; endpoint i on node i).
     #[arg(long, value_delimiter = ',')]
     pub endpoints: Vec<String>,
-    /// CA certificate (PEM) for https:// endpoints.
+    /// The nodes: a number starts that many on this machine (each in a
+    /// network namespace of its own when run as root); a comma list of
+    /// hosts (`host`, `user@host`, `host:port`) starts the cluster on
+    /// those machines over SSH.
+    #[arg(long, default_value = "3")]
+    pub nodes: String,
+    /// A file of nodes to reach over SSH, one `host`, `user@host` or
+    /// `user@host:port` a line (`#` comments).
+    #[arg(long, conflicts_with = "nodes")]
+    pub nodes_file: Option<PathBuf>,
+    /// SSH user for nodes that name none (default: ssh's own, from
+    /// ~/.ssh/config or the current user).
     #[arg(long)]
-    pub cacert: Option<PathBuf>,
-    /// Client certificate (PEM) for https:// endpoints.
+    pub ssh_user: Option<String>,
+    /// SSH private key (default: ssh's own, and the agent).
     #[arg(long)]
-    pub cert: Option<PathBuf>,
-    /// Client key (PEM) for https:// endpoints.
+    pub ssh_key: Option<PathBuf>,
+    /// SSH port for nodes that name none.
     #[arg(long)]
-    pub key: Option<PathBuf>,
-    /// etcd reads: linearizable, or serializable (served locally; stale under partition).
-    #[arg(long, default_value = "linearizable")]
-    pub etcd_reads: String,
-    /// ZooKeeper reads: sync (sync, then read) or plain (served by any
-    /// server as it is; stale during a partition).
-    #[arg(long, default_value = "sync")]
-    pub zookeeper_reads: String,
-    /// Redis: follow every write with WAIT for this many replicas; a write
-    /// fewer replicas confirm is indeterminate.
+    pub ssh_port: Option<u16>,
+    /// An ssh option, as `ssh -o` takes it (repeatable), e.g.
+    /// UserKnownHostsFile=/path or StrictHostKeyChecking=accept-new.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub ssh_option: Vec<String>,
+    /// With --endpoints and SSH nodes: a file on each node holding the
+    /// database's PID (for kill and pause faults).
+    #[arg(long, conflicts_with = "db_process")]
+    pub db_pid_file: Option<String>,
+    /// With --endpoints and SSH nodes: the database's process name on
+    /// each node, as `pgrep -x` matches it (for kill and pause faults).
     #[arg(long)]
-    pub redis_wait: Option<u32>,
-    /// Consul reads: consistent, default (the leader answers without
-    /// checking it still leads) or stale (any server).
-    #[arg(long, default_value = "consistent")]
-    pub consul_reads: String,
-    /// The consul binary for --db consul (default: `consul` on PATH).
-    #[arg(long)]
-    pub consul_bin: Option<PathBuf>,
+    pub db_process: Option<String>,
+    /// Where runs keep their folders on SSH nodes (one per run and node
+    /// below it, removed when the run ends; logs are copied home first).
+    #[arg(long, default_value = "/tmp/faultline")]
+    pub remote_dir: PathBuf,
     /// Operations on one key before its workers move to a fresh key.
     #[arg(long, default_value_t = 200)]
     pub ops_per_key: usize,
@@ -178,12 +190,6 @@ pub struct TestArgs {
     /// Total operations per second across all workers; 0 for no limit.
     #[arg(long, default_value_t = 500.0)]
     pub rate: f64,
-    /// Nodes in the cluster.
-    #[arg(long, default_value_t = 3)]
-    pub nodes: usize,
-    /// Demo cluster behaviour: correct, stale-reads, lost-writes.
-    #[arg(long, value_enum, default_value = "correct")]
-    pub mode: crate::demo::node::Mode,
     /// Run the test this many times; the verdicts compose.
     #[arg(long, default_value_t = 1)]
     pub test_count: usize,
@@ -196,9 +202,9 @@ pub struct TestArgs {
     /// Seconds before an operation counts as timed out.
     #[arg(long, default_value_t = 1.0)]
     pub op_timeout: f64,
-    /// Seconds to wait after healing before the final reads. Default: 2;
-    /// 12 for Redis, whose Sentinels turn a returning old primary into a
-    /// replica only at their 10-second check.
+    /// Seconds to wait after healing before the final reads. Default:
+    /// the system's (2; 12 for Redis, whose Sentinels turn a returning old
+    /// primary into a replica only at their 10-second check).
     #[arg(long)]
     pub recovery: Option<f64>,
     /// The test's name in the store (default: db-workload-variant).

@@ -22,72 +22,46 @@ use serde::Serialize;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use workloads::client::{Client, Completion, Invocation};
-use workloads::etcd::Reads;
 use workloads::generator::{Generator, Plan, RateLimit};
 use workloads::Workload;
 
 use crate::cleanup::{self, Registry};
-use crate::consul::Consul;
+use crate::cli::UsageError;
 use crate::db::Db;
-use crate::demo::cluster::Demo;
-use crate::demo::node::Mode;
-use crate::etcd::Etcd;
-use crate::existing::{Existing, Remote, TlsFiles};
+use crate::existing::{Existing, Find};
 use crate::journal::{Counts, Journal};
-use crate::redis::Redis;
+use crate::node::Backend;
 use crate::store;
+use crate::systems::System;
 use crate::verdicts;
-use crate::zookeeper::ZooKeeper;
 
 /// Which cluster a test runs against.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum DbChoice {
-    /// The built-in demo cluster, with what it gets wrong.
-    Demo(Mode),
-    /// Local etcd nodes: in network namespaces if `namespaces`.
-    Etcd {
-        /// Serializable (local) or linearizable reads.
-        #[serde(serialize_with = "debug")]
-        reads: Reads,
-        /// Whether each node gets its own network namespace.
-        namespaces: bool,
+pub enum ClusterSpec {
+    /// One faultline starts on these nodes.
+    Start {
+        /// Where the nodes are and how they are reached.
+        #[serde(flatten)]
+        backend: Backend,
     },
-    /// Local Redis with Sentinels: in network namespaces if `namespaces`.
-    Redis {
-        /// Whether each node gets its own network namespace.
-        namespaces: bool,
-        /// Replicas each write waits for (`WAIT`), if any.
-        wait: Option<u32>,
-    },
-    /// A local ZooKeeper ensemble: in network namespaces if `namespaces`.
-    Zookeeper {
-        /// Plain (possibly stale) or sync-then-read.
-        #[serde(serialize_with = "debug")]
-        reads: workloads::zookeeper::Reads,
-        /// Whether each node gets its own network namespace.
-        namespaces: bool,
-    },
-    /// A local Consul cluster from a binary the user provided.
-    Consul {
-        /// The consul binary.
-        bin: PathBuf,
-        /// `?consistent`, default or `?stale` reads.
-        #[serde(serialize_with = "debug")]
-        reads: workloads::consul::Consistency,
-        /// Whether each node gets its own network namespace.
-        namespaces: bool,
-    },
-    /// A cluster faultline did not start: no faults.
+    /// One that runs already.
     Existing {
-        /// Its nodes' addresses.
+        /// Its nodes' addresses, in the system client's form.
         endpoints: Vec<String>,
-        /// The system and its client settings.
-        #[serde(serialize_with = "debug")]
-        remote: Remote,
-        /// TLS files (etcd).
-        tls: TlsFiles,
+        /// Access to its nodes (node i serves endpoint i), if given.
+        access: Option<Access>,
     },
+}
+
+/// How faultline reaches the nodes of a cluster it did not start.
+#[derive(Clone, Debug, Serialize)]
+pub struct Access {
+    /// The nodes.
+    #[serde(flatten)]
+    pub backend: Backend,
+    /// How to find the database's process there.
+    pub find: Option<Find>,
 }
 
 /// Everything one test needs, validated.
@@ -98,10 +72,11 @@ pub struct TestConfig {
     /// What the clients do.
     #[serde(serialize_with = "display")]
     pub workload: Workload,
-    /// The cluster.
-    pub db: DbChoice,
-    /// Nodes in the cluster.
-    pub nodes: usize,
+    /// The system under test, with its settings.
+    #[serde(serialize_with = "system")]
+    pub system: Arc<dyn System>,
+    /// Where it runs.
+    pub cluster: ClusterSpec,
     /// Faults the nemesis injects.
     #[serde(serialize_with = "display_list")]
     pub faults: Vec<Fault>,
@@ -130,6 +105,10 @@ pub struct TestConfig {
     pub store: PathBuf,
     /// Write the history (off only to measure what writing costs).
     pub journal: bool,
+}
+
+fn system<S: serde::Serializer>(v: &Arc<dyn System>, s: S) -> Result<S::Ok, S::Error> {
+    serde_json::json!({ "name": v.name(), "settings": v.settings() }).serialize(s)
 }
 
 fn display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
@@ -280,45 +259,36 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
 
     let registry = Registry::create(&dir)?;
     let started = std::time::Instant::now();
-    let nodes_dir = dir.join("nodes");
+    let ssh_before = crate::node::ssh::COMMANDS.load(Ordering::Relaxed);
     let cluster: Box<dyn Db> = tokio::task::block_in_place(|| -> Result<Box<dyn Db>> {
-        Ok(match &cfg.db {
-            DbChoice::Demo(mode) => Box::new(Demo::start(*mode, cfg.nodes, &nodes_dir, registry)?),
-            DbChoice::Etcd { reads, namespaces } => {
-                Box::new(Etcd::start(cfg.nodes, &nodes_dir, registry, *namespaces, *reads)?)
+        match &cfg.cluster {
+            ClusterSpec::Start { backend } => {
+                let network = cfg.faults.iter().any(|f| f.is_network());
+                let machines = backend.machines(registry, &dir, network)?;
+                let mut db = cfg.system.start(machines, &cfg.faults)?;
+                if let Some(why) = nemesis::missing(&cfg.faults, &mut *db) {
+                    db.teardown()?;
+                    return Err(UsageError(why).into());
+                }
+                Ok(db)
             }
-            DbChoice::Redis { namespaces, wait } => {
-                Box::new(Redis::start(cfg.nodes, &nodes_dir, registry, *namespaces, *wait)?)
+            ClusterSpec::Existing { endpoints, access } => {
+                let existing = Existing::connect(endpoints.clone(), cfg.system.clone())?;
+                let mut db: Box<dyn Db> = match access {
+                    None => Box::new(existing.alone(registry)),
+                    Some(a) => {
+                        let network = cfg.faults.iter().any(|f| f.is_network());
+                        let machines = a.backend.machines(registry, &dir, network)?;
+                        Box::new(existing.control(machines, a.find.clone())?)
+                    }
+                };
+                if let Some(why) = nemesis::missing(&cfg.faults, &mut *db) {
+                    db.teardown()?;
+                    return Err(UsageError(why).into());
+                }
+                Ok(db)
             }
-            DbChoice::Zookeeper { reads, namespaces } => {
-                let clock = cfg.faults.contains(&Fault::Clock);
-                Box::new(ZooKeeper::start(
-                    cfg.nodes,
-                    &nodes_dir,
-                    registry,
-                    *namespaces,
-                    *reads,
-                    clock,
-                )?)
-            }
-            DbChoice::Consul {
-                bin,
-                reads,
-                namespaces,
-            } => Box::new(Consul::start(
-                bin,
-                cfg.nodes,
-                &nodes_dir,
-                registry,
-                *namespaces,
-                *reads,
-            )?),
-            DbChoice::Existing {
-                endpoints,
-                remote,
-                tls,
-            } => Box::new(Existing::connect(endpoints.clone(), *remote, tls, registry)?),
-        })
+        }
     })
     .context("starting the cluster")?;
     eprintln!("cluster up in {:.2} s", started.elapsed().as_secs_f64());
@@ -349,6 +319,10 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
         "cluster torn down in {:.2} s",
         teardown_started.elapsed().as_secs_f64()
     );
+    let ssh_commands = crate::node::ssh::COMMANDS.load(Ordering::Relaxed) - ssh_before;
+    if ssh_commands > 0 {
+        eprintln!("ssh: {ssh_commands} commands, each one round trip on a shared connection");
+    }
     let (main_elapsed, interrupted) = driven?;
     written?;
     torn_down.context("tearing the cluster down")?;
@@ -384,15 +358,21 @@ async fn drive(shared: &Arc<Shared>, cfg: &TestConfig) -> Result<(Duration, bool
     )));
     let rate = cfg.rate.map(|r| Arc::new(RateLimit::new(r)));
     let interrupted = Arc::new(AtomicBool::new(false));
+    // SIGTERM (a CI job's timeout, `timeout`, systemd) ends a run as
+    // Ctrl-C does: healed and torn down, not abandoned.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listening for SIGTERM")?;
     let timer = {
         let (shared, interrupted, limit) = (shared.clone(), interrupted.clone(), cfg.time_limit);
         tokio::spawn(async move {
-            tokio::select! {
-                _ = tokio::time::sleep(limit) => {}
-                _ = tokio::signal::ctrl_c() => {
-                    interrupted.store(true, Ordering::Relaxed);
-                    eprintln!("\ninterrupted: healing faults, tearing the cluster down, checking what was recorded");
-                }
+            let signal = tokio::select! {
+                _ = tokio::time::sleep(limit) => None,
+                _ = tokio::signal::ctrl_c() => Some("interrupted"),
+                _ = terminate.recv() => Some("terminated"),
+            };
+            if let Some(why) = signal {
+                interrupted.store(true, Ordering::Relaxed);
+                eprintln!("\n{why}: healing faults, tearing the cluster down, checking what was recorded");
             }
             shared.request_stop();
         })

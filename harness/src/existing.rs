@@ -1,106 +1,53 @@
-//! An existing cluster (etcd, ZooKeeper, Redis or Consul), given by its
-//! endpoints: faultline runs the workload and the checker against it but
-//! did not start it, so it cannot kill, pause or partition its nodes — no
-//! nemesis, and the output says so. Every endpoint must answer a read
-//! before the test starts. etcd's `https://` endpoints use the CA,
-//! certificate and key given.
+//! An existing cluster, given by its endpoints: faultline runs the
+//! workload and the checker against it but did not start it. Without
+//! access to its nodes it has no powers — no nemesis, and the output says
+//! so. With SSH access to them (endpoint i on node i) it can partition
+//! them, and pause or kill the database's process, found by a PID file
+//! or its name; a killed process is started again as it ran (its command
+//! line, folder, user and environment, read before the kill) unless a
+//! service manager already has. Every process it disturbs is recorded
+//! first, so `faultline cleanup` can put it back. Every endpoint must
+//! answer a read before the test starts.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Context as _, Result};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
 use checkers::{OpType, Value};
-use nemesis::{Clock, FaultError, Grudge, Kill, Nodes, Partition, Pause, Primaries};
+use nemesis::{Clock, FaultError, Grudge, Kill, Nodes, Partition, Pause, Powers};
 use serde::Serialize;
-use workloads::consul::{Consistency, ConsulClient};
-use workloads::etcd::{Connection, EtcdClient, Reads, Tls};
-use workloads::redis::RedisClient;
-use workloads::zookeeper::{Reads as ZkReads, ZkClient};
 use workloads::{Client, Invocation, Workload};
 
-use crate::cleanup::Registry;
+use crate::cleanup::{Disturbed, Registry, Restart};
 use crate::cli::UsageError;
+use crate::cluster::Machines;
 use crate::db::Db;
+use crate::node::firewall::Firewall;
+use crate::node::{on_each, quote, quote_all, Node};
+use crate::systems::System;
 
-/// Where the TLS material is, as given on the command line.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct TlsFiles {
-    /// `--cacert`.
-    pub cacert: Option<PathBuf>,
-    /// `--cert`.
-    pub cert: Option<PathBuf>,
-    /// `--key`.
-    pub key: Option<PathBuf>,
-}
-
-impl TlsFiles {
-    /// Reads the files.
-    pub fn load(&self) -> Result<Tls> {
-        let read = |p: &Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
-        let identity = match (&self.cert, &self.key) {
-            (Some(c), Some(k)) => {
-                let mut pem = read(c)?;
-                pem.push(b'\n');
-                pem.extend(read(k)?);
-                Some(pem)
-            }
-            (None, None) => None,
-            _ => bail!("--cert and --key go together"),
-        };
-        Ok(Tls {
-            ca: self.cacert.as_deref().map(read).transpose()?,
-            identity,
-        })
-    }
-}
-
-/// Which system an existing cluster runs, with its client settings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Remote {
-    /// etcd at `http(s)://host:port`.
-    Etcd(Reads),
-    /// ZooKeeper at `host:port`.
-    Zookeeper(ZkReads),
-    /// Redis at `host:port`, writes optionally followed by `WAIT`.
-    Redis(Option<u32>),
-    /// Consul agents at `http://host:port`.
-    Consul(Consistency),
-}
-
-impl Remote {
-    /// The system's name, as `--db` spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Remote::Etcd(_) => "etcd",
-            Remote::Zookeeper(_) => "zookeeper",
-            Remote::Redis(_) => "redis",
-            Remote::Consul(_) => "consul",
-        }
-    }
-}
-
-/// A cluster faultline only talks to.
+/// A cluster faultline did not start.
 pub struct Existing {
     endpoints: Vec<String>,
-    remote: Remote,
-    tls: Tls,
+    system: Arc<dyn System>,
+    /// The state file, when faultline has no access to the nodes.
     registry: Option<Registry>,
+    /// Access to the nodes, if given.
+    control: Option<Control>,
 }
 
 impl Existing {
-    /// Checks that every endpoint answers a read before the test starts.
-    pub fn connect(
-        endpoints: Vec<String>,
-        remote: Remote,
-        files: &TlsFiles,
-        registry: Registry,
-    ) -> Result<Existing> {
-        let tls = files.load()?;
+    /// Checks that every endpoint answers a read before the test starts;
+    /// then `alone` or `control` says what else faultline has.
+    pub fn connect(endpoints: Vec<String>, system: Arc<dyn System>) -> Result<Existing> {
         let cluster = Existing {
             endpoints,
-            remote,
-            tls,
-            registry: Some(registry),
+            system,
+            registry: None,
+            control: None,
         };
         // A read of a key no workload uses: it changes nothing anywhere.
         let probe = Invocation {
@@ -111,8 +58,10 @@ impl Existing {
         // A server still starting refuses connections for a moment: each
         // endpoint gets a few seconds to answer.
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        for (i, endpoint) in cluster.endpoints.iter().enumerate() {
-            let mut client = cluster.client(i, Duration::from_secs(5), Workload::Register);
+        for endpoint in &cluster.endpoints {
+            let mut client = cluster
+                .system
+                .client(endpoint, Duration::from_secs(5), Workload::Register)?;
             loop {
                 let done = tokio::runtime::Handle::current().block_on(client.invoke(&probe));
                 if done.kind == OpType::Ok {
@@ -121,7 +70,7 @@ impl Existing {
                 if std::time::Instant::now() >= deadline {
                     return Err(UsageError(format!(
                         "--endpoints: cannot read from {} at {endpoint}: {}",
-                        remote.name(),
+                        cluster.system.name(),
                         done.error.unwrap_or_default()
                     ))
                     .into());
@@ -131,89 +80,129 @@ impl Existing {
         }
         Ok(cluster)
     }
-}
 
-fn not_ours(action: &'static str) -> FaultError {
-    FaultError {
-        action,
-        node: "all".into(),
-        message: "faultline did not start this cluster and does not control its nodes".into(),
+    /// No access to the nodes: the state file is the run's only trace.
+    pub fn alone(mut self, registry: Registry) -> Existing {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Takes the nodes (node i serves endpoint i) as the way to inject
+    /// faults: `find` names the database's process there, if processes
+    /// are to be paused or killed.
+    pub fn control(mut self, machines: Machines, find: Option<Find>) -> Result<Existing> {
+        let (mut nodes, mut registry, chain) = machines.into_parts();
+        let firewall = match chain {
+            Some(chain) => {
+                registry.add_chain(&chain)?;
+                Some(Firewall::create(&mut nodes, &chain)?)
+            }
+            None => None,
+        };
+        let count = nodes.len();
+        let mut control = Control {
+            nodes,
+            registry,
+            firewall,
+            find,
+            disturbed: vec![None; count],
+        };
+        // Each node must show its process before the workload starts.
+        if control.find.is_some() {
+            for i in 0..count {
+                control.pid(i).map_err(|e| UsageError(format!("{e:#}")))?;
+            }
+        }
+        self.control = Some(control);
+        Ok(self)
     }
 }
 
 impl Db for Existing {
-    fn client(&self, node: usize, timeout: Duration, _workload: Workload) -> Box<dyn Client> {
-        let endpoint = self.endpoints[node].clone();
-        match self.remote {
-            Remote::Etcd(reads) => {
-                let conn = Connection {
-                    timeout,
-                    reads,
-                    tls: self.tls.clone(),
-                };
-                let http = conn.http().expect("the same settings built a client in connect");
-                Box::new(EtcdClient::new(endpoint, http, reads))
-            }
-            Remote::Zookeeper(reads) => Box::new(ZkClient::new(&[endpoint], timeout, reads)),
-            Remote::Redis(wait) => {
-                let addr = endpoint
-                    .parse()
-                    .expect("run.rs resolved redis endpoints to addresses");
-                Box::new(RedisClient::new(addr, timeout, wait))
-            }
-            Remote::Consul(reads) => Box::new(ConsulClient::new(endpoint, timeout, reads)),
-        }
+    fn client(&self, node: usize, timeout: Duration, workload: Workload) -> Box<dyn Client> {
+        self.system
+            .client(&self.endpoints[node], timeout, workload)
+            .expect("the same settings built a client in connect")
     }
 
+    /// Puts back what is still disturbed, removes faultline's chain and
+    /// folders from the nodes; the database keeps running.
     fn teardown(&mut self) -> Result<()> {
-        match self.registry.take() {
-            Some(r) => r.close(),
-            None => Ok(()),
+        if let Some(r) = self.registry.take() {
+            r.close()?;
+        }
+        let Some(mut c) = self.control.take() else {
+            return Ok(());
+        };
+        let mut errors = Vec::new();
+        for i in 0..c.nodes.len() {
+            if c.disturbed[i].is_some() {
+                if let Err(e) = c.undo(i) {
+                    errors.push(format!("{e:#}"));
+                }
+            }
+        }
+        let chain = c.firewall.take().map(|f| f.chain().to_string());
+        let done = on_each(&mut c.nodes, |_, n| {
+            if let Some(chain) = &chain {
+                n.iptables(&Firewall::removal(chain), true)?;
+            }
+            n.finish()
+        });
+        errors.extend(
+            done.into_iter()
+                .zip(&c.nodes)
+                .filter_map(|(r, n)| r.err().map(|e| format!("{}: {e:#}", n.name()))),
+        );
+        if !errors.is_empty() {
+            bail!(
+                "{}; what is left is listed in {} — run `faultline cleanup` once the nodes can be reached",
+                errors.join("; "),
+                c.registry.path().display()
+            );
+        }
+        c.registry.close()
+    }
+}
+
+/// Powers only with access to the nodes: process faults with a way to
+/// find the process, network faults with faultline's chain there.
+impl Powers for Existing {
+    fn as_kill(&mut self) -> Result<&mut dyn Kill, String> {
+        match &self.control {
+            Some(Control { find: Some(_), .. }) => Ok(self),
+            Some(_) => Err(NO_FIND.into()),
+            None => Err(NO_ACCESS.into()),
         }
     }
-}
 
-impl Kill for Existing {
-    fn kill(&mut self, _node: usize) -> Result<(), FaultError> {
-        Err(not_ours("kill"))
+    fn as_pause(&mut self) -> Result<&mut dyn Pause, String> {
+        match &self.control {
+            Some(Control { find: Some(_), .. }) => Ok(self),
+            Some(_) => Err(NO_FIND.into()),
+            None => Err(NO_ACCESS.into()),
+        }
     }
-    fn start(&mut self, _node: usize) -> Result<(), FaultError> {
-        Err(not_ours("start"))
-    }
-}
 
-impl Pause for Existing {
-    fn pause(&mut self, _node: usize) -> Result<(), FaultError> {
-        Err(not_ours("pause"))
+    fn as_partition(&mut self) -> Result<&mut dyn Partition, String> {
+        match &self.control {
+            Some(Control {
+                firewall: Some(_), ..
+            }) => Ok(self),
+            _ => Err(NO_ACCESS.into()),
+        }
     }
-    fn resume(&mut self, _node: usize) -> Result<(), FaultError> {
-        Err(not_ours("resume"))
-    }
-}
 
-impl Partition for Existing {
-    fn partition(&mut self, _grudge: &Grudge) -> Result<(), FaultError> {
-        Err(not_ours("partition"))
-    }
-    fn lose_packets(&mut self, _probability: f64) -> Result<(), FaultError> {
-        Err(not_ours("loss"))
-    }
-    fn heal_network(&mut self) -> Result<(), FaultError> {
-        Ok(())
+    fn as_clock(&mut self) -> Result<&mut dyn Clock, String> {
+        Err("faultline moves clocks only of servers it starts under libfaketime".into())
     }
 }
 
-impl Clock for Existing {
-    fn set_clock(&mut self, _node: usize, _offset_ms: i64) -> Result<(), FaultError> {
-        Err(not_ours("set clock"))
-    }
-}
-
-impl Primaries for Existing {
-    fn primaries(&mut self) -> Vec<usize> {
-        Vec::new()
-    }
-}
+const NO_ACCESS: &str =
+    "faultline did not start this cluster and has no access to its nodes; give them with \
+                         --nodes or --nodes-file (SSH), endpoint i on node i";
+const NO_FIND: &str =
+    "say how to find the database's process on each node: --db-pid-file PATH or --db-process NAME";
 
 impl Nodes for Existing {
     fn count(&self) -> usize {
@@ -221,5 +210,250 @@ impl Nodes for Existing {
     }
     fn name(&self, node: usize) -> String {
         self.endpoints[node].clone()
+    }
+}
+
+/// How to find the database's process on a node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Find {
+    /// A file on the node holding its PID.
+    PidFile(String),
+    /// Its process name, as `pgrep -x` matches it, among the processes
+    /// in the node's network namespace (the oldest, if several).
+    Process(String),
+}
+
+impl Find {
+    fn script(&self) -> String {
+        match self {
+            Find::PidFile(path) => format!("cat {}", quote(path)),
+            Find::Process(name) => format!("pgrep --ns $$ --nslist net -x -o {}", quote(name)),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Find::PidFile(path) => format!("no PID in {path}"),
+            Find::Process(name) => format!("no process named {name}"),
+        }
+    }
+}
+
+/// What faultline may do to the nodes of a cluster it did not start,
+/// reached over SSH: pause, kill and start again the database's own
+/// process (found afresh each time), and change the firewall.
+struct Control {
+    nodes: Vec<Box<dyn Node>>,
+    registry: Registry,
+    firewall: Option<Firewall>,
+    find: Option<Find>,
+    /// Per node, the process faultline paused or killed, and how to start
+    /// it again.
+    disturbed: Vec<Option<Disturbed>>,
+}
+
+impl Control {
+    fn fault(&self, node: usize, action: &'static str, e: anyhow::Error) -> FaultError {
+        FaultError {
+            action,
+            node: self.nodes[node].name().to_string(),
+            message: format!("{e:#}"),
+        }
+    }
+
+    /// The database's PID on `node` now.
+    fn pid(&mut self, node: usize) -> Result<i32> {
+        let find = self
+            .find
+            .as_ref()
+            .context("no --db-pid-file or --db-process was given")?;
+        let out = self.nodes[node]
+            .run(&find.script(), true)
+            .ok()
+            .unwrap_or_default();
+        String::from_utf8_lossy(&out)
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{} on {}", find.describe(), self.nodes[node].name()))
+    }
+
+    /// Pauses or kills the database's process on `node`, recording it
+    /// first (with how to start it again, for a kill).
+    fn disturb(&mut self, node: usize, kill: bool) -> Result<()> {
+        if self.disturbed[node].is_some() {
+            bail!("already paused or killed");
+        }
+        let pid = self.pid(node)?;
+        let restart = if kill {
+            Some(capture(&mut *self.nodes[node], pid)?)
+        } else {
+            None
+        };
+        let d = Disturbed {
+            node: self.nodes[node].name().to_string(),
+            pid,
+            restart,
+        };
+        self.registry.disturb(d.clone())?;
+        let signal = if kill { "KILL" } else { "STOP" };
+        self.nodes[node].run(&format!("kill -{signal} {pid}"), true)?;
+        self.disturbed[node] = Some(d);
+        Ok(())
+    }
+
+    /// Continues or starts again what `disturb` paused or killed.
+    fn undo(&mut self, node: usize) -> Result<()> {
+        let Some(d) = self.disturbed[node].take() else {
+            bail!("nothing paused or killed there");
+        };
+        settle(&mut *self.nodes[node], &d)?;
+        self.registry.settle(&d.node, d.pid)
+    }
+}
+
+/// How `pid` runs on `node` (one round trip), to start it again so.
+fn capture(node: &mut dyn Node, pid: i32) -> Result<Restart> {
+    let script = format!(
+        "p={pid}; readlink /proc/$p/cwd && stat -c '%U %G' /proc/$p && base64 -w0 /proc/$p/cmdline && echo && \
+         base64 -w0 /proc/$p/environ && echo"
+    );
+    let out = String::from_utf8(node.run(&script, true)?)?;
+    let mut lines = out.lines();
+    let mut next = || lines.next().context("an incomplete answer about the process");
+    let cwd = next()?.to_string();
+    let (user, group) = next()?.split_once(' ').context("no user and group")?;
+    let (user, group) = (user.to_string(), group.to_string());
+    let nul_list = |b64: &str| -> Result<Vec<String>> {
+        let raw = B64.decode(b64.trim())?;
+        Ok(raw
+            .split(|&b| b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect())
+    };
+    let argv = nul_list(next()?)?;
+    let env = nul_list(next()?)?;
+    if argv.is_empty() {
+        bail!("process {pid} has no command line (a kernel thread, or gone)");
+    }
+    // Beside the run folders, not in one: the process outlives the run.
+    let log = node
+        .dir()
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(node.dir())
+        .join(format!("restarted-{}-{pid}.log", node.name()))
+        .display()
+        .to_string();
+    Ok(Restart {
+        cwd,
+        user,
+        group,
+        argv,
+        env,
+        log,
+    })
+}
+
+/// Puts a disturbed process back: continues a paused one (if it still
+/// runs), starts a killed one again as it ran — unless something (a
+/// service manager) already has. Says what it did.
+pub fn settle(node: &mut dyn Node, d: &Disturbed) -> Result<String> {
+    let Some(r) = &d.restart else {
+        node.run(&format!("kill -CONT {} 2>/dev/null; true", d.pid), true)?;
+        return Ok(format!("continued process {}", d.pid));
+    };
+    let running = format!(
+        "for p in $(pgrep --ns $$ --nslist net -x {}); do [ \"$(tr '\\0' '\\n' < /proc/$p/cmdline)\" = {} ] && echo $p; done; true",
+        quote(&comm(&r.argv[0])),
+        quote(&r.argv.join("\n"))
+    );
+    let found = String::from_utf8_lossy(&node.run(&running, true)?)
+        .trim()
+        .to_string();
+    if !found.is_empty() {
+        return Ok(format!(
+            "process {} was already running again (as {found})",
+            d.pid
+        ));
+    }
+    let script = format!(
+        "cd {} || exit 1; setpriv --reuid={} --regid={} --init-groups env -i {} nohup setsid {} >> {} 2>&1 < /dev/null & echo $!",
+        quote(&r.cwd),
+        quote(&r.user),
+        quote(&r.group),
+        quote_all(&r.env),
+        quote_all(&r.argv),
+        quote(&r.log)
+    );
+    let pid = String::from_utf8_lossy(&node.run(&script, true)?)
+        .trim()
+        .to_string();
+    Ok(format!(
+        "started process {} again as {pid} ({}; output to {})",
+        d.pid,
+        r.argv.join(" "),
+        r.log
+    ))
+}
+
+/// The name `pgrep -x` matches for a program: its file name, cut to the
+/// 15 bytes the kernel keeps.
+fn comm(program: &str) -> String {
+    let name = program.rsplit('/').next().unwrap_or(program);
+    name.chars().take(15).collect()
+}
+
+impl Kill for Existing {
+    fn kill(&mut self, node: usize) -> Result<(), FaultError> {
+        let c = self.control.as_mut().expect("powers only with control");
+        c.disturb(node, true).map_err(|e| c.fault(node, "kill", e))
+    }
+
+    fn start(&mut self, node: usize) -> Result<(), FaultError> {
+        let c = self.control.as_mut().expect("powers only with control");
+        c.undo(node).map_err(|e| c.fault(node, "start", e))
+    }
+}
+
+impl Pause for Existing {
+    fn pause(&mut self, node: usize) -> Result<(), FaultError> {
+        let c = self.control.as_mut().expect("powers only with control");
+        c.disturb(node, false).map_err(|e| c.fault(node, "pause", e))
+    }
+
+    fn resume(&mut self, node: usize) -> Result<(), FaultError> {
+        let c = self.control.as_mut().expect("powers only with control");
+        c.undo(node).map_err(|e| c.fault(node, "resume", e))
+    }
+}
+
+impl Partition for Existing {
+    fn partition(&mut self, grudge: &Grudge) -> Result<(), FaultError> {
+        let c = self.control.as_mut().expect("powers only with control");
+        c.firewall
+            .as_ref()
+            .expect("checked by as_partition")
+            .partition(&mut c.nodes, grudge)
+    }
+
+    fn lose_packets(&mut self, probability: f64) -> Result<(), FaultError> {
+        let c = self.control.as_mut().expect("powers only with control");
+        c.firewall
+            .as_ref()
+            .expect("checked by as_partition")
+            .lose_packets(&mut c.nodes, probability)
+    }
+
+    fn heal_network(&mut self) -> Result<(), FaultError> {
+        match self.control.as_mut() {
+            Some(Control {
+                firewall: Some(f),
+                nodes,
+                ..
+            }) => f.heal(nodes),
+            _ => Ok(()),
+        }
     }
 }

@@ -6,27 +6,24 @@ mod bench;
 mod check;
 mod cleanup;
 mod cli;
-mod consul;
+mod cluster;
 mod controller;
 mod db;
 mod demo;
-mod etcd;
 mod existing;
 mod journal;
-mod local;
 mod netns;
-mod process;
-mod redis;
+mod node;
 mod run;
 mod serve;
 mod store;
 mod synth;
+mod systems;
 mod verdicts;
-mod zookeeper;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::{Cli, Command};
 
@@ -36,8 +33,13 @@ const BAD_INPUT: u8 = 254;
 const INTERNAL: u8 = 255;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    // Each system adds its own flags to `test`.
+    let parsed = Cli::command()
+        .mut_subcommand("test", systems::augment)
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
+    let (cli, matches) = match parsed {
+        Ok(p) => p,
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { BAD_INPUT } else { 0 });
@@ -65,7 +67,10 @@ fn main() -> ExitCode {
             check::run(args)
         }
         Command::Bench(args) => bench::run(args),
-        Command::Test(args) => run::test(*args),
+        Command::Test(args) => run::test(
+            *args,
+            matches.subcommand_matches("test").expect("the test command"),
+        ),
         Command::Analyze(args) | Command::Report(args) => run::analyze(args),
         Command::Cleanup => run::cleanup(),
         Command::Serve(args) => run::serve(args),

@@ -4,11 +4,9 @@
 //! routed on any real network. The /24 exists only on our bridge and in
 //! our namespaces; nothing forwards it anywhere.
 //!
-//! Faults act inside the nodes' namespaces only, in a chain this module
-//! creates there (`FAULTLINE`, jumped to from `INPUT`): a partition makes
-//! each node drop packets from the peers its grudge names; packet loss
-//! drops a random share of peer traffic. Healing flushes that chain.
-//! Deleting a namespace deletes its rules and its end of the veth.
+//! Faults act inside the nodes' namespaces only (the cluster's chain is
+//! created there, through the local node backend). Deleting a namespace
+//! deletes its rules and its end of the veth.
 //!
 //! Every namespace, link and lock is recorded in the run's state file
 //! before it is created, so `faultline cleanup` removes exactly these.
@@ -18,12 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
-use nemesis::{FaultError, Grudge};
 
 use crate::cleanup::{read_lock, Lock, Owner, Registry, LOCKS};
-
-/// The chain faultline owns inside each namespace.
-const CHAIN: &str = "FAULTLINE";
 
 /// One node's place in the network.
 struct NetNode {
@@ -192,8 +186,6 @@ impl Network {
                 &node_end,
             ])?;
             run(&["ip", "-n", &ns, "link", "set", &node_end, "up"])?;
-            run(&["ip", "netns", "exec", &ns, "iptables", "-N", CHAIN])?;
-            run(&["ip", "netns", "exec", &ns, "iptables", "-A", "INPUT", "-j", CHAIN])?;
             nodes.push(NetNode { ns, ip });
         }
         Ok(Network { bridge, nodes, lock })
@@ -204,78 +196,9 @@ impl Network {
         self.nodes[i].ip
     }
 
-    /// The launcher that runs a command inside node `i`'s namespace
-    /// (`ip netns exec` execs it, so the PID is the server's own).
-    pub fn wrapper(&self, i: usize) -> Vec<String> {
-        vec![
-            "ip".into(),
-            "netns".into(),
-            "exec".into(),
-            self.nodes[i].ns.clone(),
-        ]
-    }
-
-    fn iptables(&self, i: usize, args: &[&str]) -> Result<(), FaultError> {
-        let mut argv = vec!["ip", "netns", "exec", self.nodes[i].ns.as_str(), "iptables"];
-        argv.extend_from_slice(args);
-        run(&argv).map_err(|e| FaultError {
-            action: "network",
-            node: format!("n{}", i + 1),
-            message: format!("{e:#}"),
-        })
-    }
-
-    /// Removes every network fault.
-    pub fn heal(&self) -> Result<(), FaultError> {
-        for i in 0..self.nodes.len() {
-            self.iptables(i, &["-F", CHAIN])?;
-        }
-        Ok(())
-    }
-
-    /// Each node drops packets from the nodes its grudge names (both
-    /// directions, since grudges are symmetric). Client traffic from the
-    /// host is untouched, so clients of a cut-off node keep using it.
-    pub fn partition(&self, grudge: &Grudge) -> Result<(), FaultError> {
-        self.heal()?;
-        for (i, peers) in grudge.0.iter().enumerate() {
-            for &p in peers {
-                let src = self.nodes[p].ip.to_string();
-                self.iptables(i, &["-A", CHAIN, "-s", &src, "-j", "DROP"])?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Each node drops a random share of packets from its peers.
-    pub fn lose_packets(&self, probability: f64) -> Result<(), FaultError> {
-        self.heal()?;
-        let p = format!("{probability:.3}");
-        for i in 0..self.nodes.len() {
-            for (j, peer) in self.nodes.iter().enumerate() {
-                if i != j {
-                    let src = peer.ip.to_string();
-                    self.iptables(
-                        i,
-                        &[
-                            "-A",
-                            CHAIN,
-                            "-s",
-                            &src,
-                            "-m",
-                            "statistic",
-                            "--mode",
-                            "random",
-                            "--probability",
-                            &p,
-                            "-j",
-                            "DROP",
-                        ],
-                    )?;
-                }
-            }
-        }
-        Ok(())
+    /// Node `i`'s namespace.
+    pub fn namespace(&self, i: usize) -> &str {
+        &self.nodes[i].ns
     }
 
     /// Deletes the namespaces, bridge and lock, then forgets them.
@@ -323,19 +246,4 @@ pub fn remove(namespaces: &[String], links: &[String], locks: &[PathBuf]) -> Vec
         }
     }
     done
-}
-
-/// A cluster's network faults, for clusters that may run without
-/// namespaces (then every network fault is refused with the reason).
-pub fn require<'a>(net: &'a Option<Network>, action: &'static str) -> Result<&'a Network, FaultError> {
-    net.as_ref().ok_or_else(|| FaultError {
-        action,
-        node: "all".into(),
-        message: "this cluster runs on loopback, without network namespaces".into(),
-    })
-}
-
-/// Heals a cluster's network faults, if it has a network.
-pub fn heal(net: &Option<Network>) -> Result<(), FaultError> {
-    net.as_ref().map_or(Ok(()), Network::heal)
 }

@@ -10,12 +10,10 @@ use checkers::Verdict;
 use workloads::Workload;
 
 use crate::cli::{AnalyzeArgs, ServeArgs, TestArgs, UsageError};
-use crate::controller::{self, DbChoice, TestConfig};
-use crate::existing::{Remote, TlsFiles};
-use crate::{cleanup, netns, store, verdicts};
-use workloads::consul::Consistency;
-use workloads::etcd::Reads;
-use workloads::zookeeper::Reads as ZkReads;
+use crate::controller::{self, Access, ClusterSpec, TestConfig};
+use crate::existing::Find;
+use crate::node::{ssh, Backend};
+use crate::{cleanup, netns, store, systems, verdicts};
 
 fn seconds(flag: &str, v: f64) -> Result<Duration, UsageError> {
     if v.is_finite() && v > 0.0 {
@@ -27,7 +25,7 @@ fn seconds(flag: &str, v: f64) -> Result<Duration, UsageError> {
     }
 }
 
-fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
+fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig, UsageError> {
     let workload: Workload = args.workload.parse().map_err(UsageError)?;
     let existing = !args.endpoints.is_empty();
     let nemesis = args
@@ -35,160 +33,81 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
         .as_deref()
         .unwrap_or(if existing { "none" } else { "kill,pause" });
     let faults = nemesis::parse_faults(nemesis).map_err(|e| UsageError(format!("--nemesis: {e}")))?;
-    if existing && !faults.is_empty() {
+    // Nodes named by host are reached over SSH; with --endpoints they
+    // are the existing cluster's, for faults.
+    let ssh_nodes = args.nodes_file.is_some() || args.nodes.trim().parse::<usize>().is_err();
+    if existing && !faults.is_empty() && !ssh_nodes {
         return Err(UsageError(
             "--nemesis with --endpoints: faultline did not start that cluster and cannot kill, pause or \
-             partition its nodes; use --nemesis none, or let faultline start a cluster (drop --endpoints)"
+             partition its nodes without access to them; give them with --nodes or --nodes-file (SSH; \
+             endpoint i on node i), use --nemesis none, or let faultline start a cluster (drop --endpoints)"
                 .into(),
         ));
     }
-    let tls = TlsFiles {
-        cacert: args.cacert.clone(),
-        cert: args.cert.clone(),
-        key: args.key.clone(),
-    };
-    if !existing && tls != TlsFiles::default() {
+    if (args.db_pid_file.is_some() || args.db_process.is_some()) && !(existing && ssh_nodes) {
         return Err(UsageError(
-            "--cacert, --cert and --key go with --endpoints".into(),
+            "--db-pid-file and --db-process find the processes of an existing cluster (--endpoints) on its \
+             nodes (--nodes or --nodes-file)"
+                .into(),
         ));
     }
+    let backend = backend(args, &faults)?;
+    let nodes = if existing {
+        args.endpoints.len()
+    } else {
+        backend.count()
+    };
+    if existing && ssh_nodes && backend.count() != nodes {
+        return Err(UsageError(format!(
+            "--endpoints names {nodes} endpoints but the nodes are {}: endpoint i is served by node i",
+            backend.count()
+        )));
+    }
+    let system = systems::configure(
+        &args.db,
+        matches,
+        &systems::Context {
+            nodes,
+            existing,
+            faults: &faults,
+        },
+    )?;
     let targets = args
         .nemesis_targets
         .parse()
         .map_err(|e| UsageError(format!("--nemesis-targets: {e}")))?;
-    let network_faults = faults.iter().any(|f| f.is_network());
-    if faults.contains(&nemesis::Fault::Clock) {
-        if args.db != "zookeeper" {
-            return Err(UsageError(format!(
-                "--nemesis clock: faultline moves a node's clock with libfaketime, which only JVMs honour; \
-                 use --db zookeeper (--db {} cannot take it; the machine's own clock is never touched)",
-                args.db
-            )));
-        }
-        if let Some(why) = crate::zookeeper::clock_unavailable() {
-            return Err(UsageError(format!("--nemesis clock: {why}")));
-        }
-    }
-    let supported: &[Workload] = match args.db.as_str() {
-        "demo" => &[Workload::Register, Workload::CasRegister, Workload::Set],
-        "etcd" => &[Workload::Register, Workload::CasRegister],
-        // Redis has no compare-and-set here.
-        "redis" => &[Workload::Register, Workload::Set],
-        "zookeeper" | "consul" => &[Workload::Register, Workload::CasRegister, Workload::Lock],
-        _ => &Workload::ALL,
-    };
-    if !supported.contains(&workload) {
-        let names: Vec<&str> = supported.iter().map(|w| w.name()).collect();
+    if !system.workloads().contains(&workload) {
+        let names: Vec<&str> = system.workloads().iter().map(|w| w.name()).collect();
         return Err(UsageError(format!(
             "--db {} runs the {} workloads, not {workload}",
             args.db,
             names.join(", ")
         )));
     }
-    // Local clusters get a namespace per node when this machine allows
-    // it; network faults need them.
-    let namespaces = || match netns::unavailable() {
-        Some(why) if network_faults => Err(UsageError(format!("--nemesis partition/loss: {why}"))),
-        why => Ok(why.is_none()),
+    let cluster = if existing {
+        let endpoints = args
+            .endpoints
+            .iter()
+            .map(|e| {
+                system
+                    .endpoint(e)
+                    .map_err(|expected| UsageError(format!("--endpoints {e}: expected {expected}")))
+            })
+            .collect::<Result<_, _>>()?;
+        let find = match (&args.db_pid_file, &args.db_process) {
+            (Some(f), _) => Some(Find::PidFile(f.clone())),
+            (None, Some(p)) => Some(Find::Process(p.clone())),
+            (None, None) => None,
+        };
+        let access = ssh_nodes.then_some(Access { backend, find });
+        ClusterSpec::Existing { endpoints, access }
+    } else {
+        if let (Backend::Ssh { .. }, Some(why)) = (&backend, system.local_only()) {
+            return Err(UsageError(format!("--nodes: {why}; it cannot run over SSH")));
+        }
+        ClusterSpec::Start { backend }
     };
-    let (db, variant) = match args.db.as_str() {
-        "demo" if existing => {
-            return Err(UsageError(
-                "--endpoints: faultline talks to existing etcd, zookeeper, redis or consul clusters; \
-                 add --db with the system"
-                    .into(),
-            ))
-        }
-        "demo" => {
-            if network_faults {
-                return Err(UsageError(
-                    "--nemesis partition/loss: the demo cluster runs on loopback without network namespaces; \
-                     use --db etcd for network faults, or --nemesis kill,pause"
-                        .into(),
-                ));
-            }
-            let mode = serde_json::to_value(args.mode)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from));
-            (DbChoice::Demo(args.mode), mode.unwrap_or_default())
-        }
-        system @ ("etcd" | "zookeeper" | "redis" | "consul") if existing => {
-            let (remote, variant) = match system {
-                "etcd" => (
-                    Remote::Etcd(parse_reads(&args.etcd_reads)?),
-                    args.etcd_reads.as_str(),
-                ),
-                "zookeeper" => (
-                    Remote::Zookeeper(zookeeper_reads(args)?),
-                    args.zookeeper_reads.as_str(),
-                ),
-                "redis" => (Remote::Redis(redis_wait(args)?), "sentinel"),
-                _ => (Remote::Consul(consul_reads(args)?), args.consul_reads.as_str()),
-            };
-            if tls != TlsFiles::default() && system != "etcd" {
-                return Err(UsageError(format!(
-                    "--cacert, --cert and --key: TLS is supported for etcd, not {system}"
-                )));
-            }
-            (
-                DbChoice::Existing {
-                    endpoints: endpoints(system, &args.endpoints)?,
-                    remote,
-                    tls,
-                },
-                format!("existing-{variant}"),
-            )
-        }
-        "etcd" => (
-            DbChoice::Etcd {
-                reads: parse_reads(&args.etcd_reads)?,
-                namespaces: namespaces()?,
-            },
-            args.etcd_reads.clone(),
-        ),
-        "consul" => {
-            let Some(bin) = crate::consul::find_binary(args.consul_bin.as_deref()) else {
-                return Err(UsageError(match &args.consul_bin {
-                    Some(p) => format!("--consul-bin {}: no such file", p.display()),
-                    None => "--db consul: no consul binary. Consul is not packaged for Debian, so faultline cannot \
-                             install it: put HashiCorp's `consul` on PATH or pass --consul-bin /path/to/consul \
-                             (or test a running cluster with --endpoints)"
-                        .into(),
-                }));
-            };
-            (
-                DbChoice::Consul {
-                    bin,
-                    reads: consul_reads(args)?,
-                    namespaces: namespaces()?,
-                },
-                args.consul_reads.clone(),
-            )
-        }
-        "redis" => {
-            let wait = redis_wait(args)?;
-            (
-                DbChoice::Redis {
-                    namespaces: namespaces()?,
-                    wait,
-                },
-                wait.map_or("sentinel".to_string(), |n| format!("sentinel-wait{n}")),
-            )
-        }
-        "zookeeper" => (
-            DbChoice::Zookeeper {
-                reads: zookeeper_reads(args)?,
-                namespaces: namespaces()?,
-            },
-            args.zookeeper_reads.clone(),
-        ),
-        other => {
-            return Err(UsageError(format!(
-                "--db {other}: expected demo, etcd, zookeeper, redis or consul"
-            )))
-        }
-    };
-    if args.concurrency == 0 || args.nodes == 0 || args.test_count == 0 || args.ops_per_key == 0 {
+    if args.concurrency == 0 || nodes == 0 || args.test_count == 0 || args.ops_per_key == 0 {
         return Err(UsageError(
             "--concurrency, --nodes, --test-count and --ops-per-key must be at least 1".into(),
         ));
@@ -200,8 +119,8 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
             args.readers_per_key
         )));
     }
-    if args.nodes > 200 {
-        return Err(UsageError(format!("--nodes {}: at most 200", args.nodes)));
+    if nodes > 200 {
+        return Err(UsageError(format!("--nodes {nodes}: at most 200")));
     }
     if !(args.rate.is_finite() && args.rate >= 0.0) {
         return Err(UsageError(format!(
@@ -209,14 +128,23 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
             args.rate
         )));
     }
+    let variant = if existing {
+        format!("existing-{}", system.variant())
+    } else {
+        system.variant()
+    };
     Ok(TestConfig {
         name: args
             .name
             .clone()
             .unwrap_or_else(|| format!("{}-{workload}-{variant}", args.db)),
         workload,
-        db,
-        nodes: args.nodes,
+        recovery: match args.recovery {
+            Some(r) => seconds("recovery", r)?,
+            None => system.recovery(),
+        },
+        system: system.into(),
+        cluster,
         faults,
         targets,
         nemesis_interval: seconds("nemesis-interval", args.nemesis_interval)?,
@@ -224,11 +152,6 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
         concurrency: args.concurrency,
         rate: (args.rate > 0.0).then_some(args.rate),
         op_timeout: seconds("op-timeout", args.op_timeout)?,
-        recovery: seconds(
-            "recovery",
-            args.recovery
-                .unwrap_or(if args.db == "redis" { 12.0 } else { 2.0 }),
-        )?,
         ops_per_key: args.ops_per_key,
         readers_per_key: args.readers_per_key,
         seed: args.seed.unwrap_or_else(|| {
@@ -244,158 +167,61 @@ fn config(args: &TestArgs) -> Result<TestConfig, UsageError> {
     })
 }
 
-fn parse_reads(s: &str) -> Result<Reads, UsageError> {
-    match s {
-        "linearizable" => Ok(Reads::Linearizable),
-        "serializable" => Ok(Reads::Serializable),
-        other => Err(UsageError(format!(
-            "--etcd-reads {other}: expected linearizable or serializable"
-        ))),
-    }
-}
-
-fn zookeeper_reads(args: &TestArgs) -> Result<ZkReads, UsageError> {
-    match args.zookeeper_reads.as_str() {
-        "plain" => Ok(ZkReads::Plain),
-        "sync" => Ok(ZkReads::Sync),
-        other => Err(UsageError(format!(
-            "--zookeeper-reads {other}: expected sync or plain"
-        ))),
-    }
-}
-
-fn consul_reads(args: &TestArgs) -> Result<Consistency, UsageError> {
-    match args.consul_reads.as_str() {
-        "consistent" => Ok(Consistency::Consistent),
-        "default" => Ok(Consistency::Default),
-        "stale" => Ok(Consistency::Stale),
-        other => Err(UsageError(format!(
-            "--consul-reads {other}: expected consistent, default or stale"
-        ))),
-    }
-}
-
-fn redis_wait(args: &TestArgs) -> Result<Option<u32>, UsageError> {
-    let replicas = if args.endpoints.is_empty() {
-        args.nodes
-    } else {
-        args.endpoints.len()
-    };
-    match args.redis_wait {
-        Some(n) if n == 0 || n as usize >= replicas => Err(UsageError(format!(
-            "--redis-wait {n}: expected 1 to {} (the replicas of {replicas} nodes)",
-            replicas.saturating_sub(1)
-        ))),
-        w => Ok(w),
-    }
-}
-
-/// `--endpoints` in the form each system's client takes: URLs for etcd
-/// and Consul, `host:port` for ZooKeeper, a resolved address for Redis.
-fn endpoints(system: &str, given: &[String]) -> Result<Vec<String>, UsageError> {
-    given
-        .iter()
-        .map(|e| {
-            let bad = |expected: &str| UsageError(format!("--endpoints {e}: expected {expected}"));
-            match system {
-                "etcd" | "consul" if e.starts_with("http://") || e.starts_with("https://") => {
-                    Ok(e.trim_end_matches('/').to_string())
+/// Where the nodes are: `--nodes N` on this machine (a namespace each
+/// when it allows them; network faults need them), or hosts over SSH.
+fn backend(args: &TestArgs, faults: &[nemesis::Fault]) -> Result<Backend, UsageError> {
+    let targets = match (&args.nodes_file, args.nodes.trim().parse::<usize>()) {
+        (Some(file), _) => ssh::read_nodes_file(file).map_err(|e| UsageError(format!("--nodes-file {e}")))?,
+        (None, Ok(count)) => {
+            let network_faults = faults.iter().any(|f| f.is_network());
+            // The demo cluster runs on loopback; it refuses network
+            // faults itself, with its own reason.
+            let namespaces = match netns::unavailable() {
+                _ if args.db == "demo" => false,
+                Some(why) if network_faults => {
+                    return Err(UsageError(format!("--nemesis partition/loss: {why}")))
                 }
-                "etcd" | "consul" => Err(bad("http://host:port or https://host:port")),
-                _ => match std::net::ToSocketAddrs::to_socket_addrs(e.as_str()).map(|mut a| a.next()) {
-                    Ok(Some(addr)) if system == "redis" => Ok(addr.to_string()),
-                    Ok(Some(_)) => Ok(e.clone()),
-                    _ => Err(bad("host:port")),
-                },
-            }
-        })
-        .collect()
+                why => why.is_none(),
+            };
+            return Ok(Backend::Local { count, namespaces });
+        }
+        (None, Err(_)) => args
+            .nodes
+            .split(',')
+            .map(|n| ssh::Target::parse(n).map_err(|e| UsageError(format!("--nodes {e}"))))
+            .collect::<Result<_, _>>()?,
+    };
+    if let Some(bad) = args.ssh_option.iter().find(|o| !o.contains('=')) {
+        return Err(UsageError(format!(
+            "--ssh-option {bad}: expected KEY=VALUE, as ssh -o takes it"
+        )));
+    }
+    Ok(Backend::Ssh {
+        targets,
+        ssh: ssh::Ssh {
+            user: args.ssh_user.clone(),
+            port: args.ssh_port,
+            key: args.ssh_key.clone(),
+            options: args.ssh_option.clone(),
+            control_dir: PathBuf::new(),
+        },
+        remote_dir: args.remote_dir.clone(),
+    })
 }
 
 /// The cluster in words, for the opening line.
-fn describe_db(cfg: &TestConfig) -> String {
-    match cfg.db {
-        DbChoice::Demo(mode) => format!(
-            "the demo cluster ({} nodes, {} mode)",
-            cfg.nodes,
-            serde_json::to_value(mode)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default()
-        ),
-        DbChoice::Existing {
-            ref endpoints,
-            remote,
-            ..
-        } => format!(
-            "an existing {} cluster ({} endpoint{}, {}) that faultline did not start: no faults are injected",
-            remote.name(),
+fn describe(cfg: &TestConfig) -> String {
+    match &cfg.cluster {
+        ClusterSpec::Start { backend } => format!("{} ({})", cfg.system.describe(), backend.describe()),
+        ClusterSpec::Existing { endpoints, access } => format!(
+            "an existing {} cluster ({} endpoint{}; {}) that faultline did not start: {}",
+            cfg.system.name(),
             endpoints.len(),
             if endpoints.len() == 1 { "" } else { "s" },
-            match remote {
-                Remote::Etcd(Reads::Serializable) => "serializable reads".to_string(),
-                Remote::Etcd(_) => "linearizable reads".to_string(),
-                Remote::Zookeeper(ZkReads::Sync) => "sync-then-read reads".to_string(),
-                Remote::Zookeeper(_) => "plain reads".to_string(),
-                Remote::Redis(wait) => wait.map_or("no WAIT".to_string(), |n| format!("WAIT for {n}")),
-                Remote::Consul(c) => format!("{c:?} reads").to_lowercase(),
-            }
-        ),
-        DbChoice::Redis { namespaces, wait } => format!(
-            "Redis with Sentinel ({} nodes, {}{})",
-            cfg.nodes,
-            if namespaces {
-                "each in its own network namespace"
-            } else {
-                "on loopback: process faults only"
-            },
-            wait.map_or(String::new(), |n| format!(
-                ", writes WAIT for {n} replica{}",
-                if n == 1 { "" } else { "s" }
-            ))
-        ),
-        DbChoice::Consul {
-            ref bin,
-            reads,
-            namespaces,
-        } => format!(
-            "Consul from {} ({} nodes, {}, {:?} reads)",
-            bin.display(),
-            cfg.nodes,
-            if namespaces {
-                "each in its own network namespace"
-            } else {
-                "on loopback: process faults only"
-            },
-            reads
-        )
-        .to_lowercase(),
-        DbChoice::Zookeeper { reads, namespaces } => format!(
-            "ZooKeeper ({} nodes, {}, {} reads)",
-            cfg.nodes,
-            if namespaces {
-                "each in its own network namespace"
-            } else {
-                "on loopback: process faults only"
-            },
-            if reads == ZkReads::Sync {
-                "sync-then-read"
-            } else {
-                "plain"
-            }
-        ),
-        DbChoice::Etcd { reads, namespaces } => format!(
-            "etcd ({} nodes, {}, {} reads)",
-            cfg.nodes,
-            if namespaces {
-                "each in its own network namespace"
-            } else {
-                "on loopback: process faults only"
-            },
-            if reads == Reads::Serializable {
-                "serializable"
-            } else {
-                "linearizable"
+            cfg.system.describe(),
+            match access {
+                None => "no faults are injected".to_string(),
+                Some(a) => format!("faults through {}", a.backend.describe()),
             }
         ),
     }
@@ -408,8 +234,8 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the runtime")
 }
 
-pub fn test(args: TestArgs) -> Result<u8> {
-    let mut cfg = config(&args)?;
+pub fn test(args: TestArgs, matches: &clap::ArgMatches) -> Result<u8> {
+    let mut cfg = config(&args, matches)?;
     let argv: Vec<String> = std::env::args().collect();
     let rt = runtime()?;
     let mut verdicts = Vec::new();
@@ -420,7 +246,7 @@ pub fn test(args: TestArgs) -> Result<u8> {
         eprintln!(
             "faultline test: {} on {}, faults: {}, {} s, seed {}",
             cfg.workload,
-            describe_db(&cfg),
+            describe(&cfg),
             if cfg.faults.is_empty() {
                 "none".to_string()
             } else {

@@ -331,7 +331,7 @@ fn workloads_and_faults_a_system_cannot_take_are_refused_at_once() {
         ),
         (
             &["test", "--db", "zookeeper", "--zookeeper-reads", "fast"][..],
-            "expected sync or plain",
+            "[possible values: sync, plain]",
         ),
         (
             &["test", "--db", "redis", "-w", "set", "--redis-wait", "3"][..],

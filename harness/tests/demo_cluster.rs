@@ -248,7 +248,10 @@ fn with_no_arguments_the_default_test_runs_and_ends_valid() {
         .unwrap();
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
-    assert!(out.contains("cas-register on the demo cluster (3 nodes"), "{out}");
+    assert!(
+        out.contains("cas-register on the demo cluster, correct mode (3 nodes"),
+        "{out}"
+    );
     assert!(out.contains("faults: kill, pause, 30 s"), "{out}");
     let folder = out
         .lines()

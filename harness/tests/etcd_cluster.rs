@@ -133,8 +133,10 @@ fn a_sigkill_in_mid_partition_leaves_nothing_after_cleanup() {
         "the namespaces outlived faultline"
     );
     // The partition's rules are in the namespaces, in faultline's chain.
+    let chain = state["chains"][0].as_str().unwrap().to_string();
+    assert!(chain.starts_with("FAULTLINE-"), "{chain}");
     let rules = Command::new("ip")
-        .args(["netns", "exec", &namespaces[0], "iptables", "-S", "FAULTLINE"])
+        .args(["netns", "exec", &namespaces[0], "iptables", "-S", &chain])
         .output()
         .unwrap();
     assert!(
@@ -142,7 +144,7 @@ fn a_sigkill_in_mid_partition_leaves_nothing_after_cleanup() {
             // The isolated node may be another one; look in all of them.
             namespaces.iter().any(|ns| {
                 let r = Command::new("ip")
-                    .args(["netns", "exec", ns, "iptables", "-S", "FAULTLINE"])
+                    .args(["netns", "exec", ns, "iptables", "-S", &chain])
                     .output()
                     .unwrap();
                 String::from_utf8_lossy(&r.stdout).contains("-j DROP")

@@ -125,7 +125,7 @@ fn an_existing_zookeeper_server_is_tested_without_faults() {
         let out = text(&o);
         assert_eq!(o.status.code(), Some(0), "{out}");
         assert!(
-            out.contains("an existing zookeeper cluster (1 endpoint, sync-then-read reads)"),
+            out.contains("an existing zookeeper cluster (1 endpoint; ZooKeeper, sync-then-read reads)"),
             "{out}"
         );
     }

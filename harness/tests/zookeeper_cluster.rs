@@ -50,8 +50,14 @@ fn assert_partitioned_and_killed(s: &Path) {
     }
 }
 
+/// ZooKeeper does not promise linearizable reads even after `sync`
+/// (ZOOKEEPER-1675: sync is no quorum operation). Seen here once in about
+/// fifteen runs: a sync-then-read served by the leader missed a write a
+/// follower had acknowledged 30 µs before the read began. So the run must
+/// be valid, or invalid by a stale read only — never by a write, a cas or
+/// a lost update.
 #[test]
-fn sync_then_read_registers_are_linearizable_under_partitions_and_kills() {
+fn sync_then_read_registers_fail_by_stale_reads_at_most() {
     let s = store("sync");
     let (code, out) = run(
         &s,
@@ -70,12 +76,22 @@ fn sync_then_read_registers_are_linearizable_under_partitions_and_kills() {
             "25",
         ],
     );
-    assert_eq!(code, Some(0), "{out}");
     assert!(
-        out.contains("ZooKeeper (3 nodes, each in its own network namespace, sync-then-read reads)"),
+        out.contains("ZooKeeper, sync-then-read reads (3 nodes, each in its own network namespace)"),
         "{out}"
     );
-    assert!(out.contains("keys are linearizable"), "{out}");
+    match code {
+        Some(0) => assert!(out.contains("keys are linearizable"), "{out}"),
+        Some(1) => {
+            let finding = out.lines().find(|l| l.starts_with("invalid: key ")).unwrap();
+            let op = finding.split(": process ").nth(1).unwrap();
+            assert!(
+                op.split_whitespace().nth(1) == Some("read"),
+                "only a read may be stale: {finding}"
+            );
+        }
+        _ => panic!("{out}"),
+    }
     assert_partitioned_and_killed(&s);
 }
 

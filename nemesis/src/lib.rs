@@ -2,8 +2,9 @@
 //! is healed.
 //!
 //! A database offers its powers as separate traits — [`Kill`] (kill and
-//! start a node), [`Pause`] (pause and resume one) — as Jepsen's DB
-//! protocols do. A [`Nemesis`] picks faults and targets from a seeded
+//! start a node), [`Pause`] (pause and resume one), [`Partition`],
+//! [`Clock`] — each optional behind [`Powers`], as Jepsen's DB protocols
+//! are; [`missing`] names the powers a run's faults need and lack. A [`Nemesis`] picks faults and targets from a seeded
 //! generator, applies them through those powers, remembers what is active
 //! and undoes all of it in [`Nemesis::heal`]. Every action returns an
 //! [`Event`] for the history, so reports can shade fault periods. The
@@ -70,10 +71,49 @@ pub trait Clock {
     fn set_clock(&mut self, node: usize, offset_ms: i64) -> Result<(), FaultError>;
 }
 
-/// Which nodes lead, as the database sees it (Jepsen's `Primary`).
-pub trait Primaries {
-    /// The nodes that currently act as primary or leader; may be empty.
-    fn primaries(&mut self) -> Vec<usize>;
+/// A database's powers, each optional as Jepsen's DB protocols are: a
+/// system or a backend that lacks one says why instead, and a run whose
+/// faults need it is refused before it starts ([`missing`]).
+pub trait Powers: Nodes {
+    /// Killing and restarting nodes.
+    fn as_kill(&mut self) -> Result<&mut dyn Kill, String> {
+        Err("this cluster cannot kill its nodes".into())
+    }
+    /// Pausing and resuming nodes.
+    fn as_pause(&mut self) -> Result<&mut dyn Pause, String> {
+        Err("this cluster cannot pause its nodes".into())
+    }
+    /// Cutting and degrading the network between nodes.
+    fn as_partition(&mut self) -> Result<&mut dyn Partition, String> {
+        Err("this cluster cannot change its network".into())
+    }
+    /// Moving a node's clock.
+    fn as_clock(&mut self) -> Result<&mut dyn Clock, String> {
+        Err("this cluster cannot move its nodes' clocks".into())
+    }
+    /// The nodes that currently act as primary or leader (Jepsen's
+    /// `Primary`); may be empty, and is where it is unknown.
+    fn primaries(&mut self) -> Vec<usize> {
+        Vec::new()
+    }
+}
+
+/// Why `db` cannot take every one of `faults`, if it cannot: one
+/// sentence per missing power.
+pub fn missing<D: Powers + ?Sized>(faults: &[Fault], db: &mut D) -> Option<String> {
+    let reasons: Vec<String> = faults
+        .iter()
+        .filter_map(|&f| {
+            let r = match f {
+                Fault::Kill => db.as_kill().map(|_| ()),
+                Fault::Pause => db.as_pause().map(|_| ()),
+                Fault::Partition | Fault::Loss => db.as_partition().map(|_| ()),
+                Fault::Clock => db.as_clock().map(|_| ()),
+            };
+            r.err().map(|why| format!("--nemesis {f}: {why}"))
+        })
+        .collect();
+    (!reasons.is_empty()).then(|| reasons.join("; "))
 }
 
 /// Which nodes faults hit.
@@ -193,6 +233,15 @@ impl FromStr for Fault {
     }
 }
 
+/// A power the database lacks, as the error of the action that needed it.
+fn power<T>(p: Result<T, String>, action: &'static str) -> Result<T, FaultError> {
+    p.map_err(|message| FaultError {
+        action,
+        node: "all".into(),
+        message,
+    })
+}
+
 /// What the nemesis did, for the history (process `nemesis`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
@@ -261,10 +310,7 @@ impl Nemesis {
 
     /// Starts the next fault (faults take turns) on a random node, or a
     /// random partition shape.
-    pub fn start<D: Kill + Pause + Partition + Clock + Nodes + Primaries + ?Sized>(
-        &mut self,
-        db: &mut D,
-    ) -> Option<Event> {
+    pub fn start<D: Powers + ?Sized>(&mut self, db: &mut D) -> Option<Event> {
         if self.faults.is_empty() || db.count() == 0 {
             return None;
         }
@@ -283,9 +329,9 @@ impl Nemesis {
                     primaries[self.below(primaries.len())]
                 };
                 let result = if fault == Fault::Kill {
-                    db.kill(node)
+                    power(db.as_kill(), "kill").and_then(|p| p.kill(node))
                 } else {
-                    db.pause(node)
+                    power(db.as_pause(), "pause").and_then(|p| p.pause(node))
                 };
                 let words = format!("{} {}", fault.verbs().0, db.name(node));
                 (node, vec![db.name(node)], result, words)
@@ -319,7 +365,7 @@ impl Nemesis {
                 (
                     0,
                     names(&(0..db.count()).collect::<Vec<_>>(), db),
-                    db.partition(&grudge),
+                    power(db.as_partition(), "partition").and_then(|p| p.partition(&grudge)),
                     words,
                 )
             }
@@ -332,12 +378,14 @@ impl Nemesis {
                     db.name(node),
                     offset as f64 / 1000.0
                 );
-                (node, vec![db.name(node)], db.set_clock(node, offset), words)
+                let result = power(db.as_clock(), "set clock").and_then(|p| p.set_clock(node, offset));
+                (node, vec![db.name(node)], result, words)
             }
             Fault::Loss => {
                 let words = format!("drop {:.0}% of packets between nodes", LOSS_PROBABILITY * 100.0);
                 let all: Vec<usize> = (0..db.count()).collect();
-                (0, names(&all, db), db.lose_packets(LOSS_PROBABILITY), words)
+                let result = power(db.as_partition(), "loss").and_then(|p| p.lose_packets(LOSS_PROBABILITY));
+                (0, names(&all, db), result, words)
             }
         };
         let event = Event {
@@ -357,14 +405,16 @@ impl Nemesis {
 
     /// Undoes every active fault, newest first. Always leaves nothing
     /// active, even if an undo fails (the error is in its event).
-    pub fn heal<D: Kill + Pause + Partition + Clock + Nodes + ?Sized>(&mut self, db: &mut D) -> Vec<Event> {
+    pub fn heal<D: Powers + ?Sized>(&mut self, db: &mut D) -> Vec<Event> {
         let mut events = Vec::new();
         while let Some(a) = self.active.pop() {
             let result = match a.fault {
-                Fault::Kill => db.start(a.node),
-                Fault::Pause => db.resume(a.node),
-                Fault::Partition | Fault::Loss => db.heal_network(),
-                Fault::Clock => db.set_clock(a.node, 0),
+                Fault::Kill => power(db.as_kill(), "start").and_then(|p| p.start(a.node)),
+                Fault::Pause => power(db.as_pause(), "resume").and_then(|p| p.resume(a.node)),
+                Fault::Partition | Fault::Loss => {
+                    power(db.as_partition(), "heal").and_then(|p| p.heal_network())
+                }
+                Fault::Clock => power(db.as_clock(), "reset clock").and_then(|p| p.set_clock(a.node, 0)),
             };
             events.push(Event {
                 f: a.fault.verbs().1,
@@ -435,10 +485,56 @@ mod tests {
         }
     }
 
-    impl Primaries for MockDb {
+    impl Powers for MockDb {
+        fn as_kill(&mut self) -> Result<&mut dyn Kill, String> {
+            Ok(self)
+        }
+        fn as_pause(&mut self) -> Result<&mut dyn Pause, String> {
+            Ok(self)
+        }
+        fn as_partition(&mut self) -> Result<&mut dyn Partition, String> {
+            Ok(self)
+        }
+        fn as_clock(&mut self) -> Result<&mut dyn Clock, String> {
+            Ok(self)
+        }
         fn primaries(&mut self) -> Vec<usize> {
             vec![2]
         }
+    }
+
+    /// A mock with no powers but names: what a cluster faultline only
+    /// talks to offers.
+    struct Powerless;
+
+    impl Nodes for Powerless {
+        fn count(&self) -> usize {
+            3
+        }
+        fn name(&self, n: usize) -> String {
+            format!("n{}", n + 1)
+        }
+    }
+
+    impl Powers for Powerless {}
+
+    #[test]
+    fn missing_powers_are_named_before_a_run() {
+        assert_eq!(
+            missing(&[Fault::Kill, Fault::Partition], &mut MockDb::default()),
+            None
+        );
+        let why = missing(&[Fault::Kill, Fault::Loss], &mut Powerless).unwrap();
+        assert!(
+            why.starts_with("--nemesis kill: this cluster cannot kill")
+                && why.contains("--nemesis loss: this cluster cannot change its network"),
+            "{why}"
+        );
+        // Should a fault slip through, its event carries the reason.
+        let e = Nemesis::new(vec![Fault::Pause], Target::Random, 1)
+            .start(&mut Powerless)
+            .unwrap();
+        assert!(e.error.unwrap().contains("cannot pause"));
     }
 
     impl Nodes for MockDb {

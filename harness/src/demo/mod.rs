@@ -1,5 +1,4 @@
-//! The built-in demo cluster: `node` is one server process, `cluster`
-//! starts, kills, pauses and tears down a set of them on loopback.
+//! The built-in demo database: `node` is one server process (`faultline
+//! demo-node`); `systems::demo` starts a cluster of them.
 
-pub mod cluster;
 pub mod node;

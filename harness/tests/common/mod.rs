@@ -82,6 +82,18 @@ pub fn sigkill_when(
     within: std::time::Duration,
     ready: impl Fn(&str) -> bool,
 ) -> PathBuf {
+    sigkill_when_inspecting(store, args, within, ready, |_| {})
+}
+
+/// `sigkill_when`, calling `inspect` with faultline's PID just before
+/// the kill (to look at what it runs while it is alive).
+pub fn sigkill_when_inspecting(
+    store: &Path,
+    args: &[&str],
+    within: std::time::Duration,
+    ready: impl Fn(&str) -> bool,
+    inspect: impl FnOnce(u32),
+) -> PathBuf {
     let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
         .args(args)
         .args(["--store", store.to_str().unwrap()])
@@ -102,6 +114,7 @@ pub fn sigkill_when(
             break run;
         }
     };
+    inspect(child.id());
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     run

@@ -1,9 +1,7 @@
-//! A local Consul cluster from a `consul` binary the user provides
-//! (HashiCorp's; Debian does not package it): every node a server agent,
-//! bootstrapped together and joined by `-retry-join`. As root each node
-//! lives in its own network namespace with Consul's default ports;
-//! otherwise all agents share loopback with free ports and only process
-//! faults apply.
+//! A Consul cluster from a `consul` binary the user provides (HashiCorp's;
+//! Debian does not package it): every node a server agent, bootstrapped
+//! together and joined by `-retry-join`, with Consul's default ports
+//! where each node has its own, free ones on shared loopback.
 //!
 //! Not run by the test suite: no Consul binary can be installed on the
 //! machines faultline is built on. What is tested is the command line each
@@ -13,13 +11,113 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
+use nemesis::Fault;
+use serde::Serialize;
 use workloads::consul::{Consistency, ConsulClient};
 use workloads::{Client, Workload};
 
-use crate::cleanup::Registry;
-use crate::local::{node_addresses, Local, Service};
-use crate::netns::Network;
-use crate::process::{Group, Supervised};
+use super::{Context, Flags, System};
+use crate::cli::UsageError;
+use crate::cluster::{Cluster, Daemon, Machines, Service};
+use crate::db::Db;
+
+/// Consul's flags.
+#[derive(clap::Args, Debug, Clone, Serialize)]
+pub struct ConsulFlags {
+    /// Consul reads: consistent, default (the leader answers without
+    /// checking it still leads) or stale (any server).
+    #[arg(long, value_enum, default_value = "consistent")]
+    pub consul_reads: ConsulReads,
+    /// The consul binary for --db consul (default: `consul` on PATH).
+    #[arg(long)]
+    pub consul_bin: Option<PathBuf>,
+}
+
+/// `--consul-reads`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConsulReads {
+    /// `?consistent`.
+    Consistent,
+    /// Neither flag.
+    Default,
+    /// `?stale`.
+    Stale,
+}
+
+impl Flags for ConsulFlags {
+    fn system(self, ctx: &Context) -> Result<Box<dyn System>, UsageError> {
+        let reads = match self.consul_reads {
+            ConsulReads::Consistent => Consistency::Consistent,
+            ConsulReads::Default => Consistency::Default,
+            ConsulReads::Stale => Consistency::Stale,
+        };
+        // An existing cluster needs no binary here.
+        let bin = if ctx.existing {
+            PathBuf::from("consul")
+        } else {
+            find_binary(self.consul_bin.as_deref()).ok_or_else(|| {
+                UsageError(match &self.consul_bin {
+                    Some(p) => format!("--consul-bin {}: no such file", p.display()),
+                    None => "--db consul: no consul binary. Consul is not packaged for Debian, so faultline cannot \
+                             install it: put HashiCorp's `consul` on PATH or pass --consul-bin /path/to/consul \
+                             (or test a running cluster with --endpoints)"
+                        .into(),
+                })
+            })?
+        };
+        Ok(Box::new(ConsulSystem {
+            flags: self,
+            bin,
+            reads,
+        }))
+    }
+}
+
+/// Consul, configured.
+pub struct ConsulSystem {
+    flags: ConsulFlags,
+    bin: PathBuf,
+    reads: Consistency,
+}
+
+impl System for ConsulSystem {
+    fn name(&self) -> &'static str {
+        "consul"
+    }
+
+    fn workloads(&self) -> &'static [Workload] {
+        &[Workload::Register, Workload::CasRegister, Workload::Lock]
+    }
+
+    fn describe(&self) -> String {
+        format!("Consul from {}, {} reads", self.bin.display(), self.variant())
+    }
+
+    fn variant(&self) -> String {
+        format!("{:?}", self.reads).to_lowercase()
+    }
+
+    fn settings(&self) -> serde_json::Value {
+        serde_json::json!(self.flags)
+    }
+
+    fn start(&self, machines: Machines, _faults: &[Fault]) -> Result<Box<dyn Db>> {
+        Ok(Box::new(Consul::start(&self.bin, machines, self.reads)?))
+    }
+
+    fn endpoint(&self, given: &str) -> Result<String, String> {
+        super::url_endpoint(given)
+    }
+
+    fn client(&self, endpoint: &str, timeout: Duration, _workload: Workload) -> Result<Box<dyn Client>> {
+        Ok(Box::new(ConsulClient::new(
+            endpoint.to_string(),
+            timeout,
+            self.reads,
+        )))
+    }
+}
 
 /// How long a node may take to see a leader.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -108,46 +206,39 @@ pub struct Consul {
 }
 
 impl Consul {
-    /// Starts `count` server agents and waits until each sees a leader.
-    pub fn start(
-        bin: &Path,
-        count: usize,
-        nodes_dir: &Path,
-        mut registry: Registry,
-        namespaces: bool,
-        reads: Consistency,
-    ) -> Result<Local<Consul>> {
-        let network = Network::create_if(namespaces, count, &mut registry)?;
-        let ports: Vec<Ports> = node_addresses(&network, count, STANDARD_PORTS)?
+    /// Starts a server agent on every node and waits until each sees a
+    /// leader.
+    pub fn start(bin: &Path, mut m: Machines, reads: Consistency) -> Result<Cluster<Consul>> {
+        m.require(&bin.display().to_string(), "consul (HashiCorp's; not in Debian)")?;
+        let ports: Vec<Ports> = m
+            .addresses(STANDARD_PORTS)?
             .into_iter()
-            .map(|(host, ports)| Ports::new(host, ports))
+            .zip(&m.nodes)
+            .map(|((_, ports), n)| Ports::new(n.ip().to_string(), ports))
             .collect();
-        let mut nodes = Vec::with_capacity(count);
-        for i in 0..count {
-            let name = format!("n{}", i + 1);
-            let dir = nodes_dir.join(&name);
-            std::fs::create_dir_all(dir.join("data"))?;
-            let argv = agent_argv(bin, i, &ports, &dir.join("data"));
-            let wrapper = network.as_ref().map_or_else(Vec::new, |net| net.wrapper(i));
-            nodes.push(Supervised::new(name, wrapper, argv, dir.join("consul.log")));
-        }
-        let mut c = Local {
-            group: Group::new(nodes, registry),
-            network,
-            count,
-            service: Consul {
-                urls: ports
-                    .iter()
-                    .map(|p| format!("http://{}:{}", p.host, p.http))
-                    .collect(),
-                servers: ports.iter().map(|p| format!("{}:{}", p.host, p.server)).collect(),
-                reads,
-                http: reqwest::Client::builder()
-                    .timeout(Duration::from_secs(1))
-                    .build()?,
-            },
+        let daemons: Vec<Daemon> = m
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let argv = agent_argv(bin, i, &ports, &n.dir().join("data"));
+                Daemon::new(n.name().to_string(), i, argv, n.dir().join("consul.log"))
+            })
+            .collect();
+        let count = daemons.len();
+        let service = Consul {
+            urls: ports
+                .iter()
+                .map(|p| format!("http://{}:{}", p.host, p.http))
+                .collect(),
+            servers: ports.iter().map(|p| format!("{}:{}", p.host, p.server)).collect(),
+            reads,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(1))
+                .build()?,
         };
-        c.start_all(READY_TIMEOUT, "did not see a leader", |consul, i| {
+        let mut c = Cluster::new(m, daemons, service)?;
+        c.start_all(count, READY_TIMEOUT, "did not see a leader", |consul, i| {
             consul.leader(i).is_some()
         })?;
         Ok(c)
@@ -171,9 +262,9 @@ impl Service for Consul {
     }
 
     /// The nodes that name themselves leader.
-    fn primaries(&self, group: &Group) -> Vec<usize> {
+    fn primaries(&self, running: &[bool]) -> Vec<usize> {
         (0..self.urls.len())
-            .filter(|&i| group.nodes[i].is_running())
+            .filter(|&i| running[i])
             .filter(|&i| self.leader(i).as_deref() == Some(self.servers[i].as_str()))
             .collect()
     }

@@ -1,0 +1,531 @@
+//! `Cluster`: a database faultline started on a set of nodes, whichever
+//! backend reaches them. It owns the nodes, the daemons it started on
+//! them and the run's state file, and implements every nemesis power and
+//! the `Db` protocol once, through the node-control layer; a `Service`
+//! says what differs between systems (how to talk to a node, who leads,
+//! when a restarted node is back, where its clock offset lives).
+//!
+//! Every daemon is recorded in the state file before anything relies on
+//! it, and stopped only by its own PID.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use nemesis::{Clock, FaultError, Grudge, Kill, Nodes, Partition, Pause, Powers};
+use nix::sys::signal::Signal;
+use workloads::{Client, Workload};
+
+use crate::cleanup::{Registry, Started};
+use crate::db::Db;
+use crate::netns::Network;
+use crate::node::firewall::Firewall;
+use crate::node::{on_each, Node};
+
+/// The nodes a cluster will run on, before anything runs there. Dropped
+/// without becoming a `Cluster` (a system failed to start), it gives the
+/// nodes up again.
+pub struct Machines {
+    /// The nodes, in order (`n1` first).
+    pub nodes: Vec<Box<dyn Node>>,
+    /// The run's state file; `None` once a cluster has it.
+    registry: Option<Registry>,
+    network: Option<Network>,
+    nodes_dir: PathBuf,
+    chain: Option<String>,
+}
+
+impl Machines {
+    /// `nodes` recorded in `registry`; `network` is the namespaces the
+    /// local backend made, `nodes_dir` the run folder's `nodes/` (where
+    /// logs end up), `chain` faultline's iptables chain when network
+    /// faults are wanted.
+    pub fn new(
+        nodes: Vec<Box<dyn Node>>,
+        registry: Registry,
+        network: Option<Network>,
+        nodes_dir: PathBuf,
+        chain: Option<String>,
+    ) -> Machines {
+        Machines {
+            nodes,
+            registry: Some(registry),
+            network,
+            nodes_dir,
+            chain,
+        }
+    }
+
+    /// Each node's host and ports: the system's own `ports` where the
+    /// node has a port space of its own, else free ones on loopback.
+    pub fn addresses<const N: usize>(&self, ports: [u16; N]) -> Result<Vec<(String, [u16; N])>> {
+        self.nodes
+            .iter()
+            .map(|n| {
+                if n.own_ports() {
+                    return Ok((n.host().to_string(), ports));
+                }
+                let mut free = [0; N];
+                for p in &mut free {
+                    *p = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+                }
+                Ok((n.host().to_string(), free))
+            })
+            .collect()
+    }
+
+    /// The nodes, the state file and the chain's name, for a cluster that
+    /// is not started but taken as it is (`existing`).
+    pub fn into_parts(mut self) -> (Vec<Box<dyn Node>>, Registry, Option<String>) {
+        let registry = self.registry.take().expect("machines not yet given up");
+        (std::mem::take(&mut self.nodes), registry, self.chain.take())
+    }
+
+    /// Fails, naming the node and the package, if `path` is missing on
+    /// any node.
+    pub fn require(&mut self, path: &str, package: &str) -> Result<()> {
+        let errors: Vec<String> = on_each(&mut self.nodes, |_, n| n.require(path, package))
+            .into_iter()
+            .filter_map(|r| r.err().map(|e| format!("{e:#}")))
+            .collect();
+        if !errors.is_empty() {
+            return Err(crate::cli::UsageError(errors.join("\n")).into());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Machines {
+    fn drop(&mut self) {
+        let Some(mut registry) = self.registry.take() else {
+            return;
+        };
+        for n in &mut self.nodes {
+            if let Err(e) = n.finish() {
+                eprintln!("leaving {}: {e:#}", n.name());
+            }
+        }
+        if let Some(net) = self.network.as_mut() {
+            if let Err(e) = net.destroy(&mut registry) {
+                eprintln!("removing the namespaces: {e:#}");
+            }
+        }
+        if let Err(e) = registry.close() {
+            eprintln!("{e:#}");
+        }
+    }
+}
+
+/// One daemon on one node.
+pub struct Daemon {
+    /// Its name in messages (`n1`, `n1-sentinel`).
+    pub name: String,
+    /// The node it runs on.
+    pub node: usize,
+    /// Its exact command line; a restart uses the same.
+    pub argv: Vec<String>,
+    /// Its log on the node (appended across restarts).
+    pub log: PathBuf,
+    pid: Option<i32>,
+}
+
+impl Daemon {
+    /// A daemon not started yet.
+    pub fn new(name: String, node: usize, argv: Vec<String>, log: PathBuf) -> Daemon {
+        Daemon {
+            name,
+            node,
+            argv,
+            log,
+            pid: None,
+        }
+    }
+}
+
+/// What a system adds to its daemons.
+pub trait Service: Send {
+    /// A client of `node` for one process.
+    fn client(&self, node: usize, timeout: Duration, workload: Workload) -> Box<dyn Client>;
+    /// The nodes acting as primary now, asking only those `running`.
+    fn primaries(&self, running: &[bool]) -> Vec<usize>;
+    /// Called after node `node` was restarted; may wait until it serves.
+    fn restarted(&self, _node: usize) -> Result<()> {
+        Ok(())
+    }
+    /// The file (on the node) node `node`'s libfaketime reads its clock
+    /// offset from, if the system runs under libfaketime.
+    fn clock_file(&self, _node: usize) -> Option<&Path> {
+        None
+    }
+}
+
+/// A running cluster.
+pub struct Cluster<S: Service> {
+    nodes: Vec<Box<dyn Node>>,
+    /// The daemons: one per node first (index = node), helpers after.
+    daemons: Vec<Daemon>,
+    registry: Option<Registry>,
+    network: Option<Network>,
+    nodes_dir: PathBuf,
+    firewall: Option<Firewall>,
+    /// The system.
+    pub service: S,
+}
+
+impl<S: Service> Cluster<S> {
+    /// A cluster of `daemons` on `machines`, none started yet. Creates
+    /// faultline's chain on every node first, if it is wanted.
+    pub fn new(mut machines: Machines, daemons: Vec<Daemon>, service: S) -> Result<Cluster<S>> {
+        let chain = machines.chain.take();
+        let mut c = Cluster {
+            nodes: std::mem::take(&mut machines.nodes),
+            daemons,
+            registry: machines.registry.take(),
+            network: machines.network.take(),
+            nodes_dir: std::mem::take(&mut machines.nodes_dir),
+            firewall: None,
+            service,
+        };
+        if let Some(chain) = chain {
+            c.registry()?.add_chain(&chain)?;
+            c.firewall = Some(Firewall::create(&mut c.nodes, &chain)?);
+        }
+        Ok(c)
+    }
+
+    fn registry(&mut self) -> Result<&mut Registry> {
+        self.registry.as_mut().context("the cluster was torn down")
+    }
+
+    /// Starts daemon `d` and records it.
+    pub fn spawn(&mut self, d: usize) -> Result<()> {
+        self.spawn_all(&[d])
+    }
+
+    /// Starts daemons `ds` (on all their nodes at once: one remote round
+    /// trip each, side by side) and records them.
+    fn spawn_all(&mut self, ds: &[usize]) -> Result<()> {
+        let mut plan: Vec<Vec<(usize, &[String], &Path)>> = vec![Vec::new(); self.nodes.len()];
+        for &d in ds {
+            let daemon = &self.daemons[d];
+            if daemon.pid.is_some() {
+                bail!("{} is already running", daemon.name);
+            }
+            plan[daemon.node].push((d, &daemon.argv, &daemon.log));
+        }
+        let started = on_each(&mut self.nodes, |i, n| {
+            plan[i]
+                .iter()
+                .map(|&(d, argv, log)| n.spawn(argv, log).map(|pid| (d, pid)))
+                .collect::<Result<Vec<_>>>()
+        });
+        let mut first_error = None;
+        for (i, r) in started.into_iter().enumerate() {
+            match r {
+                Ok(pids) => {
+                    for (d, pid) in pids {
+                        self.daemons[d].pid = Some(pid);
+                        let node = &self.nodes[i];
+                        let s = Started {
+                            pid,
+                            argv: self.daemons[d].argv.clone(),
+                            node: node.remote().then(|| node.name().to_string()),
+                        };
+                        self.registry()?.add(s)?;
+                    }
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Stops daemon `d` (continuing it first, should it be paused) and
+    /// forgets it. Does nothing if it is not running.
+    fn stop(&mut self, d: usize) -> Result<()> {
+        let Some(pid) = self.daemons[d].pid.take() else {
+            return Ok(());
+        };
+        let daemon = &self.daemons[d];
+        self.nodes[daemon.node].stop(pid, &daemon.argv)?;
+        let node = self.nodes[daemon.node].name().to_string();
+        self.registry()?.remove(&node, pid)
+    }
+
+    /// Starts the first `count` daemons, then waits until `ready` holds
+    /// for each (at most `timeout` per daemon; `what` says what failed).
+    pub fn start_all(
+        &mut self,
+        count: usize,
+        timeout: Duration,
+        what: &str,
+        ready: impl Fn(&S, usize) -> bool,
+    ) -> Result<()> {
+        self.spawn_all(&(0..count).collect::<Vec<_>>())?;
+        for d in 0..count {
+            self.wait_until(d, timeout, what, |s| ready(s, d))?;
+        }
+        Ok(())
+    }
+
+    /// Polls `ready` until it holds, failing if daemon `d` exits or
+    /// `timeout` passes; `what` says what was awaited.
+    pub fn wait_until(
+        &mut self,
+        d: usize,
+        timeout: Duration,
+        what: &str,
+        ready: impl Fn(&S) -> bool,
+    ) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut next_check = Instant::now();
+        while !ready(&self.service) {
+            let now = Instant::now();
+            if now >= next_check {
+                // Asking a remote node costs a round trip: twice a second.
+                next_check = now + Duration::from_millis(500);
+                let daemon = &self.daemons[d];
+                let pid = daemon.pid.context("not started")?;
+                if !self.nodes[daemon.node].runs(pid, &daemon.argv)? {
+                    self.daemons[d].pid = None;
+                    let tail = self.log_tail(d);
+                    bail!("{} exited at start{tail}", self.daemons[d].name);
+                }
+            }
+            if now > deadline {
+                let tail = self.log_tail(d);
+                bail!("{} {what} within {timeout:?}{tail}", self.daemons[d].name);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
+    /// The end of daemon `d`'s log, for an error message.
+    fn log_tail(&mut self, d: usize) -> String {
+        let daemon = &self.daemons[d];
+        let node = &mut self.nodes[daemon.node];
+        let place = if node.remote() {
+            format!("{}:{}", node.place(), daemon.log.display())
+        } else {
+            daemon.log.display().to_string()
+        };
+        let tail = node
+            .read(&daemon.log)
+            .map(|b| {
+                let text = String::from_utf8_lossy(&b).into_owned();
+                let lines: Vec<&str> = text.lines().collect();
+                lines[lines.len().saturating_sub(5)..].join("\n  ")
+            })
+            .unwrap_or_default();
+        if tail.is_empty() {
+            format!("; see {place}")
+        } else {
+            format!("; the end of {place}:\n  {tail}")
+        }
+    }
+
+    fn fault(&self, node: usize, action: &'static str, e: anyhow::Error) -> FaultError {
+        FaultError {
+            action,
+            node: self.nodes[node].name().to_string(),
+            message: format!("{e:#}"),
+        }
+    }
+
+    fn signal(&mut self, node: usize, signal: Signal, action: &'static str) -> Result<(), FaultError> {
+        let Some(pid) = self.daemons[node].pid else {
+            return Err(self.fault(node, action, anyhow::anyhow!("not running")));
+        };
+        let r = self.nodes[node].signal(pid, signal);
+        r.map_err(|e| self.fault(node, action, e))
+    }
+}
+
+/// A network power asked of a cluster started without network faults.
+fn no_network(action: &'static str) -> FaultError {
+    FaultError {
+        action,
+        node: "all".into(),
+        message: "this cluster was started without network faults".into(),
+    }
+}
+
+impl<S: Service> Db for Cluster<S> {
+    fn client(&self, node: usize, timeout: Duration, workload: Workload) -> Box<dyn Client> {
+        self.service.client(node, timeout, workload)
+    }
+
+    /// Each node at once: its daemons stopped, faultline's chain
+    /// removed, logs brought home, its folder removed. A node that cannot
+    /// be reached keeps the state file, for `faultline cleanup`.
+    fn teardown(&mut self) -> Result<()> {
+        let Some(registry) = self.registry.take() else {
+            return Ok(());
+        };
+        let mut plan: Vec<Vec<&Daemon>> = vec![Vec::new(); self.nodes.len()];
+        for d in &self.daemons {
+            plan[d.node].push(d);
+        }
+        let chain = self.firewall.take().map(|f| f.chain().to_string());
+        let nodes_dir = &self.nodes_dir;
+        let done = on_each(&mut self.nodes, |i, n| {
+            for d in &plan[i] {
+                if let Some(pid) = d.pid {
+                    n.stop(pid, &d.argv)?;
+                }
+            }
+            if let Some(chain) = &chain {
+                n.iptables(&Firewall::removal(chain), true)?;
+            }
+            // Logs come home before the node's folder goes.
+            if n.remote() {
+                for d in &plan[i] {
+                    let local = nodes_dir
+                        .join(n.name())
+                        .join(d.log.file_name().unwrap_or_default());
+                    if let Err(e) = n.collect(&d.log, &local) {
+                        eprintln!("collecting {}'s log: {e:#}", d.name);
+                    }
+                }
+            }
+            n.finish()
+        });
+        for d in &mut self.daemons {
+            d.pid = None;
+        }
+        let mut errors: Vec<String> = done
+            .into_iter()
+            .zip(&self.nodes)
+            .filter_map(|(r, n)| r.err().map(|e| format!("{} ({}): {e:#}", n.name(), n.place())))
+            .collect();
+        let mut registry = registry;
+        if let Some(mut net) = self.network.take() {
+            if let Err(e) = net.destroy(&mut registry) {
+                errors.push(format!("{e:#}"));
+            }
+        }
+        if !errors.is_empty() {
+            // The state file stays, listing everything: `faultline
+            // cleanup` finishes the job once it is run.
+            bail!(
+                "{}; what is left is listed in {} — run `faultline cleanup` once the nodes can be reached",
+                errors.join("; "),
+                registry.path().display()
+            );
+        }
+        registry.close()
+    }
+}
+
+/// A panic or an early return must not leave servers, rules or
+/// namespaces behind.
+impl<S: Service> Drop for Cluster<S> {
+    fn drop(&mut self) {
+        if let Err(e) = self.teardown() {
+            eprintln!("tearing the cluster down: {e:#}");
+        }
+    }
+}
+
+impl<S: Service> Kill for Cluster<S> {
+    fn kill(&mut self, node: usize) -> Result<(), FaultError> {
+        self.stop(node).map_err(|e| self.fault(node, "kill", e))
+    }
+
+    fn start(&mut self, node: usize) -> Result<(), FaultError> {
+        self.spawn(node).map_err(|e| self.fault(node, "start", e))?;
+        self.service
+            .restarted(node)
+            .map_err(|e| self.fault(node, "start", e))
+    }
+}
+
+impl<S: Service> Pause for Cluster<S> {
+    fn pause(&mut self, node: usize) -> Result<(), FaultError> {
+        self.signal(node, Signal::SIGSTOP, "pause")
+    }
+
+    fn resume(&mut self, node: usize) -> Result<(), FaultError> {
+        self.signal(node, Signal::SIGCONT, "resume")
+    }
+}
+
+impl<S: Service> Partition for Cluster<S> {
+    fn partition(&mut self, grudge: &Grudge) -> Result<(), FaultError> {
+        let f = self.firewall.as_ref().ok_or_else(|| no_network("partition"))?;
+        f.partition(&mut self.nodes, grudge)
+    }
+
+    fn lose_packets(&mut self, probability: f64) -> Result<(), FaultError> {
+        let f = self.firewall.as_ref().ok_or_else(|| no_network("loss"))?;
+        f.lose_packets(&mut self.nodes, probability)
+    }
+
+    fn heal_network(&mut self) -> Result<(), FaultError> {
+        match &self.firewall {
+            Some(f) => f.heal(&mut self.nodes),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<S: Service> Clock for Cluster<S> {
+    fn set_clock(&mut self, node: usize, offset_ms: i64) -> Result<(), FaultError> {
+        let Some(file) = self.service.clock_file(node).map(Path::to_path_buf) else {
+            return Err(self.fault(
+                node,
+                "set clock",
+                anyhow::anyhow!("this cluster does not run under libfaketime (only ZooKeeper's JVMs do)"),
+            ));
+        };
+        // libfaketime's offset in seconds, re-read by the node within a
+        // second (FAKETIME_CACHE_DURATION).
+        let offset = format!("{:+.3}\n", offset_ms as f64 / 1000.0);
+        let r = self.nodes[node].write(&file, offset.as_bytes());
+        r.map_err(|e| self.fault(node, "set clock", e))
+    }
+}
+
+impl<S: Service> Powers for Cluster<S> {
+    fn as_kill(&mut self) -> Result<&mut dyn Kill, String> {
+        Ok(self)
+    }
+
+    fn as_pause(&mut self) -> Result<&mut dyn Pause, String> {
+        Ok(self)
+    }
+
+    fn as_partition(&mut self) -> Result<&mut dyn Partition, String> {
+        match self.firewall {
+            Some(_) => Ok(self),
+            None => Err("this cluster was started without network faults".into()),
+        }
+    }
+
+    fn as_clock(&mut self) -> Result<&mut dyn Clock, String> {
+        match self.service.clock_file(0) {
+            Some(_) => Ok(self),
+            None => Err("this cluster does not run under libfaketime".into()),
+        }
+    }
+
+    fn primaries(&mut self) -> Vec<usize> {
+        let running: Vec<bool> = (0..self.nodes.len())
+            .map(|i| self.daemons[i].pid.is_some())
+            .collect();
+        self.service.primaries(&running)
+    }
+}
+
+impl<S: Service> Nodes for Cluster<S> {
+    fn count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    fn name(&self, node: usize) -> String {
+        self.nodes[node].name().to_string()
+    }
+}

@@ -1,0 +1,255 @@
+//! An etcd cluster from Debian's `/usr/bin/etcd` (3.4), started on the
+//! run's nodes (local namespaces or loopback, or machines over SSH) with
+//! the binary installed there. Each node's log and data folder live in
+//! the node's run folder.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use nemesis::Fault;
+use serde::Serialize;
+use serde_json::json;
+use workloads::etcd::{Connection, EtcdClient, Reads, Tls};
+use workloads::{Client, Workload};
+
+use super::{Context, Flags, System};
+use crate::cli::UsageError;
+use crate::cluster::{Cluster, Daemon, Machines, Service};
+use crate::db::Db;
+
+/// etcd's flags.
+#[derive(clap::Args, Debug, Clone, Serialize)]
+pub struct EtcdFlags {
+    /// etcd reads: linearizable, or serializable (served locally; stale
+    /// under partition).
+    #[arg(long, value_enum, default_value = "linearizable")]
+    pub etcd_reads: EtcdReads,
+    /// CA certificate (PEM) for etcd's https:// endpoints.
+    #[arg(long)]
+    pub cacert: Option<PathBuf>,
+    /// Client certificate (PEM) for etcd's https:// endpoints.
+    #[arg(long)]
+    pub cert: Option<PathBuf>,
+    /// Client key (PEM) for etcd's https:// endpoints.
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+}
+
+/// `--etcd-reads`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EtcdReads {
+    /// Through the leader.
+    Linearizable,
+    /// From the node's own state.
+    Serializable,
+}
+
+impl Flags for EtcdFlags {
+    fn system(self, ctx: &Context) -> Result<Box<dyn System>, UsageError> {
+        let tls_given = self.cacert.is_some() || self.cert.is_some() || self.key.is_some();
+        if tls_given && !ctx.existing {
+            return Err(UsageError(
+                "--cacert, --cert and --key go with --endpoints".into(),
+            ));
+        }
+        let tls = load_tls(self.cacert.as_deref(), self.cert.as_deref(), self.key.as_deref())
+            .map_err(|e| UsageError(format!("{e:#}")))?;
+        let reads = match self.etcd_reads {
+            EtcdReads::Linearizable => Reads::Linearizable,
+            EtcdReads::Serializable => Reads::Serializable,
+        };
+        Ok(Box::new(EtcdSystem {
+            flags: self,
+            reads,
+            tls,
+        }))
+    }
+}
+
+/// Reads the TLS files given.
+fn load_tls(cacert: Option<&Path>, cert: Option<&Path>, key: Option<&Path>) -> Result<Tls> {
+    let read = |p: &Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+    let identity = match (cert, key) {
+        (Some(c), Some(k)) => {
+            let mut pem = read(c)?;
+            pem.push(b'\n');
+            pem.extend(read(k)?);
+            Some(pem)
+        }
+        (None, None) => None,
+        _ => anyhow::bail!("--cert and --key go together"),
+    };
+    Ok(Tls {
+        ca: cacert.map(read).transpose()?,
+        identity,
+    })
+}
+
+/// etcd, configured.
+pub struct EtcdSystem {
+    flags: EtcdFlags,
+    reads: Reads,
+    tls: Tls,
+}
+
+impl System for EtcdSystem {
+    fn name(&self) -> &'static str {
+        "etcd"
+    }
+
+    fn workloads(&self) -> &'static [Workload] {
+        &[Workload::Register, Workload::CasRegister]
+    }
+
+    fn describe(&self) -> String {
+        format!("etcd, {} reads", self.variant())
+    }
+
+    fn variant(&self) -> String {
+        match self.reads {
+            Reads::Linearizable => "linearizable".into(),
+            Reads::Serializable => "serializable".into(),
+        }
+    }
+
+    fn settings(&self) -> serde_json::Value {
+        json!(self.flags)
+    }
+
+    fn start(&self, machines: Machines, _faults: &[Fault]) -> Result<Box<dyn Db>> {
+        Ok(Box::new(Etcd::start(machines, self.reads)?))
+    }
+
+    fn endpoint(&self, given: &str) -> Result<String, String> {
+        super::url_endpoint(given)
+    }
+
+    fn client(&self, endpoint: &str, timeout: Duration, _workload: Workload) -> Result<Box<dyn Client>> {
+        let conn = Connection {
+            timeout,
+            reads: self.reads,
+            tls: self.tls.clone(),
+        };
+        let http = conn.http().map_err(anyhow::Error::msg)?;
+        Ok(Box::new(EtcdClient::new(endpoint.to_string(), http, self.reads)))
+    }
+}
+
+/// How long a node may take to serve a read.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The etcd binary.
+pub const ETCD: &str = "/usr/bin/etcd";
+
+/// What etcd adds to its processes: client URLs and how reads are served.
+pub struct Etcd {
+    /// Client URLs, `http://ip:port`.
+    urls: Vec<String>,
+    reads: Reads,
+    http: reqwest::Client,
+}
+
+impl Etcd {
+    /// Starts etcd on every node and waits until every one serves a read.
+    pub fn start(mut m: Machines, reads: Reads) -> Result<Cluster<Etcd>> {
+        m.require(ETCD, "etcd-server")?;
+        // Per node: host, [client port, peer port].
+        let addrs = m.addresses([2379, 2380])?;
+        let cluster: Vec<String> = addrs
+            .iter()
+            .enumerate()
+            .map(|(i, (h, [_, p]))| format!("n{}=http://{h}:{p}", i + 1))
+            .collect();
+        let token = format!("faultline-{}", std::process::id());
+        let mut daemons = Vec::with_capacity(addrs.len());
+        let mut urls = Vec::with_capacity(addrs.len());
+        for (i, (host, [cport, pport])) in addrs.iter().enumerate() {
+            let node = &m.nodes[i];
+            let name = node.name().to_string();
+            let dir = node.dir().to_path_buf();
+            let client = format!("http://{host}:{cport}");
+            let peer = format!("http://{host}:{pport}");
+            let argv: Vec<String> = [
+                ETCD,
+                "--name",
+                &name,
+                "--data-dir",
+                &dir.join("data").display().to_string(),
+                "--listen-client-urls",
+                &client,
+                "--advertise-client-urls",
+                &client,
+                "--listen-peer-urls",
+                &peer,
+                "--initial-advertise-peer-urls",
+                &peer,
+                "--initial-cluster",
+                &cluster.join(","),
+                "--initial-cluster-state",
+                "new",
+                "--initial-cluster-token",
+                &token,
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            daemons.push(Daemon::new(name, i, argv, dir.join("etcd.log")));
+            urls.push(client);
+        }
+        let count = daemons.len();
+        let mut c = Cluster::new(
+            m,
+            daemons,
+            Etcd {
+                urls,
+                reads,
+                http: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(1))
+                    .build()?,
+            },
+        )?;
+        c.start_all(count, READY_TIMEOUT, "did not serve a read", |etcd, i| {
+            etcd.post(i, "/v3/kv/range", json!({"key": "cmVhZHk="})).is_some()
+        })?;
+        Ok(c)
+    }
+
+    /// Blocks on an HTTP POST to node `i` (called from blocking sections).
+    fn post(&self, i: usize, path: &str, body: serde_json::Value) -> Option<serde_json::Value> {
+        let req = self.http.post(format!("{}{path}", self.urls[i])).json(&body);
+        tokio::runtime::Handle::current().block_on(async {
+            let resp = req.send().await.ok()?;
+            if !resp.status().is_success() {
+                return None;
+            }
+            resp.json().await.ok()
+        })
+    }
+}
+
+impl Service for Etcd {
+    fn client(&self, node: usize, timeout: Duration, _workload: Workload) -> Box<dyn Client> {
+        let conn = Connection {
+            timeout,
+            reads: self.reads,
+            tls: Tls::default(),
+        };
+        let http = conn.http().expect("a plain HTTP client builds");
+        Box::new(EtcdClient::new(self.urls[node].clone(), http, self.reads))
+    }
+
+    /// The nodes that report themselves leader (`/v3/maintenance/status`).
+    /// A restarted node is not awaited: it may not serve linearizable
+    /// reads while another fault holds the majority away.
+    fn primaries(&self, running: &[bool]) -> Vec<usize> {
+        (0..self.urls.len())
+            .filter(|&i| running[i])
+            .filter(|&i| {
+                self.post(i, "/v3/maintenance/status", json!({}))
+                    .is_some_and(|s| s["leader"].is_string() && s["leader"] == s["header"]["member_id"])
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,273 @@
+//! One [`System`] per database: its own flags and what they mean, the
+//! workloads it runs, the faults it cannot take, how it starts on a set
+//! of nodes (whichever backend reaches them) and how its clients reach an
+//! existing cluster. `--db` names one of [`SYSTEMS`]; nothing outside a
+//! system's module knows what the system is.
+//!
+//! Adding a database is its module here, its client in `workloads/`, and
+//! one line in the `systems!` list below (which declares the module and
+//! registers its flags).
+
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, FromArgMatches};
+use nemesis::Fault;
+use workloads::{Client, Workload};
+
+use crate::cli::UsageError;
+use crate::cluster::Machines;
+use crate::db::Db;
+
+/// What the common flags say that a system's settings may depend on.
+pub struct Context<'a> {
+    /// How many nodes the cluster has (or endpoints the existing one).
+    pub nodes: usize,
+    /// Whether the cluster exists already (`--endpoints`).
+    pub existing: bool,
+    /// The faults asked for.
+    pub faults: &'a [Fault],
+}
+
+/// A database faultline can test, with its settings.
+pub trait System: Send + Sync {
+    /// Its name, as `--db` spells it.
+    fn name(&self) -> &'static str;
+
+    /// The workloads it runs.
+    fn workloads(&self) -> &'static [Workload];
+
+    /// The system and its settings in words, for the opening line
+    /// (`etcd, linearizable reads`).
+    fn describe(&self) -> String;
+
+    /// A short word for its settings, for the test's default name.
+    fn variant(&self) -> String;
+
+    /// Its settings, for test.json.
+    fn settings(&self) -> serde_json::Value;
+
+    /// Why it cannot take `fault` on any backend, if it cannot. Only
+    /// systems that run under libfaketime take the clock fault.
+    fn refuses(&self, fault: Fault) -> Option<String> {
+        (fault == Fault::Clock).then(|| {
+            format!(
+                "faultline moves a node's clock with libfaketime, which only JVMs honour; use --db zookeeper \
+                 (--db {} cannot take it; the machine's own clock is never touched)",
+                self.name()
+            )
+        })
+    }
+
+    /// How long to wait after healing, before the final reads.
+    fn recovery(&self) -> Duration {
+        Duration::from_secs(2)
+    }
+
+    /// Whether it runs only on this machine (and why).
+    fn local_only(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Starts it on `machines` and waits until every node serves.
+    fn start(&self, machines: Machines, faults: &[Fault]) -> Result<Box<dyn Db>>;
+
+    /// An `--endpoints` entry in the form `client` takes, or what was
+    /// expected.
+    fn endpoint(&self, given: &str) -> Result<String, String>;
+
+    /// A client of the existing node at `endpoint` (from `endpoint`).
+    fn client(&self, endpoint: &str, timeout: Duration, workload: Workload) -> Result<Box<dyn Client>>;
+}
+
+/// A system's own flags, parsed by clap beside the common ones.
+pub trait Flags: clap::Args + Send + 'static {
+    /// The system these flags configure.
+    fn system(self, ctx: &Context) -> Result<Box<dyn System>, UsageError>;
+}
+
+/// Turns parsed flags into a configured system.
+type Build = fn(&ArgMatches, &Context) -> Result<Box<dyn System>, UsageError>;
+
+/// One `--db` choice.
+pub struct Entry {
+    /// The name `--db` takes.
+    pub name: &'static str,
+    augment: fn(clap::Command) -> clap::Command,
+    build: Build,
+}
+
+fn build<F: Flags + FromArgMatches>(m: &ArgMatches, ctx: &Context) -> Result<Box<dyn System>, UsageError> {
+    F::from_arg_matches(m)
+        .map_err(|e| UsageError(e.to_string()))?
+        .system(ctx)
+}
+
+const fn entry<F: Flags + FromArgMatches>(name: &'static str) -> Entry {
+    Entry {
+        name,
+        augment: F::augment_args,
+        build: build::<F>,
+    }
+}
+
+/// Declares each system's module and lists it in `SYSTEMS`.
+macro_rules! systems {
+    ($($name:ident: $flags:ident),* $(,)?) => {
+        $(pub mod $name;)*
+
+        /// Every system `--db` can name, the default first.
+        pub const SYSTEMS: &[Entry] = &[$(entry::<$name::$flags>(stringify!($name))),*];
+    };
+}
+
+systems! {
+    demo: DemoFlags,
+    etcd: EtcdFlags,
+    zookeeper: ZooKeeperFlags,
+    redis: RedisFlags,
+    consul: ConsulFlags,
+}
+
+/// Adds every system's flags to `faultline test`, and the systems'
+/// names as `--db`'s choices.
+pub fn augment(test: clap::Command) -> clap::Command {
+    let names: Vec<&'static str> = SYSTEMS.iter().map(|e| e.name).collect();
+    SYSTEMS
+        .iter()
+        .fold(test, |c, e| (e.augment)(c))
+        .mut_arg("db", |a| {
+            a.value_parser(clap::builder::PossibleValuesParser::new(names))
+        })
+}
+
+/// The system `--db` names, configured from its flags; a flag of
+/// another system is refused rather than ignored.
+pub fn configure(db: &str, m: &ArgMatches, ctx: &Context) -> Result<Box<dyn System>, UsageError> {
+    let chosen = SYSTEMS
+        .iter()
+        .find(|e| e.name == db)
+        .ok_or_else(|| UsageError(format!("--db {db}: expected one of {}", names())))?;
+    for other in SYSTEMS.iter().filter(|e| e.name != db) {
+        let own = (other.augment)(clap::Command::new(other.name));
+        for arg in own.get_arguments() {
+            let given = m.value_source(arg.get_id().as_str()) == Some(ValueSource::CommandLine);
+            let shared = (chosen.augment)(clap::Command::new(chosen.name))
+                .get_arguments()
+                .any(|a| a.get_id() == arg.get_id());
+            if given && !shared {
+                return Err(UsageError(format!(
+                    "--{} is a flag of --db {}, not of --db {db}",
+                    arg.get_long().unwrap_or(arg.get_id().as_str()),
+                    other.name
+                )));
+            }
+        }
+    }
+    let system = (chosen.build)(m, ctx)?;
+    if let Some(w) = ctx
+        .faults
+        .iter()
+        .find_map(|&f| system.refuses(f).map(|why| (f, why)))
+    {
+        return Err(UsageError(format!("--nemesis {}: {}", w.0, w.1)));
+    }
+    Ok(system)
+}
+
+impl std::fmt::Debug for dyn System {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.name(), self.settings())
+    }
+}
+
+/// The names `--db` takes, for messages.
+pub fn names() -> String {
+    SYSTEMS.iter().map(|e| e.name).collect::<Vec<_>>().join(", ")
+}
+
+/// An endpoint as etcd and Consul clients take it: an http(s) URL.
+pub fn url_endpoint(given: &str) -> Result<String, String> {
+    if given.starts_with("http://") || given.starts_with("https://") {
+        Ok(given.trim_end_matches('/').to_string())
+    } else {
+        Err("http://host:port or https://host:port".into())
+    }
+}
+
+/// An endpoint as a `host:port` that resolves.
+pub fn socket_endpoint(given: &str) -> Result<std::net::SocketAddr, String> {
+    match std::net::ToSocketAddrs::to_socket_addrs(given).map(|mut a| a.next()) {
+        Ok(Some(addr)) => Ok(addr),
+        _ => Err("host:port".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, FromArgMatches};
+
+    fn test_matches(args: &[&str]) -> Result<ArgMatches, clap::Error> {
+        let cmd = crate::cli::Cli::command().mut_subcommand("test", augment);
+        let mut argv = vec!["faultline", "test"];
+        argv.extend_from_slice(args);
+        let m = cmd.try_get_matches_from(argv)?;
+        Ok(m.subcommand_matches("test").unwrap().clone())
+    }
+
+    fn configured(args: &[&str]) -> Result<Box<dyn System>, UsageError> {
+        let m = test_matches(args).unwrap();
+        let db = m.get_one::<String>("db").unwrap().clone();
+        configure(
+            &db,
+            &m,
+            &Context {
+                nodes: 3,
+                existing: false,
+                faults: &[],
+            },
+        )
+    }
+
+    #[test]
+    fn every_system_parses_its_own_flags() {
+        assert_eq!(configured(&[]).unwrap().name(), "demo");
+        let etcd = configured(&["--db", "etcd", "--etcd-reads", "serializable"]).unwrap();
+        assert_eq!(etcd.variant(), "serializable");
+        let zk = configured(&["--db", "zookeeper", "--zookeeper-reads", "plain"]).unwrap();
+        assert!(zk.describe().contains("plain"), "{}", zk.describe());
+        assert_eq!(
+            configured(&["--db", "redis", "--redis-wait", "1"])
+                .unwrap()
+                .variant(),
+            "sentinel-wait1"
+        );
+    }
+
+    #[test]
+    fn another_systems_flag_is_refused() {
+        let e = configured(&["--db", "redis", "--etcd-reads", "serializable"])
+            .err()
+            .unwrap();
+        assert_eq!(e.0, "--etcd-reads is a flag of --db etcd, not of --db redis");
+        let e = configured(&["--db", "etcd", "--mode", "stale-reads"])
+            .err()
+            .unwrap();
+        assert!(e.0.contains("--mode is a flag of --db demo"), "{}", e.0);
+    }
+
+    #[test]
+    fn db_is_a_choice_among_the_systems() {
+        let e = test_matches(&["--db", "mongodb"]).unwrap_err().to_string();
+        assert!(
+            e.contains("possible values: demo, etcd, zookeeper, redis, consul"),
+            "{e}"
+        );
+        // The common flags still parse into TestArgs.
+        let m = test_matches(&["--db", "etcd", "--time-limit", "5"]).unwrap();
+        let args = crate::cli::TestArgs::from_arg_matches(&m).unwrap();
+        assert_eq!(args.db, "etcd");
+    }
+}
