@@ -20,7 +20,7 @@ use crate::cleanup::{Registry, Started};
 use crate::db::Db;
 use crate::netns::Network;
 use crate::node::firewall::Firewall;
-use crate::node::{on_each, Node};
+use crate::node::{self, on_each, Node};
 
 /// The nodes a cluster will run on, before anything runs there. Dropped
 /// without becoming a `Cluster` (a system failed to start), it gives the
@@ -399,7 +399,7 @@ impl<S: Service> Db for Cluster<S> {
         let mut errors: Vec<String> = done
             .into_iter()
             .zip(&self.nodes)
-            .filter_map(|(r, n)| r.err().map(|e| format!("{} ({}): {e:#}", n.name(), n.place())))
+            .filter_map(|(r, n)| r.err().map(|e| node::about(&**n, &e)))
             .collect();
         let mut registry = registry;
         if let Some(mut net) = self.network.take() {

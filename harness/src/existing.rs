@@ -152,7 +152,7 @@ impl Db for Existing {
         errors.extend(
             done.into_iter()
                 .zip(&c.nodes)
-                .filter_map(|(r, n)| r.err().map(|e| format!("{}: {e:#}", n.name()))),
+                .filter_map(|(r, n)| r.err().map(|e| crate::node::about(&**n, &e))),
         );
         if !errors.is_empty() {
             bail!(

@@ -269,6 +269,12 @@ pub fn test(args: TestArgs, matches: &clap::ArgMatches) -> Result<u8> {
             if out.interrupted { ", interrupted" } else { "" }
         );
         println!("run folder: {}", out.dir.display());
+        // The verdict stands, but a node left unhealed is an error the
+        // exit code must carry.
+        if let Some(left) = out.left_behind {
+            eprintln!("error: tearing the cluster down: {left}");
+            return Ok(crate::INTERNAL);
+        }
         verdicts.push(out.verdict);
         if out.interrupted {
             break;

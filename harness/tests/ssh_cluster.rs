@@ -585,3 +585,102 @@ fn an_existing_cluster_over_ssh_takes_faults_and_keeps_running() {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
     }
 }
+
+#[test]
+fn a_node_lost_mid_run_is_named_and_healed_by_a_later_cleanup() {
+    let nodes = SshNodes::up("lost", 3, None);
+    let s = common::store("ssh", "lost-store");
+    let mut args: Vec<String> = [
+        "test",
+        "--db",
+        "etcd",
+        "--nemesis",
+        "partition",
+        "--nemesis-interval",
+        "2",
+        "--time-limit",
+        "8",
+        "--store",
+        s.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    args.extend(nodes.flags());
+    let child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(&args)
+        .env("FAULTLINE_STATE_DIR", common::state_dir(&s))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the partition is in force, n2 stops answering SSH (its other
+    // traffic flows on).
+    let started = std::time::Instant::now();
+    loop {
+        assert!(started.elapsed() < Duration::from_secs(40), "no partition");
+        std::thread::sleep(Duration::from_millis(200));
+        let history = std::fs::read_link(s.join("latest"))
+            .ok()
+            .and_then(|l| std::fs::read_to_string(s.join(l).join("history.jsonl")).ok())
+            .unwrap_or_default();
+        if history
+            .lines()
+            .any(|l| l.contains("\"type\":\"info\"") && l.contains("start-partition"))
+        {
+            break;
+        }
+    }
+    let cut = [
+        "iptables", "-I", "INPUT", "-p", "tcp", "--dport", "22", "-j", "DROP",
+    ];
+    nodes.on(1, &cut);
+    let out = child.wait_with_output().unwrap();
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(255), "{said}");
+    // The verdict is still given; the node out of reach is named, and
+    // what to do.
+    assert!(said.contains("run folder: "), "{said}");
+    assert!(said.contains(&format!("n2 (root@{})", nodes.ip(1))), "{said}");
+    assert!(
+        said.contains("run `faultline cleanup` once the nodes can be reached"),
+        "{said}"
+    );
+    let run = latest(&s);
+    let name = |p: &Path| p.file_name().unwrap().to_str().unwrap().to_string();
+    let needle = format!(
+        "/tmp/faultline/faultline-{}-{}-",
+        name(run.parent().unwrap()),
+        name(&run)
+    );
+    let left = processes(&needle);
+    assert_eq!(left.len(), 1, "n2's etcd is left, the others stopped: {left:?}");
+
+    // n2 back: cleanup heals it.
+    nodes.on(
+        1,
+        &[
+            "iptables", "-D", "INPUT", "-p", "tcp", "--dport", "22", "-j", "DROP",
+        ],
+    );
+    let o = common::cleanup(&s);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("on n2 ("), "{out}");
+    assert!(processes(&needle).is_empty(), "{out}");
+    for i in 0..3 {
+        assert!(
+            !nodes.on(i, &["iptables", "-S"]).contains("FAULTLINE-"),
+            "rules left on n{}",
+            i + 1
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(common::state_dir(&s))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .count(),
+        0
+    );
+}

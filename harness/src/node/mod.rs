@@ -261,6 +261,17 @@ pub trait Node: Send {
     fn finish(&mut self) -> Result<()>;
 }
 
+/// `e` as a sentence about node `n`: named once (backend errors name
+/// their node already).
+pub fn about(n: &dyn Node, e: &anyhow::Error) -> String {
+    let said = format!("{e:#}");
+    if said.starts_with(&format!("{} (", n.name())) {
+        said
+    } else {
+        format!("{} ({}): {said}", n.name(), n.place())
+    }
+}
+
 /// Runs `f` on every node at once (a thread each: a remote round trip
 /// each, side by side rather than one after another).
 pub fn on_each<T: Send>(

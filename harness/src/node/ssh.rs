@@ -219,6 +219,7 @@ fn explain(name: &str, place: &str, stderr: &[u8]) -> String {
     let said = String::from_utf8_lossy(stderr);
     let said = said.trim();
     let last = said.lines().last().unwrap_or("ssh failed").trim();
+    let last = last.strip_prefix("ssh: ").unwrap_or(last);
     let advice = if said.contains("Permission denied") {
         "authentication failed: check --ssh-key (or your agent), --ssh-user, and that the key is in the node's authorized_keys"
     } else if said.contains("Host key verification failed") || said.contains("REMOTE HOST IDENTIFICATION") {
@@ -234,7 +235,7 @@ fn explain(name: &str, place: &str, stderr: &[u8]) -> String {
     } else {
         "ssh failed"
     };
-    format!("{name} ({place}): {advice} (ssh: {last})")
+    format!("{name} ({place}): {advice} (ssh said: {last})")
 }
 
 /// A node reached over SSH.
