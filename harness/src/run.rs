@@ -51,7 +51,7 @@ fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig, Usa
                 .into(),
         ));
     }
-    let backend = backend(args, &faults)?;
+    let mut backend = backend(args)?;
     let nodes = if existing {
         args.endpoints.len()
     } else {
@@ -72,6 +72,7 @@ fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig, Usa
             faults: &faults,
         },
     )?;
+    local_namespaces(&mut backend, &*system, &faults)?;
     let targets = args
         .nemesis_targets
         .parse()
@@ -102,7 +103,7 @@ fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig, Usa
         let access = ssh_nodes.then_some(Access { backend, find });
         ClusterSpec::Existing { endpoints, access }
     } else {
-        if let (Backend::Ssh { .. }, Some(why)) = (&backend, system.local_only()) {
+        if let (Backend::Ssh { .. }, Some(why)) = (&backend, system.loopback_only()) {
             return Err(UsageError(format!("--nodes: {why}; it cannot run over SSH")));
         }
         ClusterSpec::Start { backend }
@@ -169,21 +170,36 @@ fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig, Usa
 
 /// Where the nodes are: `--nodes N` on this machine (a namespace each
 /// when it allows them; network faults need them), or hosts over SSH.
-fn backend(args: &TestArgs, faults: &[nemesis::Fault]) -> Result<Backend, UsageError> {
+/// Local nodes keep their namespaces only where the system can live in
+/// them; network faults need them.
+fn local_namespaces(
+    backend: &mut Backend,
+    system: &dyn systems::System,
+    faults: &[nemesis::Fault],
+) -> Result<(), UsageError> {
+    let Backend::Local { namespaces, .. } = backend else {
+        return Ok(());
+    };
+    if system.loopback_only().is_some() {
+        *namespaces = false;
+    } else if let Some(why) = netns::unavailable() {
+        if faults.iter().any(|f| f.is_network()) {
+            return Err(UsageError(format!("--nemesis partition/loss: {why}")));
+        }
+    }
+    Ok(())
+}
+
+/// Local nodes get namespaces where the machine allows them (and the
+/// system can live in them: see `local_namespaces`).
+fn backend(args: &TestArgs) -> Result<Backend, UsageError> {
     let targets = match (&args.nodes_file, args.nodes.trim().parse::<usize>()) {
         (Some(file), _) => ssh::read_nodes_file(file).map_err(|e| UsageError(format!("--nodes-file {e}")))?,
         (None, Ok(count)) => {
-            let network_faults = faults.iter().any(|f| f.is_network());
-            // The demo cluster runs on loopback; it refuses network
-            // faults itself, with its own reason.
-            let namespaces = match netns::unavailable() {
-                _ if args.db == "demo" => false,
-                Some(why) if network_faults => {
-                    return Err(UsageError(format!("--nemesis partition/loss: {why}")))
-                }
-                why => why.is_none(),
-            };
-            return Ok(Backend::Local { count, namespaces });
+            return Ok(Backend::Local {
+                count,
+                namespaces: netns::unavailable().is_none(),
+            })
         }
         (None, Err(_)) => args
             .nodes

@@ -37,9 +37,17 @@ impl SshNodes {
         SshNodes { dir }
     }
 
+    /// Where runs on these nodes keep their folders: the test's own,
+    /// so tests running side by side tell their servers apart.
+    fn remote_dir(&self) -> PathBuf {
+        self.dir.join("remote")
+    }
+
     /// The flags that reach these nodes.
     fn flags(&self) -> Vec<String> {
         vec![
+            "--remote-dir".into(),
+            self.remote_dir().display().to_string(),
             "--nodes-file".into(),
             self.dir.join("nodes").display().to_string(),
             "--ssh-key".into(),
@@ -151,15 +159,10 @@ fn etcd_over_ssh_under_partition_kill_and_pause_is_valid() {
         let log = run_dir.join(format!("nodes/n{n}/etcd.log"));
         assert!(std::fs::metadata(&log).unwrap().len() > 0, "{}", log.display());
     }
-    let left: Vec<_> = std::fs::read_dir("/tmp/faultline")
+    let left: Vec<_> = std::fs::read_dir(nodes.remote_dir())
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
-    assert!(
-        !left.iter().any(|p| p
-            .to_string_lossy()
-            .contains(run_dir.file_name().unwrap().to_str().unwrap())),
-        "{left:?}"
-    );
+    assert!(left.is_empty(), "{left:?}");
     for i in 0..3 {
         assert!(
             !nodes.on(i, &["iptables", "-S"]).contains("FAULTLINE"),
@@ -263,7 +266,7 @@ fn a_sigkill_in_mid_partition_over_ssh_leaves_nothing_after_cleanup() {
     ];
     args.extend(nodes.flags());
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let remote_root = "/tmp/faultline";
+    let remote_root = nodes.remote_dir().display().to_string();
     let mut seen = Vec::new();
     let run = common::sigkill_when_inspecting(
         &s,
@@ -339,7 +342,7 @@ fn a_sigkill_in_mid_partition_over_ssh_leaves_nothing_after_cleanup() {
             i + 1
         );
     }
-    let folders: Vec<_> = std::fs::read_dir(remote_root)
+    let folders: Vec<_> = std::fs::read_dir(&remote_root)
         .map(|d| d.flatten().map(|e| e.path().display().to_string()).collect())
         .unwrap_or_default();
     assert!(
@@ -649,7 +652,8 @@ fn a_node_lost_mid_run_is_named_and_healed_by_a_later_cleanup() {
     let run = latest(&s);
     let name = |p: &Path| p.file_name().unwrap().to_str().unwrap().to_string();
     let needle = format!(
-        "/tmp/faultline/faultline-{}-{}-",
+        "{}/faultline-{}-{}-",
+        nodes.remote_dir().display(),
         name(run.parent().unwrap()),
         name(&run)
     );

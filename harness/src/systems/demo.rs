@@ -81,7 +81,7 @@ impl System for DemoSystem {
         }
     }
 
-    fn local_only(&self) -> Option<&'static str> {
+    fn loopback_only(&self) -> Option<&'static str> {
         Some("the demo cluster runs faultline's own demo-node processes on this machine's loopback")
     }
 

@@ -65,8 +65,9 @@ pub trait System: Send + Sync {
         Duration::from_secs(2)
     }
 
-    /// Whether it runs only on this machine (and why).
-    fn local_only(&self) -> Option<&'static str> {
+    /// Whether it runs only on this machine's loopback — no SSH nodes,
+    /// no namespaces — and why.
+    fn loopback_only(&self) -> Option<&'static str> {
         None
     }
 
