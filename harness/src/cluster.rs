@@ -126,6 +126,8 @@ pub struct Daemon {
     pub argv: Vec<String>,
     /// Its log on the node (appended across restarts).
     pub log: PathBuf,
+    /// Added to its environment (`KEY=VALUE`).
+    pub env: Vec<String>,
     pid: Option<i32>,
 }
 
@@ -137,8 +139,15 @@ impl Daemon {
             node,
             argv,
             log,
+            env: Vec::new(),
             pid: None,
         }
+    }
+
+    /// The same, with `env` (`KEY=VALUE`) added to its environment.
+    pub fn with_env(mut self, env: Vec<String>) -> Daemon {
+        self.env = env;
+        self
     }
 }
 
@@ -205,18 +214,21 @@ impl<S: Service> Cluster<S> {
     /// Starts daemons `ds` (on all their nodes at once: one remote round
     /// trip each, side by side) and records them.
     fn spawn_all(&mut self, ds: &[usize]) -> Result<()> {
-        let mut plan: Vec<Vec<(usize, &[String], &Path)>> = vec![Vec::new(); self.nodes.len()];
+        let mut plan: Vec<Vec<(usize, &Daemon)>> = vec![Vec::new(); self.nodes.len()];
         for &d in ds {
             let daemon = &self.daemons[d];
             if daemon.pid.is_some() {
                 bail!("{} is already running", daemon.name);
             }
-            plan[daemon.node].push((d, &daemon.argv, &daemon.log));
+            plan[daemon.node].push((d, daemon));
         }
         let started = on_each(&mut self.nodes, |i, n| {
             plan[i]
                 .iter()
-                .map(|&(d, argv, log)| n.spawn(argv, log).map(|pid| (d, pid)))
+                .map(|&(d, daemon)| {
+                    n.spawn(&daemon.argv, &daemon.env, &daemon.log)
+                        .map(|pid| (d, pid))
+                })
                 .collect::<Result<Vec<_>>>()
         });
         let mut first_error = None;

@@ -4,7 +4,7 @@
 //! live in the sshd's namespace and descend from sshd, not faultline; the
 //! run makes no namespace of its own). etcd under partitions, kills and
 //! pauses is valid, serializable reads are caught, ZooKeeper's plain
-//! reads are caught, a SIGKILLed faultline in mid-partition leaves
+//! reads are caught (with clock bumps too), a SIGKILLed faultline in mid-partition leaves
 //! nothing after `faultline cleanup`, and bad set-ups get one sentence.
 
 mod common;
@@ -99,6 +99,14 @@ fn run(nodes: &SshNodes, store: &Path, args: &[&str]) -> (Option<i32>, String) {
     all.extend(["--store".to_string(), store.display().to_string()]);
     let argv: Vec<&str> = all.iter().map(String::as_str).collect();
     let o = faultline(&argv);
+    // However it ended, nothing faultline started runs on: each server's
+    // command line names the run's folder below the remote dir.
+    let left = processes(&nodes.remote_dir().display().to_string());
+    assert!(
+        left.is_empty(),
+        "processes left on the nodes: {left:?}\n{}",
+        text(&o)
+    );
     (o.status.code(), text(&o))
 }
 
@@ -214,7 +222,7 @@ fn zookeeper_plain_reads_over_ssh_are_caught() {
             "--zookeeper-reads",
             "plain",
             "--nemesis",
-            "partition,kill",
+            "partition,kill,clock",
             "--nemesis-interval",
             "3",
             "--readers-per-key",
@@ -230,6 +238,14 @@ fn zookeeper_plain_reads_over_ssh_are_caught() {
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("invalid: key "), "{out}");
     assert!(latest(&s).join("nodes/n1/zookeeper.log").exists());
+    // The clock fault, over SSH too: libfaketime's file on the node.
+    let faults = nemesis_ops(&latest(&s));
+    for f in ["bump-clock", "reset-clock"] {
+        assert!(
+            faults.iter().any(|x| x == f),
+            "{f} missing (or failed) in {faults:?}"
+        );
+    }
 }
 
 /// PIDs of live processes whose command line mentions `needle`.

@@ -118,7 +118,7 @@ impl Node for LocalNode {
         Ok(())
     }
 
-    fn spawn(&mut self, argv: &[String], log: &Path) -> Result<i32> {
+    fn spawn(&mut self, argv: &[String], env: &[String], log: &Path) -> Result<i32> {
         if let Some(parent) = log.parent() {
             std::fs::create_dir_all(parent)?;
         }
@@ -134,6 +134,7 @@ impl Node for LocalNode {
         // it has exec'd, the command line are the server's.
         let child = Command::new(full[0])
             .args(&full[1..])
+            .envs(env.iter().filter_map(|kv| kv.split_once('=')))
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out)

@@ -232,9 +232,11 @@ pub trait Node: Send {
     /// Fails, naming the Debian package, if `path` is missing on the node.
     fn require(&mut self, path: &str, package: &str) -> Result<()>;
 
-    /// Starts `argv` as a daemon whose output is appended to `log`;
-    /// returns its PID (the command's own: no shell stays in between).
-    fn spawn(&mut self, argv: &[String], log: &Path) -> Result<i32>;
+    /// Starts `argv` as a daemon, with `env` (`KEY=VALUE`) added to its
+    /// environment and its output appended to `log`; returns its PID (the
+    /// command's own: no shell or `env` stays in between, so its command
+    /// line is exactly `argv`).
+    fn spawn(&mut self, argv: &[String], env: &[String], log: &Path) -> Result<i32>;
 
     /// Sends `signal` to `pid`.
     fn signal(&mut self, pid: i32, signal: Signal) -> Result<()>;

@@ -384,16 +384,17 @@ impl Node for SshNode {
         Ok(())
     }
 
-    fn spawn(&mut self, argv: &[String], log: &Path) -> Result<i32> {
+    fn spawn(&mut self, argv: &[String], env: &[String], log: &Path) -> Result<i32> {
         let log = quote(&log.display().to_string());
         // A simple command in the background is forked and exec'd, and
-        // nohup and setsid exec in place (a background job of a
+        // env, nohup and setsid exec in place (a background job of a
         // non-interactive shell leads no process group, so setsid does
         // not fork): `$!` is the daemon's own PID, and no shell stays
         // behind holding the session open.
         let script = format!(
-            "cd {} || exit 1; nohup setsid {} >> {log} 2>&1 < /dev/null & echo $!",
+            "cd {} || exit 1; env {} nohup setsid {} >> {log} 2>&1 < /dev/null & echo $!",
             quote(&self.dir.display().to_string()),
+            quote_all(env),
             quote_all(argv)
         );
         let out = self.check(&script)?;

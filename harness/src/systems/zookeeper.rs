@@ -195,14 +195,11 @@ impl ZooKeeper {
             );
             let cfg_path = dir.join("zoo.cfg");
             node.write(&cfg_path, cfg.as_bytes())?;
-            let mut argv = Vec::new();
+            let mut env = Vec::new();
             if clock {
                 let file = dir.join("faketime");
                 node.write(&file, b"+0\n")?;
-                // env execs java in place: the PID and command line stay
-                // the server's.
-                argv.extend([
-                    "/usr/bin/env".to_string(),
+                env.extend([
                     format!("LD_PRELOAD={LIBFAKETIME}"),
                     format!("FAKETIME_TIMESTAMP_FILE={}", file.display()),
                     "FAKETIME_CACHE_DURATION=1".to_string(),
@@ -213,8 +210,7 @@ impl ZooKeeper {
                 ]);
                 clocks.push(file);
             }
-            argv.extend(
-                [
+            let argv: Vec<String> = [
                     JAVA,
                     "-Xms32m",
                     "-Xmx256m",
@@ -231,11 +227,11 @@ impl ZooKeeper {
                     &classpath,
                     "org.apache.zookeeper.server.quorum.QuorumPeerMain",
                     &cfg_path.display().to_string(),
-                ]
-                .iter()
-                .map(|s| s.to_string()),
-            );
-            daemons.push(Daemon::new(name, i, argv, dir.join("zookeeper.log")));
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            daemons.push(Daemon::new(name, i, argv, dir.join("zookeeper.log")).with_env(env));
             clients.push(SocketAddr::new(resolve(host)?, *port));
         }
         let count = daemons.len();
