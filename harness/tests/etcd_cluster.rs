@@ -100,10 +100,7 @@ fn a_sigkill_in_mid_partition_leaves_nothing_after_cleanup() {
             "60",
         ],
         Duration::from_secs(40),
-        |h| {
-            h.lines()
-                .any(|l| l.contains("\"type\":\"info\"") && l.contains("start-partition"))
-        },
+        |h| common::fault_in_force(h, "start-partition"),
     );
 
     let state: serde_json::Value = {

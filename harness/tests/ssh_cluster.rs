@@ -289,10 +289,7 @@ fn a_sigkill_in_mid_partition_over_ssh_leaves_nothing_after_cleanup() {
         &argv,
         Duration::from_secs(60),
         // Once the partition is in force (the journal says so).
-        |h| {
-            h.lines()
-                .any(|l| l.contains("\"type\":\"info\"") && l.contains("start-partition"))
-        },
+        |h| common::fault_in_force(h, "start-partition"),
         |faultline_pid| {
             // The servers run in the sshd's namespace, descend from no
             // faultline, and their command lines name the node's folder.
@@ -579,8 +576,7 @@ fn an_existing_cluster_over_ssh_takes_faults_and_keeps_running() {
     args.extend(nodes.flags());
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     common::sigkill_when(&s, &argv, Duration::from_secs(40), |h| {
-        h.lines()
-            .any(|l| l.contains("\"type\":\"info\"") && l.contains("\"f\":\"pause\""))
+        common::fault_in_force(h, "pause")
     });
     assert_eq!(
         users_etcd(&data).iter().filter(|&&(_, st)| st == 'T').count(),
@@ -635,21 +631,9 @@ fn a_node_lost_mid_run_is_named_and_healed_by_a_later_cleanup() {
         .unwrap();
     // Once the partition is in force, n2 stops answering SSH (its other
     // traffic flows on).
-    let started = std::time::Instant::now();
-    loop {
-        assert!(started.elapsed() < Duration::from_secs(40), "no partition");
-        std::thread::sleep(Duration::from_millis(200));
-        let history = std::fs::read_link(s.join("latest"))
-            .ok()
-            .and_then(|l| std::fs::read_to_string(s.join(l).join("history.jsonl")).ok())
-            .unwrap_or_default();
-        if history
-            .lines()
-            .any(|l| l.contains("\"type\":\"info\"") && l.contains("start-partition"))
-        {
-            break;
-        }
-    }
+    common::wait_for_history(&s, Duration::from_secs(40), |h| {
+        common::fault_in_force(h, "start-partition")
+    });
     let cut = [
         "iptables", "-I", "INPUT", "-p", "tcp", "--dport", "22", "-j", "DROP",
     ];

@@ -102,8 +102,18 @@ pub fn sigkill_when_inspecting(
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    let run = wait_for_history(store, within, ready);
+    inspect(child.id());
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    run
+}
+
+/// Waits (at most `within`) until the history of the run `store/latest`
+/// points to satisfies `ready`; returns the run folder.
+pub fn wait_for_history(store: &Path, within: std::time::Duration, ready: impl Fn(&str) -> bool) -> PathBuf {
     let started = std::time::Instant::now();
-    let run = loop {
+    loop {
         assert!(started.elapsed() < within, "the run never got there");
         std::thread::sleep(std::time::Duration::from_millis(200));
         let Ok(link) = std::fs::read_link(store.join("latest")) else {
@@ -111,13 +121,17 @@ pub fn sigkill_when_inspecting(
         };
         let run = store.join(link);
         if std::fs::read_to_string(run.join("history.jsonl")).is_ok_and(|h| ready(&h)) {
-            break run;
+            return run;
         }
-    };
-    inspect(child.id());
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    run
+    }
+}
+
+/// Whether a history shows the nemesis's `f` in force (its completion).
+pub fn fault_in_force(history: &str, f: &str) -> bool {
+    let f = format!("\"f\":\"{f}\"");
+    history
+        .lines()
+        .any(|l| l.contains("\"type\":\"info\"") && l.contains(&f))
 }
 
 /// A port nothing listens on now, on loopback.
