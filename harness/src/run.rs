@@ -59,7 +59,7 @@ fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig, Usa
     };
     if existing && ssh_nodes && backend.count() != nodes {
         return Err(UsageError(format!(
-            "--endpoints names {nodes} endpoints but the nodes are {}: endpoint i is served by node i",
+            "--endpoints gives {nodes} and --nodes {}: endpoint i must be served by node i, one each",
             backend.count()
         )));
     }
