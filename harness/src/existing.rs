@@ -405,33 +405,42 @@ fn comm(program: &str) -> String {
     name.chars().take(15).collect()
 }
 
+impl Existing {
+    /// The access to the nodes; the powers exist only with it.
+    fn access(&mut self) -> &mut Control {
+        self.control
+            .as_mut()
+            .expect("powers only with access to the nodes")
+    }
+}
+
 impl Kill for Existing {
     fn kill(&mut self, node: usize) -> Result<(), FaultError> {
-        let c = self.control.as_mut().expect("powers only with control");
+        let c = self.access();
         c.disturb(node, true).map_err(|e| c.fault(node, "kill", e))
     }
 
     fn start(&mut self, node: usize) -> Result<(), FaultError> {
-        let c = self.control.as_mut().expect("powers only with control");
+        let c = self.access();
         c.undo(node).map_err(|e| c.fault(node, "start", e))
     }
 }
 
 impl Pause for Existing {
     fn pause(&mut self, node: usize) -> Result<(), FaultError> {
-        let c = self.control.as_mut().expect("powers only with control");
+        let c = self.access();
         c.disturb(node, false).map_err(|e| c.fault(node, "pause", e))
     }
 
     fn resume(&mut self, node: usize) -> Result<(), FaultError> {
-        let c = self.control.as_mut().expect("powers only with control");
+        let c = self.access();
         c.undo(node).map_err(|e| c.fault(node, "resume", e))
     }
 }
 
 impl Partition for Existing {
     fn partition(&mut self, grudge: &Grudge) -> Result<(), FaultError> {
-        let c = self.control.as_mut().expect("powers only with control");
+        let c = self.access();
         c.firewall
             .as_ref()
             .expect("checked by as_partition")
@@ -439,7 +448,7 @@ impl Partition for Existing {
     }
 
     fn lose_packets(&mut self, probability: f64) -> Result<(), FaultError> {
-        let c = self.control.as_mut().expect("powers only with control");
+        let c = self.access();
         c.firewall
             .as_ref()
             .expect("checked by as_partition")

@@ -150,13 +150,12 @@ pub fn configure(db: &str, m: &ArgMatches, ctx: &Context) -> Result<Box<dyn Syst
         .iter()
         .find(|e| e.name == db)
         .ok_or_else(|| UsageError(format!("--db {db}: expected one of {}", names())))?;
+    let chosen_flags = (chosen.augment)(clap::Command::new(chosen.name));
     for other in SYSTEMS.iter().filter(|e| e.name != db) {
         let own = (other.augment)(clap::Command::new(other.name));
         for arg in own.get_arguments() {
             let given = m.value_source(arg.get_id().as_str()) == Some(ValueSource::CommandLine);
-            let shared = (chosen.augment)(clap::Command::new(chosen.name))
-                .get_arguments()
-                .any(|a| a.get_id() == arg.get_id());
+            let shared = chosen_flags.get_arguments().any(|a| a.get_id() == arg.get_id());
             if given && !shared {
                 return Err(UsageError(format!(
                     "--{} is a flag of --db {}, not of --db {db}",
