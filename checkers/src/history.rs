@@ -173,6 +173,28 @@ pub struct Paired {
     pub notes: Vec<String>,
 }
 
+/// An invocation and its completion, as positions in `History::ops`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventPair {
+    /// The logical process (renamed if it carried on after `info`).
+    pub process: Process,
+    /// The invocation.
+    pub invoke: usize,
+    /// The completion, if any (an `info` completion included).
+    pub completion: Option<usize>,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+/// A history's pairing as positions, and the notes of [`Paired`].
+#[derive(Clone, Debug, Default)]
+pub struct EventPairs {
+    /// In invocation order.
+    pub pairs: Vec<EventPair>,
+    /// Sentences for the reader.
+    pub notes: Vec<String>,
+}
+
 impl History {
     /// Pairs every client invocation with its completion, in invocation
     /// order. Nemesis events are left out: they describe faults, not
@@ -188,7 +210,38 @@ impl History {
     /// on after a timeout — continues as a fresh logical process, and its
     /// indeterminate op stays open to the end of the history.
     pub fn pair(&self) -> Result<Paired, InputError> {
-        let mut out: Vec<Operation> = Vec::with_capacity(self.ops.len() / 2 + 1);
+        let pairs = self.pair_events()?;
+        let operations = pairs
+            .pairs
+            .iter()
+            .map(|p| {
+                let call = &self.ops[p.invoke];
+                let done = p.completion.map(|i| &self.ops[i]);
+                Operation {
+                    process: p.process,
+                    f: call.f.clone(),
+                    key: call.key.clone(),
+                    input: call.value.clone(),
+                    output: done.map_or(Value::Nil, |d| d.value.clone()),
+                    outcome: p.outcome,
+                    call: call.time,
+                    ret: done.filter(|_| p.outcome != Outcome::Info).map(|d| d.time),
+                    line: call.line,
+                    ret_line: done.map(|d| d.line),
+                    error: done.and_then(|d| d.error.clone()),
+                }
+            })
+            .collect();
+        Ok(Paired {
+            operations,
+            notes: pairs.notes,
+        })
+    }
+
+    /// The pairing itself, as positions in `ops`, so a checker that keeps
+    /// its own compact form of the values need not copy them.
+    pub fn pair_events(&self) -> Result<EventPairs, InputError> {
+        let mut out: Vec<EventPair> = Vec::with_capacity(self.ops.len() / 2 + 1);
         let mut notes = Vec::new();
         // Keyed by the process as written; `logical` is who it is now.
         let mut open: HashMap<u64, usize> = HashMap::new();
@@ -199,19 +252,20 @@ impl History {
         let mut fresh: Option<u64> = None;
         let mut renamed = 0usize;
         let mut first_rename = None;
-        for op in &self.ops {
+        for (at, op) in self.ops.iter().enumerate() {
             let Process::Client(p) = op.process else {
                 continue;
             };
             match op.kind {
                 OpType::Invoke => {
                     if let Some(&prev) = open.get(&p) {
+                        let prev = &self.ops[out[prev].invoke];
                         return Err(self.error(
                             op.line,
                             format!(
                                 "process {p} invokes {} while its {} from line {} is still open; \
                                  a process has at most one operation in flight",
-                                op.f, out[prev].f, out[prev].line
+                                op.f, prev.f, prev.line
                             ),
                         ));
                     }
@@ -220,23 +274,15 @@ impl History {
                             fresh.get_or_insert_with(|| self.max_client().map_or(0, |m| m.saturating_add(1)));
                         logical.insert(p, *id);
                         *id = id.saturating_add(1);
-                        first_rename.get_or_insert((p, op.line, out[prev].line));
+                        first_rename.get_or_insert((p, op.line, self.ops[out[prev].invoke].line));
                         renamed += 1;
                     }
-                    let process = Process::Client(logical.get(&p).copied().unwrap_or(p));
                     open.insert(p, out.len());
-                    out.push(Operation {
-                        process,
-                        f: op.f.clone(),
-                        key: op.key.clone(),
-                        input: op.value.clone(),
-                        output: Value::Nil,
+                    out.push(EventPair {
+                        process: Process::Client(logical.get(&p).copied().unwrap_or(p)),
+                        invoke: at,
+                        completion: None,
                         outcome: Outcome::Info,
-                        call: op.time,
-                        ret: None,
-                        line: op.line,
-                        ret_line: None,
-                        error: None,
                     });
                 }
                 OpType::Ok | OpType::Fail | OpType::Info => {
@@ -249,52 +295,46 @@ impl History {
                             ),
                         ));
                     };
-                    let o = &mut out[i];
-                    if o.f != op.f {
+                    let call = &self.ops[out[i].invoke];
+                    if call.f != op.f {
                         return Err(self.error(
                             op.line,
                             format!(
                                 "process {p} completes {} but invoked {} on line {}",
-                                op.f, o.f, o.line
+                                op.f, call.f, call.line
                             ),
                         ));
                     }
-                    if op.key.is_some() && o.key != op.key {
+                    if op.key.is_some() && call.key != op.key {
                         return Err(self.error(
                             op.line,
                             format!(
                                 "process {p} completes key {} but invoked key {} on line {}",
                                 op.key.as_ref().unwrap_or(&Value::Nil),
-                                o.key.as_ref().unwrap_or(&Value::Nil),
-                                o.line
+                                call.key.as_ref().unwrap_or(&Value::Nil),
+                                call.line
                             ),
                         ));
                     }
-                    if op.time < o.call {
+                    if op.time < call.time {
                         return Err(self.error(
                             op.line,
                             format!(
                                 "process {p} completes {} at time {} before invoking it at time {} on line {}",
-                                op.f, op.time, o.call, o.line
+                                op.f, op.time, call.time, call.line
                             ),
                         ));
                     }
-                    o.output = op.value.clone();
-                    o.ret_line = Some(op.line);
-                    o.error = op.error.clone();
-                    match op.kind {
-                        OpType::Ok => {
-                            o.outcome = Outcome::Ok;
-                            o.ret = Some(op.time);
-                        }
-                        OpType::Fail => {
-                            o.outcome = Outcome::Fail;
-                            o.ret = Some(op.time);
-                        }
+                    let o = &mut out[i];
+                    o.completion = Some(at);
+                    o.outcome = match op.kind {
+                        OpType::Ok => Outcome::Ok,
+                        OpType::Fail => Outcome::Fail,
                         _ => {
                             crashed.insert(p, i);
+                            Outcome::Info
                         }
-                    }
+                    };
                 }
             }
         }
@@ -306,10 +346,7 @@ impl History {
                 if renamed == 1 { "" } else { "s" }
             ));
         }
-        Ok(Paired {
-            operations: out,
-            notes,
-        })
+        Ok(EventPairs { pairs: out, notes })
     }
 
     /// The largest client process id the history uses.

@@ -20,6 +20,7 @@ pub mod import;
 pub mod linearizable;
 pub mod model;
 pub mod set;
+pub mod txn;
 pub mod value;
 pub mod verdict;
 pub mod wgl;

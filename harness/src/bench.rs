@@ -1,7 +1,7 @@
-//! `faultline bench`: times the linearizability checker and prints the
-//! numbers — per shared history (best of several runs), the etcd and kv
-//! totals, and generated cas-register histories of growing size with their
-//! parse time, check time and peak memory. It prints; it does not judge
+//! `faultline bench`: times the checkers and prints the numbers — per
+//! shared history (best of several runs), the etcd and kv totals,
+//! generated cas-register histories and generated list-append
+//! transaction histories of growing size with their time and peak memory. It prints; it does not judge
 //! (apart from flagging a wrong verdict, which would void the timing).
 
 use std::io::Write as _;
@@ -13,6 +13,7 @@ use checkers::import;
 use checkers::linearizable::{check, Options, Report};
 use checkers::{History, ModelKind, Verdict};
 
+use crate::check::peak_rss;
 use crate::cli::{BenchArgs, UsageError};
 use crate::controller::{self, ClusterSpec, TestConfig};
 use crate::demo::node::Mode;
@@ -20,20 +21,6 @@ use crate::node::Backend;
 use crate::synth;
 use crate::systems::demo::DemoFlags;
 use crate::systems::{self, Flags};
-
-/// Peak resident memory since the last reset, in bytes.
-fn peak_rss() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
-}
 
 /// Resets the peak to the current resident size (Linux `clear_refs` 5).
 fn reset_peak() {
@@ -63,13 +50,17 @@ fn check_best(history: &History, kind: ModelKind, repeat: usize) -> Result<(Repo
 }
 
 pub fn run(args: BenchArgs) -> Result<u8> {
-    let (checker, controller, report) = match args.only.as_deref() {
-        None => (true, true, true),
-        Some("checker") => (true, false, false),
-        Some("controller") => (false, true, false),
-        Some("report") => (false, false, true),
+    let (checker, txn, controller, report) = match args.only.as_deref() {
+        None => (true, true, true, true),
+        Some("checker") => (true, false, false, false),
+        Some("txn") => (false, true, false, false),
+        Some("controller") => (false, false, true, false),
+        Some("report") => (false, false, false, true),
         Some(other) => {
-            return Err(UsageError(format!("--only {other}: expected checker, controller or report")).into())
+            return Err(UsageError(format!(
+                "--only {other}: expected checker, txn, controller or report"
+            ))
+            .into())
         }
     };
     let mut wrong = 0;
@@ -83,6 +74,9 @@ pub fn run(args: BenchArgs) -> Result<u8> {
             );
         }
         generated(args.ops, args.keys)?;
+    }
+    if txn {
+        generated_txn(args.txns)?;
     }
     if controller {
         controller_throughput(Duration::from_secs_f64(args.seconds))?;
@@ -252,6 +246,60 @@ fn shared(dir: &Path, repeat: usize) -> Result<usize> {
 /// Writes each generated history to a file and checks it with a child
 /// `faultline check`, as a user would: the time includes reading and
 /// parsing, and the peak memory is the child's own.
+/// A generated history checked by a child `faultline check`: its wall
+/// time, peak memory and verdict.
+struct ChildRun {
+    ms: f64,
+    /// The check alone, as the child timed it.
+    check_ms: Option<f64>,
+    peak: Option<u64>,
+    verdict: &'static str,
+    stdout: String,
+    stderr: String,
+}
+
+/// Writes `history` as JSONL to `file` and checks it with a child
+/// `faultline check --json ARGS FILE`. The child says its own peak: the
+/// kernel's count for children starts from the parent's size at the
+/// spawn, and this parent holds the generated history.
+fn check_in_child(history: &History, file: &Path, args: &[&str]) -> Result<ChildRun> {
+    {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(file)?);
+        for op in &history.ops {
+            serde_json::to_writer(&mut out, op)?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()?;
+    }
+    let exe = std::env::current_exe().context("locating faultline")?;
+    let started = Instant::now();
+    let child = std::process::Command::new(&exe)
+        .args(["check", "--json"])
+        .args(args)
+        .arg(file)
+        .output()
+        .context("running faultline check")?;
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    let out: serde_json::Value = serde_json::from_slice(&child.stdout).unwrap_or_default();
+    let peak = out["peak_rss"].as_u64();
+    let check_ms = out["files"][0]["elapsed_ms"].as_f64();
+    let verdict = match child.status.code() {
+        Some(0) => "valid",
+        Some(1) => "invalid",
+        Some(2) => "unknown",
+        _ => "error",
+    };
+    std::fs::remove_file(file)?;
+    Ok(ChildRun {
+        ms,
+        check_ms,
+        peak,
+        verdict,
+        stdout: String::from_utf8_lossy(&child.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&child.stderr).into_owned(),
+    })
+}
+
 fn generated(ops: usize, keys: usize) -> Result<()> {
     println!();
     println!("generated cas-register histories over {keys} keys, checked by a child `faultline check`");
@@ -261,47 +309,72 @@ fn generated(ops: usize, keys: usize) -> Result<()> {
     );
     let dir = std::env::temp_dir().join(format!("faultline-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let exe = std::env::current_exe().context("locating faultline")?;
     let mut small = None;
     for n in [ops / 10, ops] {
-        let file = dir.join(format!("cas-{n}.jsonl"));
-        {
-            let history = synth::cas_register(n, keys, 42);
-            let mut out = std::io::BufWriter::new(std::fs::File::create(&file)?);
-            for op in &history.ops {
-                serde_json::to_writer(&mut out, op)?;
-                out.write_all(b"\n")?;
-            }
-            out.flush()?;
-        }
-        let started = Instant::now();
-        let child = std::process::Command::new(&exe)
-            .args(["check", "--model", "cas-register"])
-            .arg(&file)
-            .output()
-            .context("running faultline check")?;
-        let ms = started.elapsed().as_secs_f64() * 1e3;
-        let peak = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
-            .map(|r| r.max_rss() as u64 * 1024)
-            .ok();
-        let verdict = match child.status.code() {
-            Some(0) => "valid",
-            Some(1) => "invalid",
-            Some(2) => "unknown",
-            _ => "error",
-        };
-        println!("{n:>9} {ms:>10.0} {verdict:>9} {:>11}", mib(peak));
-        if verdict != "valid" {
+        let history = synth::cas_register(n, keys, 42);
+        let run = check_in_child(
+            &history,
+            &dir.join(format!("cas-{n}.jsonl")),
+            &["--model", "cas-register"],
+        )?;
+        println!("{n:>9} {:>10.0} {:>9} {:>11}", run.ms, run.verdict, mib(run.peak));
+        if run.verdict != "valid" {
             bail!(
-                "the generated history is linearizable by construction but faultline check said {verdict}: {}",
-                String::from_utf8_lossy(&child.stderr)
+                "the generated history is linearizable by construction but faultline check said {}: {}",
+                run.verdict,
+                run.stderr
             );
         }
         match small {
-            None => small = Some(ms),
-            Some(s) => println!("10x the ops cost {:.1}x the time", ms / s),
+            None => small = Some(run.ms),
+            Some(s) => println!("10x the ops cost {:.1}x the time", run.ms / s),
         }
-        std::fs::remove_file(&file)?;
+    }
+    std::fs::remove_dir(&dir)?;
+    Ok(())
+}
+
+/// Generated list-append histories of `txns / 10` and `txns`
+/// transactions, checked for strict serializability by a child
+/// `faultline check`: wall time (reading the file included), the check's
+/// own time, and peak memory.
+fn generated_txn(txns: usize) -> Result<()> {
+    println!();
+    println!("generated list-append histories (strict serializable), checked by a child `faultline check`");
+    println!(
+        "{:>9} {:>10} {:>10} {:>12} {:>9} {:>11}",
+        "txns", "total ms", "check ms", "txns/s", "verdict", "peak RSS"
+    );
+    let dir = std::env::temp_dir().join(format!("faultline-bench-txn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut small = None;
+    for n in [txns / 10, txns] {
+        let history = synth::list_append(n, 42);
+        let run = check_in_child(
+            &history,
+            &dir.join(format!("append-{n}.jsonl")),
+            &["--model", "list-append"],
+        )?;
+        println!(
+            "{n:>9} {:>10.0} {:>10} {:>12.0} {:>9} {:>11}",
+            run.ms,
+            run.check_ms.map_or("?".into(), |m| format!("{m:.0}")),
+            n as f64 / (run.ms / 1e3),
+            run.verdict,
+            mib(run.peak)
+        );
+        if run.verdict != "valid" {
+            bail!(
+                "the generated history is strictly serializable by construction but faultline check said {}: {}{}",
+                run.verdict,
+                run.stdout,
+                run.stderr
+            );
+        }
+        match small {
+            None => small = Some(run.ms),
+            Some(s) => println!("10x the transactions cost {:.1}x the time", run.ms / s),
+        }
     }
     std::fs::remove_dir(&dir)?;
     Ok(())
@@ -330,7 +403,7 @@ fn report_size(ops: usize, keys: usize) -> Result<()> {
         &history,
         checker,
         details,
-        Some(&report),
+        crate::verdicts::Detail::Linearizable(&report),
     )?;
     let ms = started.elapsed().as_secs_f64() * 1e3;
     let mut total = 0;

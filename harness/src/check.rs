@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use checkers::import::{self, Format};
 use checkers::linearizable::{self, Options, Report};
+use checkers::txn::{self, TxnReport, Txns, Workload};
 use checkers::{History, ModelKind, Value, Verdict};
 use serde::Serialize;
 
@@ -24,24 +25,68 @@ struct FileResult<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    report: Option<Report>,
+    report: Option<Checked>,
+}
+
+/// What a file is checked for.
+#[derive(Clone, Copy)]
+enum Checker {
+    Linearizable(ModelKind),
+    Txn(Workload),
+}
+
+/// A file's result, by checker.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Checked {
+    Linearizable(Report),
+    Txn(TxnReport),
+}
+
+impl Checked {
+    fn verdict(&self) -> Verdict {
+        match self {
+            Checked::Linearizable(r) => r.verdict,
+            Checked::Txn(r) => r.verdict,
+        }
+    }
 }
 
 /// Validated `check` settings.
 struct Settings {
-    model: Option<ModelKind>,
+    checker: Option<Checker>,
+    txn: txn::Options,
     format: Option<Format>,
     init: Option<Value>,
     options: Options,
 }
 
 fn settings(args: &CheckArgs) -> Result<Settings, UsageError> {
-    let model = args
-        .model
-        .as_deref()
-        .map(str::parse::<ModelKind>)
-        .transpose()
-        .map_err(UsageError)?;
+    let checker =
+        match args.model.as_deref() {
+            None => None,
+            Some(m) => Some(match m.parse::<Workload>() {
+                Ok(w) => Checker::Txn(w),
+                Err(_) => Checker::Linearizable(m.parse::<ModelKind>().map_err(|e| {
+                    UsageError(format!("{e}; or, for transactions, list-append or rw-register"))
+                })?),
+            }),
+        };
+    let model = match checker {
+        Some(Checker::Linearizable(m)) => Some(m),
+        _ => None,
+    };
+    let models = args
+        .consistency_models
+        .iter()
+        .map(|m| m.parse::<txn::Model>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| UsageError(format!("--consistency-models: {e}")))?;
+    if let (Some(m), false) = (model, models.is_empty()) {
+        return Err(UsageError(format!(
+            "--consistency-models applies to transactional histories (list-append, rw-register), not the {m} model"
+        )));
+    }
     let format = args
         .format
         .as_deref()
@@ -81,7 +126,15 @@ fn settings(args: &CheckArgs) -> Result<Settings, UsageError> {
         return Err(UsageError("--threads 0: expected at least 1".into()));
     }
     Ok(Settings {
-        model,
+        checker,
+        txn: txn::Options {
+            models: if models.is_empty() {
+                txn::Options::default().models
+            } else {
+                models
+            },
+            ..txn::Options::default()
+        },
         format,
         init,
         options: Options {
@@ -133,34 +186,91 @@ pub fn default_memory() -> u64 {
     total_kib.map_or(4 << 30, |k| k * 1024 / 2)
 }
 
-/// Imports and checks one file with the given settings.
-fn check_file(path: &Path, s: &Settings) -> Result<(History, Report, Format), checkers::InputError> {
+/// Imports and checks one file with the given settings; also says how
+/// long the check took.
+fn check_file(
+    path: &Path,
+    s: &Settings,
+    report: bool,
+) -> Result<(History, Checked, Format, f64), checkers::InputError> {
+    // Transactions are read straight into their compact form, unless a
+    // report wants the values for its timeline.
+    let workload = match s.checker {
+        Some(Checker::Txn(w)) => Some(w),
+        Some(Checker::Linearizable(_)) => None,
+        None => peek_workload(path, s.format),
+    };
+    if let (Some(w), false) = (workload, report) {
+        let (history, txns, format) = Txns::read_file(path, s.format, w)?;
+        let report = txn::check_txns(&txns, w, &s.txn)?;
+        let ms = report.elapsed_ms;
+        return Ok((history, Checked::Txn(report), format, ms));
+    }
     let (history, format) = import::read_file(path, s.format)?;
-    let kind = s
-        .model
-        .unwrap_or_else(|| ModelKind::default_for(format, history.ops.iter().map(|o| &*o.f)));
-    let report = linearizable::check(&history, kind, s.init.clone(), &s.options)?;
-    Ok((history, report, format))
+    let started = Instant::now();
+    let checker = s.checker.unwrap_or_else(|| match Workload::guess(&history) {
+        Some(w) => Checker::Txn(w),
+        None => Checker::Linearizable(ModelKind::default_for(format, history.ops.iter().map(|o| &*o.f))),
+    });
+    let checked = match checker {
+        Checker::Linearizable(kind) => {
+            Checked::Linearizable(linearizable::check(&history, kind, s.init.clone(), &s.options)?)
+        }
+        Checker::Txn(w) => Checked::Txn(txn::check(&history, w, &s.txn)?),
+    };
+    Ok((history, checked, format, started.elapsed().as_secs_f64() * 1e3))
 }
 
+/// Peak resident memory of this process so far, in bytes.
+pub fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// The transactional workload of a file, guessed from its first lines.
+fn peek_workload(path: &Path, format: Option<Format>) -> Option<Workload> {
+    use std::io::Read as _;
+    let mut head = Vec::with_capacity(PEEK_BYTES);
+    std::fs::File::open(path)
+        .ok()?
+        .take(PEEK_BYTES as u64)
+        .read_to_end(&mut head)
+        .ok()?;
+    if head.len() == PEEK_BYTES {
+        head.truncate(head.iter().rposition(|&b| b == b'\n')? + 1);
+    }
+    let text = String::from_utf8(head).ok()?;
+    let (history, _) = import::parse(&text, "", format).ok()?;
+    Workload::guess(&history)
+}
+
+/// How much of a file `peek_workload` reads.
+const PEEK_BYTES: usize = 256 << 10;
+
 /// Writes the report folder for one checked file.
-fn write_report(dir: &Path, file: &str, history: &History, report: &Report) -> Result<()> {
+fn write_report(dir: &Path, file: &str, history: &History, checked: &Checked) -> Result<()> {
     std::fs::create_dir_all(dir)?;
-    let checker = reports::CheckerView {
-        name: "linearizable".into(),
-        verdict: report.verdict,
-        sentence: crate::verdicts::linearizable_sentence(report),
+    let (checker, detail) = match checked {
+        Checked::Linearizable(r) => (
+            reports::CheckerView {
+                name: "linearizable".into(),
+                verdict: r.verdict,
+                sentence: crate::verdicts::linearizable_sentence(r),
+            },
+            crate::verdicts::Detail::Linearizable(r),
+        ),
+        Checked::Txn(r) => (crate::verdicts::txn_view(r), crate::verdicts::Detail::Txn(r)),
     };
-    let details = serde_json::to_value(report)?;
-    crate::verdicts::write_reports(
-        dir,
-        file.to_string(),
-        None,
-        history,
-        checker,
-        details,
-        Some(report),
-    )?;
+    let details = serde_json::to_value(checked)?;
+    crate::verdicts::write_reports(dir, file.to_string(), None, history, checker, details, detail)?;
     Ok(())
 }
 
@@ -170,8 +280,8 @@ pub fn run(args: CheckArgs) -> Result<u8> {
     let (mut valid, mut invalid, mut unknown) = (0, 0, 0);
     for path in &args.files {
         let file = path.display().to_string();
-        match check_file(path, &s) {
-            Ok((history, report, format)) => {
+        match check_file(path, &s, args.report.is_some()) {
+            Ok((history, report, format, ms)) => {
                 if let Some(dir) = &args.report {
                     let dir = if args.files.len() == 1 {
                         dir.clone()
@@ -183,13 +293,16 @@ pub fn run(args: CheckArgs) -> Result<u8> {
                         println!("  report: {}", dir.join("report.html").display());
                     }
                 }
-                match report.verdict {
+                match report.verdict() {
                     Verdict::Valid => valid += 1,
                     Verdict::Invalid => invalid += 1,
                     Verdict::Unknown => unknown += 1,
                 }
                 if !args.json {
-                    print_report(&file, &report);
+                    match &report {
+                        Checked::Linearizable(r) => print_report(&file, r),
+                        Checked::Txn(r) => print_txn(&file, r, ms),
+                    }
                 }
                 results.push(FileResult {
                     file,
@@ -217,10 +330,15 @@ pub fn run(args: CheckArgs) -> Result<u8> {
     let verdict = Verdict::compose(
         results
             .iter()
-            .map(|r| r.report.as_ref().map_or(Verdict::Unknown, |r| r.verdict)),
+            .map(|r| r.report.as_ref().map_or(Verdict::Unknown, Checked::verdict)),
     );
     if args.json {
-        let out = serde_json::json!({ "verdict": verdict, "unreadable": unreadable, "files": results });
+        let out = serde_json::json!({
+            "verdict": verdict,
+            "unreadable": unreadable,
+            "files": results,
+            "peak_rss": peak_rss(),
+        });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         let errors = if unreadable > 0 {
@@ -272,6 +390,33 @@ fn print_report(file: &str, r: &Report) {
             (None, Some(reason)) => println!("  {key}unknown: {reason}"),
             (None, None) => println!("  {key}{}", p.verdict),
         }
+    }
+}
+
+fn print_txn(file: &str, r: &TxnReport, ms: f64) {
+    println!(
+        "{file}  {}  {}, {} transactions ({} committed, {} indeterminate, {} aborted), {ms:.1} ms",
+        r.verdict,
+        r.workload,
+        r.committed + r.indeterminate + r.aborted,
+        r.committed,
+        r.indeterminate,
+        r.aborted
+    );
+    println!("  {}", r.sentence);
+    if let Some(e) = r.examples.first().filter(|_| r.verdict != Verdict::Valid) {
+        for line in &e.explanation {
+            println!("    {line}");
+        }
+        for t in &e.txns {
+            println!(
+                "    {}: process {}, {}, line {}: {}",
+                t.id, t.process, t.outcome, t.line, t.mops
+            );
+        }
+    }
+    for note in &r.notes {
+        println!("  note: {note}");
     }
 }
 

@@ -47,10 +47,18 @@ pub struct CheckArgs {
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// The model: register, cas-register, multi-register, etcd, kv, mutex,
-    /// set, unordered-queue, fifo-queue. Default: the format's own (etcd
-    /// logs: etcd, kv logs: kv), else guessed from the functions used.
+    /// set, unordered-queue, fifo-queue; or, for transactional histories,
+    /// list-append or rw-register (Elle's checkers). Default: the format's
+    /// own (etcd logs: etcd, kv logs: kv), else guessed from the functions
+    /// and micro-ops used.
     #[arg(long, short)]
     pub model: Option<String>,
+    /// For list-append and rw-register: the consistency models the history
+    /// must satisfy, comma-separated: strict-serializable, serializable,
+    /// snapshot-isolation, repeatable-read, read-committed,
+    /// read-uncommitted. Default: strict-serializable.
+    #[arg(long, value_delimiter = ',')]
+    pub consistency_models: Vec<String>,
     /// Force the input format: jsonl, edn, etcd-log, kv-log.
     #[arg(long, short)]
     pub format: Option<String>,
@@ -101,7 +109,10 @@ pub struct BenchArgs {
     /// Times each shared history is checked (the best run is reported).
     #[arg(long, default_value_t = 5)]
     pub repeat: usize,
-    /// Run only one part: checker, controller or report.
+    /// Transactions in the large generated list-append history.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub txns: usize,
+    /// Run only one part: checker, txn, controller or report.
     #[arg(long)]
     pub only: Option<String>,
     /// Seconds of each controller run.

@@ -137,3 +137,106 @@ pub fn cas_register(ops: usize, keys: usize, seed: u64) -> History {
         source: "generated".into(),
     }
 }
+
+/// Concurrent clients of the list-append history.
+const TXN_CLIENTS: u64 = 10;
+/// Keys appended to at any time; a key retires after `APPENDS_PER_KEY`.
+const ACTIVE_KEYS: u64 = 10;
+const APPENDS_PER_KEY: u64 = 32;
+
+/// A strictly serializable list-append history of `txns` transactions,
+/// as Elle's generator shapes them: 10 clients, transactions of 1–4
+/// micro-ops (half appends, half reads) over 10 active keys that retire
+/// after 32 appends, 2% aborted and 1% indeterminate. Each transaction
+/// takes effect at one point inside its interval, in order, against a
+/// simulated database.
+pub fn list_append(txns: usize, seed: u64) -> History {
+    let txn: Arc<str> = "txn".into();
+    let (append, read): (Value, Value) = ("append".into(), "r".into());
+    let mut rng = Rng::new(seed);
+    let mut lists: std::collections::HashMap<u64, Vec<Value>> = std::collections::HashMap::new();
+    // Appends attempted per key: values stay unique even when a
+    // transaction aborts.
+    let mut attempted: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
+    let mut active: Vec<u64> = (0..ACTIVE_KEYS).collect();
+    let mut next_key = ACTIVE_KEYS;
+    let mut crashes = vec![0u64; TXN_CLIENTS as usize];
+    let mut events: Vec<Op> = Vec::with_capacity(txns * 2);
+    for i in 0..txns as u64 {
+        let slot = i % TXN_CLIENTS;
+        let call = i * 1_000 + rng.below(300);
+        let ret = call + 500 + rng.below(400);
+        let process = Process::Client(slot + TXN_CLIENTS * crashes[slot as usize]);
+        let (kind, applies) = match rng.below(100) {
+            0 => (OpType::Info, rng.below(2) == 0),
+            1 | 2 => (OpType::Fail, false),
+            _ => (OpType::Ok, true),
+        };
+        let mut invoke = Vec::new();
+        let mut complete = Vec::new();
+        let mut appended: Vec<(u64, Value)> = Vec::new();
+        for _ in 0..1 + rng.below(4) {
+            let slot_key = rng.below(active.len() as u64) as usize;
+            let k = active[slot_key];
+            let list = lists.entry(k).or_default();
+            let tried = attempted.entry(k).or_default();
+            if rng.below(2) == 0 && *tried < APPENDS_PER_KEY {
+                *tried += 1;
+                let v = Value::Int(*tried as i64);
+                let mop = Value::List(vec![append.clone(), Value::Int(k as i64), v.clone()]);
+                invoke.push(mop.clone());
+                complete.push(mop);
+                appended.push((k, v));
+            } else {
+                let mut seen = list.clone();
+                seen.extend(appended.iter().filter(|a| a.0 == k).map(|a| a.1.clone()));
+                invoke.push(Value::List(vec![read.clone(), Value::Int(k as i64), Value::Nil]));
+                complete.push(Value::List(vec![
+                    read.clone(),
+                    Value::Int(k as i64),
+                    Value::List(seen),
+                ]));
+            }
+            // A full key retires; a fresh one takes its place.
+            if attempted[&k] >= APPENDS_PER_KEY {
+                active[slot_key] = next_key;
+                next_key += 1;
+            }
+        }
+        if applies {
+            for (k, v) in appended {
+                lists.entry(k).or_default().push(v);
+            }
+        }
+        let op = |kind, time, value| Op {
+            index: 0,
+            time,
+            kind,
+            process,
+            f: txn.clone(),
+            key: None,
+            value,
+            error: None,
+            line: 0,
+        };
+        let result = match kind {
+            OpType::Ok => Value::List(complete),
+            _ => Value::List(invoke.clone()),
+        };
+        events.push(op(OpType::Invoke, call, Value::List(invoke)));
+        events.push(op(kind, ret, result));
+        if kind == OpType::Info {
+            crashes[slot as usize] += 1;
+        }
+    }
+    events.sort_by_key(|o| o.time);
+    for (i, op) in events.iter_mut().enumerate() {
+        op.index = i as u64;
+        op.line = i + 1;
+    }
+    History {
+        ops: events,
+        timed: true,
+        source: "generated".into(),
+    }
+}

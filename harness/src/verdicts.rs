@@ -7,6 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use checkers::linearizable::{self, Options, Report};
+use checkers::txn::TxnReport;
 use checkers::{import, set, History, Verdict};
 use reports::{CheckerView, RunView};
 use workloads::workload::Judge;
@@ -62,6 +63,15 @@ pub fn linearizable_sentence(report: &Report) -> String {
     format!("{key}{what}{others}")
 }
 
+/// A transactional report as a report's checker row.
+pub fn txn_view(r: &TxnReport) -> CheckerView {
+    CheckerView {
+        name: r.workload.clone(),
+        verdict: r.verdict,
+        sentence: r.sentence.clone(),
+    }
+}
+
 /// Options for checks made on behalf of a run: generous, sized to the machine.
 fn options() -> Options {
     Options {
@@ -74,6 +84,17 @@ fn options() -> Options {
     }
 }
 
+/// The checker's own result, for the parts of a report only it fills.
+#[derive(Clone, Copy)]
+pub enum Detail<'a> {
+    /// Per-key verdicts and counterexamples.
+    Linearizable(&'a Report),
+    /// Anomalies and their cycles.
+    Txn(&'a TxnReport),
+    /// Nothing beyond the sentence.
+    Plain,
+}
+
 /// Writes results.json and every report file for a checked history.
 pub fn write_reports(
     dir: &Path,
@@ -82,7 +103,7 @@ pub fn write_reports(
     history: &History,
     checker: CheckerView,
     details: serde_json::Value,
-    linearizable: Option<&Report>,
+    detail: Detail<'_>,
 ) -> Result<Judged> {
     let results = serde_json::json!({
         "verdict": checker.verdict,
@@ -100,7 +121,14 @@ pub fn write_reports(
         history,
         operations: history.operations()?,
         checkers: vec![checker.clone()],
-        linearizable,
+        linearizable: match detail {
+            Detail::Linearizable(r) => Some(r),
+            _ => None,
+        },
+        transactions: match detail {
+            Detail::Txn(r) => Some(r),
+            _ => None,
+        },
     };
     reports::write_all(dir, &view)?;
     Ok(Judged {
@@ -124,7 +152,23 @@ pub fn judge(dir: &Path, workload: Workload) -> Result<Judged> {
     // A run records its end in test.json; one without that record died
     // (SIGKILL, a crash) before its final reads.
     let incomplete = test.as_ref().is_some_and(|t| t.get(store::ENDED).is_none());
-    let (checker, details, report) = match workload.judge() {
+    let finish = |checker: CheckerView, details: serde_json::Value, detail: Detail<'_>| {
+        let checker = if incomplete {
+            mark_incomplete(checker)
+        } else {
+            checker
+        };
+        write_reports(
+            dir,
+            title.clone(),
+            test.clone(),
+            &history,
+            checker,
+            details,
+            detail,
+        )
+    };
+    match workload.judge() {
         Judge::Linearizable(model) => {
             let report = linearizable::check(&history, model, None, &options())?;
             let checker = CheckerView {
@@ -132,7 +176,11 @@ pub fn judge(dir: &Path, workload: Workload) -> Result<Judged> {
                 verdict: report.verdict,
                 sentence: linearizable_sentence(&report),
             };
-            (checker, serde_json::to_value(&report)?, Some(report))
+            finish(
+                checker,
+                serde_json::to_value(&report)?,
+                Detail::Linearizable(&report),
+            )
         }
         Judge::Set => {
             let report = set::check(&history)?;
@@ -141,15 +189,9 @@ pub fn judge(dir: &Path, workload: Workload) -> Result<Judged> {
                 verdict: report.verdict,
                 sentence: report.sentence.clone(),
             };
-            (checker, serde_json::to_value(&report)?, None)
+            finish(checker, serde_json::to_value(&report)?, Detail::Plain)
         }
-    };
-    let checker = if incomplete {
-        mark_incomplete(checker)
-    } else {
-        checker
-    };
-    write_reports(dir, title, test, &history, checker, details, report.as_ref())
+    }
 }
 
 /// An incomplete run's finding: an anomaly in what was recorded is still

@@ -531,3 +531,55 @@ fn edn_starting_with_a_comment_and_a_process_going_on_after_info_are_read() {
         stdout(&o)
     );
 }
+
+/// Write skew between two transactions, in Jepsen's EDN.
+const WRITE_SKEW: &str = "{:process 0, :type :invoke, :f :txn, :value [[:r :x nil] [:append :y 1]]}\n\
+                          {:process 1, :type :invoke, :f :txn, :value [[:r :y nil] [:append :x 1]]}\n\
+                          {:process 0, :type :ok, :f :txn, :value [[:r :x []] [:append :y 1]]}\n\
+                          {:process 1, :type :ok, :f :txn, :value [[:r :y []] [:append :x 1]]}\n";
+
+#[test]
+fn transactional_histories_are_recognised_and_judged_by_the_models_asked_for() {
+    let file = temp("skew.edn", WRITE_SKEW);
+    let o = faultline(&["check", path(&file)]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("skew.edn  invalid  list-append, 2 transactions"), "{out}");
+    assert!(out.contains("G2-item") && out.contains("a contradiction"), "{out}");
+
+    let o = faultline(&["check", "--consistency-models", "snapshot-isolation", path(&file)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("not repeatable-read"), "{}", stdout(&o));
+
+    // With a report the values are kept for it; the verdict is the same.
+    let dir = std::env::temp_dir().join(format!("faultline-cli-report-{}", std::process::id()));
+    let o = faultline(&["check", "--json", "--report", path(&dir), path(&file)]);
+    assert_eq!(o.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["files"][0]["anomalies"]["G2-item"], 1, "{json}");
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("<svg class=\"cycle\""));
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let o = faultline(&["check", "--consistency-models", "linearizable", path(&file)]);
+    assert_eq!(o.status.code(), Some(254));
+    assert!(stderr(&o).contains("expected one of strict-serializable"), "{}", stderr(&o));
+    let o = faultline(&["check", "-m", "register", "--consistency-models", "serializable", path(&file)]);
+    assert_eq!(o.status.code(), Some(254));
+}
+
+#[test]
+fn a_damaged_transaction_names_its_line_and_micro_op() {
+    let file = temp(
+        "damaged.jsonl",
+        "{\"type\":\"invoke\",\"process\":0,\"f\":\"txn\",\"value\":[[\"append\",1,2]]}\n\
+         {\"type\":\"ok\",\"process\":0,\"f\":\"txn\",\"value\":[[\"append\",1,2],[\"r\",1,\"oops\"]]}\n",
+    );
+    let o = faultline(&["check", "-m", "list-append", path(&file)]);
+    assert_eq!(o.status.code(), Some(254), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("damaged.jsonl:2: micro-op 2 of the txn") && err.contains("expected a list"),
+        "{err}"
+    );
+}

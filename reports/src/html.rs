@@ -65,6 +65,7 @@ pub fn render(view: &RunView, periods: &[Period], plots: &[Plot]) -> String {
         if view.history.timed { format!("{:.1} s", span as f64 / 1e9) } else { "untimed".into() },
     );
     checkers_table(&mut h, view);
+    anomalies(&mut h, view);
     let failures = counterexamples(&mut h, view);
     timeline(&mut h, view, periods, failures.first().copied());
     plots_section(&mut h, plots);
@@ -88,6 +89,86 @@ fn checkers_table(h: &mut String, view: &RunView) {
         );
     }
     h.push_str("</table></section>\n");
+}
+
+/// The transactional anomalies: counts, what they rule out, and each
+/// explained example with its cycle drawn.
+fn anomalies(h: &mut String, view: &RunView) {
+    let Some(t) = view.transactions else { return };
+    let models: Vec<&str> = t.models.iter().map(|m| m.name()).collect();
+    let _ = write!(
+        h,
+        "<section id=\"anomalies\"><h2>Transactions</h2><p>{} {} transactions: {} committed, {} indeterminate, {} aborted; \
+         {} dependency edges; checked against {}.</p>",
+        t.committed + t.indeterminate + t.aborted,
+        escape(&t.workload),
+        t.committed,
+        t.indeterminate,
+        t.aborted,
+        t.edges,
+        escape(&models.join(", "))
+    );
+    if t.anomalies.is_empty() {
+        h.push_str("<p>No anomaly found.</p></section>\n");
+        return;
+    }
+    h.push_str("<table><tr><th>anomaly</th><th>count</th><th>forbidden by the models checked</th></tr>");
+    for (name, n) in &t.anomalies {
+        let forbidden = t.forbidden.contains(name);
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{n}</td><td class=\"{}\">{}</td></tr>",
+            escape(name),
+            if forbidden { "invalid" } else { "valid" },
+            if forbidden { "yes" } else { "no" }
+        );
+    }
+    let names = |ms: &[&checkers::txn::Model]| ms.iter().map(|m| m.name()).collect::<Vec<_>>().join(", ");
+    let also: Vec<_> = t.ruled_out.iter().filter(|m| !t.not.contains(m)).collect();
+    let not: Vec<_> = t.not.iter().collect();
+    let _ = write!(
+        h,
+        "</table><p>The history is not <b>{}</b>{}.</p>",
+        escape(&names(&not)),
+        if also.is_empty() {
+            String::new()
+        } else {
+            format!(", so not {} either", escape(&names(&also)))
+        }
+    );
+    for (i, e) in t.examples.iter().enumerate() {
+        let _ = write!(
+            h,
+            "<details class=\"anomaly\"{}><summary>{}: {}</summary>",
+            if i == 0 { " open" } else { "" },
+            escape(&e.anomaly.to_string()),
+            escape(&e.summary)
+        );
+        if !e.cycle.is_empty() {
+            h.push_str(&crate::cycle::svg(&e.cycle));
+        }
+        h.push_str("<ol class=\"explanation\">");
+        for line in &e.explanation {
+            let _ = write!(h, "<li>{}</li>", escape(line));
+        }
+        h.push_str("</ol><table><tr><th>txn</th><th>process</th><th>outcome</th><th>line</th><th>micro-ops</th></tr>");
+        for x in &e.txns {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                escape(&x.id),
+                escape(&x.process),
+                escape(&x.outcome),
+                x.line,
+                escape(&x.mops)
+            );
+        }
+        h.push_str("</table></details>");
+    }
+    for note in &t.notes {
+        let _ = write!(h, "<p class=\"note\">{}</p>", escape(note));
+    }
+    h.push_str("</section>\n");
 }
 
 fn op_row(h: &mut String, n: usize, op: &Operation, state: &str, timed: bool, class: &str) {

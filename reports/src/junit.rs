@@ -64,6 +64,7 @@ mod tests {
                 sentence: "process 1 read 3 \"late\"".into(),
             }],
             linearizable: None,
+            transactions: None,
         };
         let xml = render(&view);
         assert!(xml.contains(r#"failures="1""#));

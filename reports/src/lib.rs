@@ -6,9 +6,10 @@
 //! The centre is [`RunView`], everything a report shows, and
 //! [`write_all`], which writes every file into a run folder. Modules:
 //! [`faults`] (fault periods from the nemesis ops), [`plot`], [`html`],
-//! [`junit`].
+//! [`cycle`] (dependency cycles as SVG), [`junit`].
 #![deny(missing_docs)]
 
+pub mod cycle;
 pub mod faults;
 pub mod html;
 pub mod junit;
@@ -17,6 +18,7 @@ pub mod plot;
 use std::path::Path;
 
 use checkers::linearizable::Report;
+use checkers::txn::TxnReport;
 use checkers::{History, Operation, Verdict};
 
 /// A report could not be written.
@@ -64,6 +66,8 @@ pub struct RunView<'a> {
     pub checkers: Vec<CheckerView>,
     /// The linearizability result, for per-key verdicts and counterexamples.
     pub linearizable: Option<&'a Report>,
+    /// The transactional result, for anomalies and their cycles.
+    pub transactions: Option<&'a TxnReport>,
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {

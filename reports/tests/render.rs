@@ -65,6 +65,7 @@ fn plots_and_report_show_the_run() {
             sentence: ce.sentence.clone(),
         }],
         linearizable: Some(&report),
+        transactions: None,
     };
     let dir = std::env::temp_dir().join(format!("faultline-render-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -102,4 +103,41 @@ fn plots_and_report_show_the_run() {
     let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
     assert!(junit.contains("<failure message=\"process 9 read 77"), "{junit}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_transactional_report_draws_each_cycle_and_explains_it() {
+    let text = "{:process 0, :type :invoke, :f :txn, :value [[:r :x nil] [:append :y 1]]}\n\
+                {:process 1, :type :invoke, :f :txn, :value [[:r :y nil] [:append :x 1]]}\n\
+                {:process 0, :type :ok, :f :txn, :value [[:r :x []] [:append :y 1]]}\n\
+                {:process 1, :type :ok, :f :txn, :value [[:r :y []] [:append :x 1]]}\n";
+    let (history, _) = import::parse(text, "skew.edn", None).unwrap();
+    let report =
+        checkers::txn::check(&history, checkers::txn::Workload::ListAppend, &Default::default()).unwrap();
+    let view = RunView {
+        title: "skew".into(),
+        verdict: report.verdict,
+        sentence: report.sentence.clone(),
+        test: None,
+        history: &history,
+        operations: history.operations().unwrap(),
+        checkers: vec![CheckerView {
+            name: "list-append".into(),
+            verdict: report.verdict,
+            sentence: report.sentence.clone(),
+        }],
+        linearizable: None,
+        transactions: Some(&report),
+    };
+    let html = reports::html::render(&view, &[], &[]);
+    assert!(
+        html.contains("<section id=\"anomalies\">"),
+        "no anomalies section"
+    );
+    assert_eq!(html.matches("<svg class=\"cycle\"").count(), 1);
+    assert!(html.contains("G2-item") && html.contains("did not see"));
+    assert!(
+        html.contains("not <b>repeatable-read</b>"),
+        "the weakest model ruled out is named"
+    );
 }

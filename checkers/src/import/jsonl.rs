@@ -28,7 +28,7 @@ struct Line<'a> {
     error: Option<serde_json::Value>,
 }
 
-pub(super) fn parse(text: &str, source: &str) -> Result<History, InputError> {
+pub(super) fn parse(text: &str, source: &str, hook: super::Hook<'_>) -> Result<History, InputError> {
     let mut names = Names::default();
     let mut clock = Clock::new();
     let mut ops = Vec::new();
@@ -78,7 +78,7 @@ pub(super) fn parse(text: &str, source: &str) -> Result<History, InputError> {
         };
         let n = ops.len();
         let time = clock.time(l.time, n).map_err(|m| err(line, m))?;
-        ops.push(Op {
+        let mut op = Op {
             index: l.index.unwrap_or(n as u64),
             time,
             kind,
@@ -91,7 +91,9 @@ pub(super) fn parse(text: &str, source: &str) -> Result<History, InputError> {
                 other => other.to_string(),
             }),
             line,
-        });
+        };
+        hook(&mut op)?;
+        ops.push(op);
     }
     Ok(History {
         ops,
@@ -103,6 +105,10 @@ pub(super) fn parse(text: &str, source: &str) -> Result<History, InputError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(text: &str, source: &str) -> Result<History, InputError> {
+        super::parse(text, source, &mut |_| Ok(()))
+    }
 
     #[test]
     fn reads_every_field() {

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use hashbrown::HashMap;
 
 use crate::error::InputError;
-use crate::history::{History, OpType, Process};
+use crate::history::{History, Op, OpType, Process};
 use crate::value::Value;
 
 /// The most text one op may take (a line, or an EDN form). A longer one
@@ -40,6 +40,12 @@ fn too_long(source: &str, line: usize, bytes: usize) -> InputError {
         ),
     )
 }
+
+/// Called with each op as it is read, before it is kept: a checker with
+/// a compact form of the values takes them here (and may leave `Nil`
+/// behind), so a history of millions of transactions is never held as
+/// `Value`s all at once.
+pub type Hook<'h> = &'h mut dyn FnMut(&mut Op) -> Result<(), InputError>;
 
 /// A history file format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -107,6 +113,15 @@ pub fn detect(text: &str) -> Option<Format> {
 /// Reads and parses a file, detecting its format unless one is given.
 /// Returns the history and the format it was read as.
 pub fn read_file(path: &Path, format: Option<Format>) -> Result<(History, Format), InputError> {
+    read_file_with(path, format, &mut |_| Ok(()))
+}
+
+/// As [`read_file`], handing each op to `hook` as it is read.
+pub fn read_file_with(
+    path: &Path,
+    format: Option<Format>,
+    hook: Hook<'_>,
+) -> Result<(History, Format), InputError> {
     let source = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| InputError::at(&source, 0, format!("cannot read: {e}")))?;
     let text = String::from_utf8(bytes).map_err(|e| {
@@ -122,11 +137,21 @@ pub fn read_file(path: &Path, format: Option<Format>) -> Result<(History, Format
         )
         .with_column(column)
     })?;
-    parse(&text, &source, format)
+    parse_with(&text, &source, format, hook)
 }
 
 /// Parses history text; `source` names it in errors.
 pub fn parse(text: &str, source: &str, format: Option<Format>) -> Result<(History, Format), InputError> {
+    parse_with(text, source, format, &mut |_| Ok(()))
+}
+
+/// As [`parse`], handing each op to `hook` as it is read.
+pub fn parse_with(
+    text: &str,
+    source: &str,
+    format: Option<Format>,
+    hook: Hook<'_>,
+) -> Result<(History, Format), InputError> {
     if text.trim().is_empty() {
         return Err(InputError::at(
             source,
@@ -149,9 +174,13 @@ pub fn parse(text: &str, source: &str, format: Option<Format>) -> Result<(Histor
         }
     };
     let mut history = match format {
-        Format::Jsonl => jsonl::parse(text, source)?,
-        Format::Edn | Format::KvLog => edn::parse(text, source)?,
-        Format::EtcdLog => porcupine::parse_etcd(text, source)?,
+        Format::Jsonl => jsonl::parse(text, source, hook)?,
+        Format::Edn | Format::KvLog => edn::parse(text, source, hook)?,
+        Format::EtcdLog => {
+            let mut h = porcupine::parse_etcd(text, source)?;
+            h.ops.iter_mut().try_for_each(hook)?;
+            h
+        }
     };
     if format != Format::EtcdLog {
         split_independent_tuples(&mut history);

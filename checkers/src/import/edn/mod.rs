@@ -18,16 +18,18 @@ use crate::error::{capped, excerpt, InputError};
 use crate::history::{History, Op, OpType, Process};
 use crate::value::Value;
 
-struct Builder<'s> {
+struct Builder<'s, 'h> {
     source: &'s str,
+    hook: super::Hook<'h>,
     names: Names,
     clock: Clock,
     ops: Vec<Op>,
 }
 
-pub(super) fn parse(text: &str, source: &str) -> Result<History, InputError> {
+pub(super) fn parse(text: &str, source: &str, hook: super::Hook<'_>) -> Result<History, InputError> {
     let mut b = Builder {
         source,
+        hook,
         names: Names::default(),
         clock: Clock::new(),
         ops: Vec::new(),
@@ -93,7 +95,7 @@ pub(super) fn parse(text: &str, source: &str) -> Result<History, InputError> {
     })
 }
 
-impl Builder<'_> {
+impl Builder<'_, '_> {
     fn err(&self, line: usize, message: String) -> InputError {
         InputError::at(self.source, line, message)
     }
@@ -188,7 +190,7 @@ impl Builder<'_> {
         });
         let n = self.ops.len();
         let time = self.clock.time(time, n).map_err(|m| self.err(line, m))?;
-        self.ops.push(Op {
+        let mut op = Op {
             index: index.unwrap_or(n as u64),
             time,
             kind,
@@ -198,7 +200,9 @@ impl Builder<'_> {
             value,
             error,
             line,
-        });
+        };
+        (self.hook)(&mut op)?;
+        self.ops.push(op);
         Ok(())
     }
 }
@@ -273,6 +277,10 @@ fn describe(e: &Edn) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(text: &str, source: &str) -> Result<History, InputError> {
+        super::parse(text, source, &mut |_| Ok(()))
+    }
 
     #[test]
     fn reads_one_map_per_line() {
