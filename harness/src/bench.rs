@@ -133,6 +133,7 @@ fn controller_throughput(seconds: Duration) -> Result<()> {
             },
             ops_per_key: 200,
             readers_per_key: 0,
+            consistency_models: Vec::new(),
             faults: Vec::new(),
             targets: nemesis::Target::Random,
             nemesis_interval: Duration::from_secs(1),

@@ -179,9 +179,16 @@ pub struct TestArgs {
     /// change the key: what shows stale reads.
     #[arg(long, default_value_t = 0)]
     pub readers_per_key: usize,
-    /// register, cas-register (independent keys), set or lock.
+    /// register, cas-register (independent keys), set, lock, or the
+    /// transactional list-append and rw-register (Elle's checkers).
     #[arg(long, short, default_value = "cas-register")]
     pub workload: String,
+    /// For list-append and rw-register: the consistency models the
+    /// history must satisfy, comma-separated (strict-serializable,
+    /// serializable, snapshot-isolation, repeatable-read, read-committed,
+    /// read-uncommitted). Default: strict-serializable.
+    #[arg(long, value_delimiter = ',')]
+    pub consistency_models: Vec<String>,
     /// Faults: none, kill, pause, partition, loss, all, or a comma list.
     /// Default: kill,pause (none with --endpoints).
     #[arg(long)]

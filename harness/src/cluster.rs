@@ -81,6 +81,15 @@ impl Machines {
         (std::mem::take(&mut self.nodes), registry, self.chain.take())
     }
 
+    /// Records a folder of this machine for the run to remove at its
+    /// end (or `faultline cleanup` after a crash).
+    pub fn scratch(&mut self, dir: &std::path::Path) -> Result<()> {
+        match self.registry.as_mut() {
+            Some(r) => r.add_scratch(dir),
+            None => bail!("the machines were given up"),
+        }
+    }
+
     /// Fails, naming the node and the package, if `path` is missing on
     /// any node.
     pub fn require(&mut self, path: &str, package: &str) -> Result<()> {
@@ -128,6 +137,8 @@ pub struct Daemon {
     pub log: PathBuf,
     /// Added to its environment (`KEY=VALUE`).
     pub env: Vec<String>,
+    /// The user it runs as, if not faultline's.
+    pub user: Option<String>,
     pid: Option<i32>,
 }
 
@@ -140,8 +151,15 @@ impl Daemon {
             argv,
             log,
             env: Vec::new(),
+            user: None,
             pid: None,
         }
+    }
+
+    /// The same, run as `user`.
+    pub fn with_user(mut self, user: Option<String>) -> Daemon {
+        self.user = user;
+        self
     }
 
     /// The same, with `env` (`KEY=VALUE`) added to its environment.
@@ -226,7 +244,7 @@ impl<S: Service> Cluster<S> {
             plan[i]
                 .iter()
                 .map(|&(d, daemon)| {
-                    n.spawn(&daemon.argv, &daemon.env, &daemon.log)
+                    n.spawn(&daemon.argv, &daemon.env, daemon.user.as_deref(), &daemon.log)
                         .map(|pid| (d, pid))
                 })
                 .collect::<Result<Vec<_>>>()

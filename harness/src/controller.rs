@@ -99,6 +99,8 @@ pub struct TestConfig {
     pub ops_per_key: usize,
     /// Workers of each key's group that only read.
     pub readers_per_key: usize,
+    /// For transactional workloads: the models the history must satisfy.
+    pub consistency_models: Vec<checkers::txn::Model>,
     /// Seed for the generator and the nemesis.
     pub seed: u64,
     /// The store folder.

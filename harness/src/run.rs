@@ -72,6 +72,21 @@ fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig, Usa
             faults: &faults,
         },
     )?;
+    if let (Some(n), false) = (system.nodes(), existing) {
+        let given = matches.value_source("nodes") == Some(clap::parser::ValueSource::CommandLine)
+            || args.nodes_file.is_some();
+        match &mut backend {
+            Backend::Local { count, .. } if !given => *count = n,
+            b if b.count() != n => {
+                return Err(UsageError(format!(
+                    "--db {} runs {n} node{}: use --nodes {n}",
+                    args.db,
+                    if n == 1 { "" } else { "s" }
+                )))
+            }
+            _ => {}
+        }
+    }
     local_namespaces(&mut backend, &*system, &faults)?;
     let targets = args
         .nemesis_targets
@@ -129,6 +144,17 @@ fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig, Usa
             args.rate
         )));
     }
+    let consistency_models = args
+        .consistency_models
+        .iter()
+        .map(|m| m.parse::<checkers::txn::Model>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| UsageError(format!("--consistency-models: {e}")))?;
+    if !consistency_models.is_empty() && !matches!(workload.judge(), workloads::workload::Judge::Txn(_)) {
+        return Err(UsageError(format!(
+            "--consistency-models applies to the transactional workloads (list-append, rw-register), not {workload}"
+        )));
+    }
     let variant = if existing {
         format!("existing-{}", system.variant())
     } else {
@@ -155,6 +181,11 @@ fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig, Usa
         op_timeout: seconds("op-timeout", args.op_timeout)?,
         ops_per_key: args.ops_per_key,
         readers_per_key: args.readers_per_key,
+        consistency_models: if consistency_models.is_empty() {
+            checkers::txn::Options::default().models
+        } else {
+            consistency_models
+        },
         seed: args.seed.unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use checkers::linearizable::{self, Options, Report};
-use checkers::txn::TxnReport;
+use checkers::txn::{self, TxnReport};
 use checkers::{import, set, History, Verdict};
 use reports::{CheckerView, RunView};
 use workloads::workload::Judge;
@@ -180,6 +180,29 @@ pub fn judge(dir: &Path, workload: Workload) -> Result<Judged> {
                 checker,
                 serde_json::to_value(&report)?,
                 Detail::Linearizable(&report),
+            )
+        }
+        Judge::Txn(w) => {
+            // The models the run was asked to hold to, from test.json.
+            let models = test
+                .as_ref()
+                .and_then(|t| t["config"]["consistency_models"].as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|m| m.as_str()?.parse().ok())
+                        .collect::<Vec<_>>()
+                })
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| txn::Options::default().models);
+            let opts = txn::Options {
+                models,
+                ..txn::Options::default()
+            };
+            let report = txn::check(&history, w, &opts)?;
+            finish(
+                txn_view(&report),
+                serde_json::to_value(&report)?,
+                Detail::Txn(&report),
             )
         }
         Judge::Set => {

@@ -544,8 +544,14 @@ fn transactional_histories_are_recognised_and_judged_by_the_models_asked_for() {
     let o = faultline(&["check", path(&file)]);
     assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
-    assert!(out.contains("skew.edn  invalid  list-append, 2 transactions"), "{out}");
-    assert!(out.contains("G2-item") && out.contains("a contradiction"), "{out}");
+    assert!(
+        out.contains("skew.edn  invalid  list-append, 2 transactions"),
+        "{out}"
+    );
+    assert!(
+        out.contains("G2-item") && out.contains("a contradiction"),
+        "{out}"
+    );
 
     let o = faultline(&["check", "--consistency-models", "snapshot-isolation", path(&file)]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
@@ -563,8 +569,19 @@ fn transactional_histories_are_recognised_and_judged_by_the_models_asked_for() {
 
     let o = faultline(&["check", "--consistency-models", "linearizable", path(&file)]);
     assert_eq!(o.status.code(), Some(254));
-    assert!(stderr(&o).contains("expected one of strict-serializable"), "{}", stderr(&o));
-    let o = faultline(&["check", "-m", "register", "--consistency-models", "serializable", path(&file)]);
+    assert!(
+        stderr(&o).contains("expected one of strict-serializable"),
+        "{}",
+        stderr(&o)
+    );
+    let o = faultline(&[
+        "check",
+        "-m",
+        "register",
+        "--consistency-models",
+        "serializable",
+        path(&file),
+    ]);
     assert_eq!(o.status.code(), Some(254));
 }
 

@@ -77,8 +77,16 @@ pub struct Generator {
     next_element: i64,
     /// Lock workload: the key each worker holds, if any.
     holding: Vec<Option<Value>>,
+    /// Transactional workloads: the keys in use, and writes made to each.
+    active: Vec<(i64, i64)>,
     names: Names,
 }
+
+/// Keys transactions work on at once: few, so they conflict.
+const ACTIVE_KEYS: usize = 5;
+/// Writes to a key before it retires for a fresh one (Elle's default):
+/// keeps each list, and each key's history, short.
+const WRITES_PER_KEY: i64 = 32;
 
 #[derive(Debug)]
 struct Names {
@@ -88,6 +96,7 @@ struct Names {
     add: Arc<str>,
     acquire: Arc<str>,
     release: Arc<str>,
+    txn: Arc<str>,
 }
 
 impl Generator {
@@ -101,6 +110,7 @@ impl Generator {
             next_key: 0,
             next_element: 0,
             holding: Vec::new(),
+            active: Vec::new(),
             names: Names {
                 read: "read".into(),
                 write: "write".into(),
@@ -108,6 +118,7 @@ impl Generator {
                 add: "add".into(),
                 acquire: "acquire".into(),
                 release: "release".into(),
+                txn: "txn".into(),
             },
         }
     }
@@ -154,6 +165,8 @@ impl Generator {
                     value: Value::Nil,
                 }
             }
+            Workload::ListAppend => self.list_append(),
+            Workload::RwRegister => self.rw_register(),
             Workload::Register | Workload::CasRegister => {
                 let key = Some(Value::Int(self.key_for(worker)));
                 let kinds = if self.workload == Workload::CasRegister {
@@ -175,6 +188,75 @@ impl Generator {
                 };
                 Invocation { f, key, value }
             }
+        }
+    }
+
+    /// One of the active keys, and a write to it: its next value, unique
+    /// for the key. A key that has had its writes retires for a fresh one.
+    fn write_to(&mut self, slot: usize) -> (i64, i64) {
+        let (key, writes) = &mut self.active[slot];
+        *writes += 1;
+        let w = (*key, *writes);
+        if *writes >= WRITES_PER_KEY {
+            self.active[slot] = (self.next_key, 0);
+            self.next_key += 1;
+        }
+        w
+    }
+
+    fn slot(&mut self) -> usize {
+        while self.active.len() < ACTIVE_KEYS {
+            self.active.push((self.next_key, 0));
+            self.next_key += 1;
+        }
+        self.rng.below(ACTIVE_KEYS as u64) as usize
+    }
+
+    fn mop(f: &str, key: i64, value: Value) -> Value {
+        Value::List(vec![f.into(), Value::Int(key), value])
+    }
+
+    /// 1–4 micro-ops, each an append (of the key's next element) or a
+    /// read of a whole list.
+    fn list_append(&mut self) -> Invocation {
+        let n = 1 + self.rng.below(4);
+        let mops = (0..n)
+            .map(|_| {
+                let slot = self.slot();
+                if self.rng.below(2) == 0 {
+                    let (k, v) = self.write_to(slot);
+                    Self::mop("append", k, Value::Int(v))
+                } else {
+                    Self::mop("r", self.active[slot].0, Value::Nil)
+                }
+            })
+            .collect();
+        Invocation {
+            f: self.names.txn.clone(),
+            key: None,
+            value: Value::List(mops),
+        }
+    }
+
+    /// Read two keys, then (most of the time) write one of them: the
+    /// transactions of write skew, with every write following a read of
+    /// its key so the order of versions can be inferred.
+    fn rw_register(&mut self) -> Invocation {
+        let a = self.slot();
+        let b = (a + 1 + self.rng.below(ACTIVE_KEYS as u64 - 1) as usize) % ACTIVE_KEYS;
+        let mut mops = vec![
+            Self::mop("r", self.active[a].0, Value::Nil),
+            Self::mop("r", self.active[b].0, Value::Nil),
+        ];
+        if self.rng.below(10) < 7 {
+            let which = if self.rng.below(2) == 0 { a } else { b };
+            let (k, v) = self.write_to(which);
+            mops.push(Self::mop("w", k, Value::Int(v)));
+        }
+        Invocation {
+            f: self.names.txn.clone(),
+            key: None,
+            value: Value::List(mops),
         }
     }
 
@@ -304,6 +386,38 @@ mod tests {
         g.completed(0, &c, OpType::Info);
         assert_eq!(g.closing_op(0), None);
         assert_eq!(&*g.next(0).f, "acquire");
+    }
+
+    #[test]
+    fn transactions_write_unique_values_to_keys_of_bounded_life() {
+        for w in [Workload::ListAppend, Workload::RwRegister] {
+            let mut g = Generator::new(w, Plan::default());
+            let mut writes: std::collections::HashMap<Value, Vec<Value>> = Default::default();
+            for i in 0..2_000 {
+                let op = g.next(i % 8);
+                assert_eq!(&*op.f, "txn");
+                let mops = op.value.as_list().unwrap();
+                assert!((1..=4).contains(&mops.len()), "{}", op.value);
+                for m in mops {
+                    let [f, k, v] = m.as_list().unwrap() else {
+                        panic!("{m}")
+                    };
+                    if matches!(f.as_str(), Some("append" | "w")) {
+                        writes.entry(k.clone()).or_default().push(v.clone());
+                    }
+                }
+            }
+            for (k, vs) in &writes {
+                let mut unique = vs.clone();
+                unique.dedup();
+                assert_eq!(&unique, vs, "{w}: key {k} got a value twice");
+                assert!(
+                    vs.len() <= WRITES_PER_KEY as usize,
+                    "{w}: key {k} outlived its writes"
+                );
+            }
+            assert!(writes.len() > 20, "{w}: keys retire and fresh ones come");
+        }
     }
 
     #[test]

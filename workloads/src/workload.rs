@@ -22,6 +22,12 @@ pub enum Workload {
     /// Each worker acquires a lock and releases it; linearizability
     /// against Knossos' mutex (no two holders at once), lock by lock.
     Lock,
+    /// Transactions of appends to lists and reads of whole lists; Elle's
+    /// list-append checker.
+    ListAppend,
+    /// Transactions that read two registers and write one (the shape of
+    /// write skew); Elle's rw-register checker.
+    RwRegister,
 }
 
 /// How a workload's history is judged.
@@ -31,15 +37,19 @@ pub enum Judge {
     Linearizable(ModelKind),
     /// No acknowledged add may be missing from the final read.
     Set,
+    /// The transactional checker for this workload.
+    Txn(checkers::txn::Workload),
 }
 
 impl Workload {
     /// Every workload.
-    pub const ALL: [Workload; 4] = [
+    pub const ALL: [Workload; 6] = [
         Workload::Register,
         Workload::CasRegister,
         Workload::Set,
         Workload::Lock,
+        Workload::ListAppend,
+        Workload::RwRegister,
     ];
 
     /// The name on the command line.
@@ -49,6 +59,8 @@ impl Workload {
             Workload::CasRegister => "cas-register",
             Workload::Set => "set",
             Workload::Lock => "lock",
+            Workload::ListAppend => "list-append",
+            Workload::RwRegister => "rw-register",
         }
     }
 
@@ -59,6 +71,8 @@ impl Workload {
             Workload::CasRegister => Judge::Linearizable(ModelKind::CasRegister),
             Workload::Set => Judge::Set,
             Workload::Lock => Judge::Linearizable(ModelKind::Mutex),
+            Workload::ListAppend => Judge::Txn(checkers::txn::Workload::ListAppend),
+            Workload::RwRegister => Judge::Txn(checkers::txn::Workload::RwRegister),
         }
     }
 
@@ -80,9 +94,9 @@ impl fmt::Display for Workload {
 impl FromStr for Workload {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Workload::ALL
-            .into_iter()
-            .find(|w| w.name() == s)
-            .ok_or_else(|| format!("unknown workload {s:?}; expected register, cas-register, set or lock"))
+        Workload::ALL.into_iter().find(|w| w.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = Workload::ALL.iter().map(|w| w.name()).collect();
+            format!("unknown workload {s:?}; expected one of {}", names.join(", "))
+        })
     }
 }

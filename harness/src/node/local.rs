@@ -118,7 +118,7 @@ impl Node for LocalNode {
         Ok(())
     }
 
-    fn spawn(&mut self, argv: &[String], env: &[String], log: &Path) -> Result<i32> {
+    fn spawn(&mut self, argv: &[String], env: &[String], user: Option<&str>, log: &Path) -> Result<i32> {
         if let Some(parent) = log.parent() {
             std::fs::create_dir_all(parent)?;
         }
@@ -128,7 +128,9 @@ impl Node for LocalNode {
             .open(log)
             .with_context(|| format!("opening {}", log.display()))?;
         let wrapper = self.wrapper();
+        let switch = user.map(super::as_user).unwrap_or_default();
         let mut full: Vec<&str> = wrapper.clone();
+        full.extend(switch.iter().map(String::as_str));
         full.extend(argv.iter().map(String::as_str));
         // `ip netns exec` execs the command in place: the PID and, once
         // it has exec'd, the command line are the server's.

@@ -67,7 +67,9 @@ pub trait Node: Send {
     /// environment and its output appended to `log`; returns its PID (the
     /// command's own: no shell or `env` stays in between, so its command
     /// line is exactly `argv`).
-    fn spawn(&mut self, argv: &[String], env: &[String], log: &Path) -> Result<i32>;
+    /// `user`: run as that user (by `setpriv`, which execs in place), for
+    /// servers that refuse to run as root.
+    fn spawn(&mut self, argv: &[String], env: &[String], user: Option<&str>, log: &Path) -> Result<i32>;
 
     /// Sends `signal` to `pid`.
     fn signal(&mut self, pid: i32, signal: Signal) -> Result<()>;
@@ -163,6 +165,11 @@ pub fn quote_all<S: AsRef<str>>(argv: &[S]) -> String {
         .map(|a| quote(a.as_ref()))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The `setpriv` words that run a command as `user` (its own groups too).
+pub fn as_user(user: &str) -> Vec<String> {
+    args(&["setpriv", "--reuid", user, "--regid", user, "--init-groups"])
 }
 
 #[cfg(test)]

@@ -384,18 +384,20 @@ impl Node for SshNode {
         Ok(())
     }
 
-    fn spawn(&mut self, argv: &[String], env: &[String], log: &Path) -> Result<i32> {
+    fn spawn(&mut self, argv: &[String], env: &[String], user: Option<&str>, log: &Path) -> Result<i32> {
         let log = quote(&log.display().to_string());
         // A simple command in the background is forked and exec'd, and
         // env, nohup and setsid exec in place (a background job of a
         // non-interactive shell leads no process group, so setsid does
         // not fork): `$!` is the daemon's own PID, and no shell stays
         // behind holding the session open.
+        let mut full = user.map(super::as_user).unwrap_or_default();
+        full.extend(argv.iter().cloned());
         let script = format!(
             "cd {} || exit 1; env {} nohup setsid {} >> {log} 2>&1 < /dev/null & echo $!",
             quote(&self.dir.display().to_string()),
             quote_all(env),
-            quote_all(argv)
+            quote_all(&full)
         );
         let out = self.check(&script)?;
         let text = String::from_utf8_lossy(&out);

@@ -65,6 +65,12 @@ pub trait System: Send + Sync {
         Duration::from_secs(2)
     }
 
+    /// How many nodes it runs on, if that is fixed (`--nodes` then
+    /// defaults to it, and another count is refused).
+    fn nodes(&self) -> Option<usize> {
+        None
+    }
+
     /// Whether it runs only on this machine's loopback — no SSH nodes,
     /// no namespaces — and why.
     fn loopback_only(&self) -> Option<&'static str> {
@@ -129,6 +135,7 @@ systems! {
     zookeeper: ZooKeeperFlags,
     redis: RedisFlags,
     consul: ConsulFlags,
+    postgres: PostgresFlags,
 }
 
 /// Adds every system's flags to `faultline test`, and the systems'
