@@ -10,6 +10,14 @@
 //! `fail`; a timeout or a server error is `info` for writes and `fail`
 //! for reads. Nothing is retried. `https://` endpoints use rustls (the
 //! `tls` feature, on by default) with the CA and client certificate given.
+//!
+//! List-append transactions (`txn`) are optimistic, as etcd's own STM:
+//! one Txn reads every key the transaction touches at one revision; the
+//! micro-ops run against that snapshot; a second Txn writes the new lists
+//! only if each key's mod revision (or absence) is still what was read —
+//! otherwise nothing is written and the op is a `fail`. A read-only
+//! transaction is its snapshot. Lists are stored as `1,2,3` under
+//! `faultline/list/<key>`.
 
 use std::time::Duration;
 
@@ -187,13 +195,147 @@ pub fn request(op: &Invocation, reads: Reads) -> Result<(&'static str, Json), St
                 }),
             ))
         }
-        f => Err(format!("the etcd client has read, write and cas, not {f}")),
+        f => Err(format!("the etcd client has read, write, cas and txn, not {f}")),
+    }
+}
+
+fn list_key(k: &Value) -> String {
+    B64.encode(format!("faultline/list/{k}"))
+}
+
+/// A stored list, `1,2,3` (empty: the empty list).
+fn decode_list(raw: &str) -> Result<Vec<Value>, String> {
+    let bytes = B64
+        .decode(raw)
+        .map_err(|e| format!("value {raw:?} is not base64: {e}"))?;
+    let text = String::from_utf8_lossy(&bytes);
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<i64>()
+                .map(Value::Int)
+                .map_err(|_| format!("list {text:?} holds a non-integer"))
+        })
+        .collect()
+}
+
+fn encode_list(items: &[Value]) -> String {
+    let parts: Vec<String> = items.iter().map(|v| v.to_string()).collect();
+    B64.encode(parts.join(","))
+}
+
+/// What the read phase saw of one key: its list and mod revision (0:
+/// absent).
+struct Seen {
+    key: Value,
+    list: Vec<Value>,
+    revision: String,
+}
+
+impl EtcdClient {
+    /// A list-append transaction: read at one revision, write if nothing
+    /// read has changed since.
+    async fn txn(&self, mops: &[Value]) -> Completion {
+        let orig = Value::List(mops.to_vec());
+        let mut keys: Vec<Value> = Vec::new();
+        for m in mops {
+            match m.as_list() {
+                Some([_, k, _]) if !keys.contains(k) => keys.push(k.clone()),
+                Some([_, _, _]) => {}
+                _ => return Completion::fail(orig, format!("micro-op {m}: expected [f key value]")),
+            }
+        }
+        let ranges: Vec<Json> = keys
+            .iter()
+            .map(|k| {
+                let mut r = json!({"key": list_key(k)});
+                if self.reads == Reads::Serializable {
+                    r["serializable"] = Json::Bool(true);
+                }
+                json!({"request_range": r})
+            })
+            .collect();
+        // Reading has no effect: any error here is a definite failure.
+        let snapshot = match self.post("/v3/kv/txn", json!({"success": ranges})).await {
+            Ok(r) => r,
+            Err((_, e)) => return Completion::fail(orig, e),
+        };
+        let mut seen = Vec::with_capacity(keys.len());
+        for (i, k) in keys.iter().enumerate() {
+            let kv = &snapshot["responses"][i]["response_range"]["kvs"][0];
+            let list = match kv["value"].as_str() {
+                Some(raw) => match decode_list(raw) {
+                    Ok(l) => l,
+                    Err(e) => return Completion::fail(orig, e),
+                },
+                None => Vec::new(),
+            };
+            let revision = kv["mod_revision"].as_str().unwrap_or("0").to_string();
+            seen.push(Seen {
+                key: k.clone(),
+                list,
+                revision,
+            });
+        }
+        let mut out = Vec::with_capacity(mops.len());
+        let mut wrote = vec![false; seen.len()];
+        for m in mops {
+            let Some([f, k, v]) = m.as_list() else { continue };
+            let i = keys.iter().position(|x| x == k).unwrap_or(0);
+            match f.as_str() {
+                Some("append") => {
+                    seen[i].list.push(v.clone());
+                    wrote[i] = true;
+                    out.push(m.clone());
+                }
+                _ => out.push(Value::List(vec![
+                    "r".into(),
+                    k.clone(),
+                    Value::List(seen[i].list.clone()),
+                ])),
+            }
+        }
+        if !wrote.contains(&true) {
+            return Completion::ok(Value::List(out));
+        }
+        // Every key read or written must be as it was read.
+        let compare: Vec<Json> = seen
+            .iter()
+            .map(|s| {
+                if s.revision == "0" {
+                    json!({"key": list_key(&s.key), "target": "CREATE", "result": "EQUAL", "create_revision": "0"})
+                } else {
+                    json!({"key": list_key(&s.key), "target": "MOD", "result": "EQUAL", "mod_revision": s.revision})
+                }
+            })
+            .collect();
+        let puts: Vec<Json> = seen
+            .iter()
+            .zip(&wrote)
+            .filter(|(_, w)| **w)
+            .map(|(s, _)| json!({"request_put": {"key": list_key(&s.key), "value": encode_list(&s.list)}}))
+            .collect();
+        match self
+            .post("/v3/kv/txn", json!({"compare": compare, "success": puts}))
+            .await
+        {
+            Ok(r) if r["succeeded"] == Json::Bool(true) => Completion::ok(Value::List(out)),
+            Ok(_) => Completion::fail(orig, "a key changed since it was read"),
+            Err((true, e)) => Completion::info(orig, e),
+            Err((false, e)) => Completion::fail(orig, e),
+        }
     }
 }
 
 impl Client for EtcdClient {
     fn invoke<'a>(&'a mut self, op: &'a Invocation) -> BoxFuture<'a, Completion> {
         Box::pin(async move {
+            if &*op.f == "txn" {
+                return match op.value.as_list() {
+                    Some(mops) => self.txn(mops).await,
+                    None => Completion::fail(op.value.clone(), "a txn takes a list of micro-ops"),
+                };
+            }
             let (path, body) = match request(op, self.reads) {
                 Ok(r) => r,
                 Err(e) => return Completion::fail(op.value.clone(), e),
@@ -242,6 +384,14 @@ mod tests {
         assert_eq!(body["compare"][0]["value"], B64.encode("1"));
         assert_eq!(body["compare"][0]["result"], "EQUAL");
         assert_eq!(body["success"][0]["request_put"]["value"], B64.encode("2"));
+    }
+
+    #[test]
+    fn lists_round_trip_through_their_stored_form() {
+        let l = vec![Value::Int(1), Value::Int(22), Value::Int(-3)];
+        assert_eq!(decode_list(&encode_list(&l)).unwrap(), l);
+        assert_eq!(decode_list(&encode_list(&[])).unwrap(), Vec::<Value>::new());
+        assert!(decode_list(&B64.encode("1,x")).is_err());
     }
 
     #[test]

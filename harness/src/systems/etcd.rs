@@ -100,7 +100,7 @@ impl System for EtcdSystem {
     }
 
     fn workloads(&self) -> &'static [Workload] {
-        &[Workload::Register, Workload::CasRegister]
+        &[Workload::Register, Workload::CasRegister, Workload::ListAppend]
     }
 
     fn describe(&self) -> String {
