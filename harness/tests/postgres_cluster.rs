@@ -4,7 +4,8 @@
 //! levels. Serializable is valid; read committed is caught with the
 //! anomaly named; repeatable read (snapshot isolation in PostgreSQL),
 //! with transactions built for write skew, is shown not serializable yet
-//! consistent with snapshot isolation — G2-item and nothing else.
+//! consistent with snapshot isolation — G2-item (and its process and
+//! real-time variants) and nothing else.
 
 mod common;
 
@@ -103,8 +104,11 @@ fn repeatable_read_shows_write_skew_and_only_write_skew() {
     let (code, out, results) = run("repeatable-read", "rw-register", "repeatable-read");
     assert_eq!(code, Some(1), "{out}");
     let r = checker(&results, "rw-register");
+    // Write skew, and the same cycles closed by a process's or real
+    // time's order (snapshot isolation allows those too): nothing else.
     let anomalies: Vec<&String> = r["anomalies"].as_object().unwrap().keys().collect();
-    assert_eq!(anomalies, ["G2-item"], "{r}");
+    assert!(anomalies.contains(&&"G2-item".to_string()), "{r}");
+    assert!(anomalies.iter().all(|a| a.starts_with("G2-item")), "{r}");
     let ruled_out: Vec<&str> = r["ruled_out"]
         .as_array()
         .unwrap()

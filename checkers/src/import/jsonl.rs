@@ -28,16 +28,98 @@ struct Line<'a> {
     error: Option<serde_json::Value>,
 }
 
+/// Texts from which lines are parsed on a thread of their own while the
+/// caller's hook takes the ops already parsed.
+const PIPELINE_BYTES: usize = 16 << 20;
+/// Ops handed over at once.
+const BATCH: usize = 2048;
+
 pub(super) fn parse(text: &str, source: &str, hook: super::Hook<'_>) -> Result<History, InputError> {
-    let mut names = Names::default();
-    let mut clock = Clock::new();
+    let mut reader = Reader {
+        text: text.lines().enumerate(),
+        source,
+        names: Names::default(),
+        clock: Clock::new(),
+        n: 0,
+    };
     let mut ops = Vec::new();
-    let err = |line: usize, message: String| InputError::at(source, line, message);
-    for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
-        if raw.trim().is_empty() {
-            continue;
+    if text.len() < PIPELINE_BYTES {
+        for op in &mut reader {
+            let mut op = op?;
+            hook(&mut op)?;
+            ops.push(op);
         }
+        return Ok(History {
+            ops,
+            timed: reader.clock.timed(),
+            source: source.into(),
+        });
+    }
+    // Two stages on two cores: parsing JSON, and whatever the hook does.
+    let timed = std::thread::scope(|s| -> Result<bool, InputError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<Op, InputError>>>(16);
+        let parser = s.spawn(move || {
+            let mut batch = Vec::with_capacity(BATCH);
+            for op in reader.by_ref() {
+                let stop = op.is_err();
+                batch.push(op);
+                if (batch.len() == BATCH || stop)
+                    && tx
+                        .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                        .is_err()
+                {
+                    break;
+                }
+                if stop {
+                    break;
+                }
+            }
+            let _ = tx.send(batch);
+            reader.clock.timed()
+        });
+        for batch in rx {
+            for op in batch {
+                let mut op = op?;
+                hook(&mut op)?;
+                ops.push(op);
+            }
+        }
+        Ok(parser.join().expect("the JSON parser panicked"))
+    })?;
+    Ok(History {
+        ops,
+        timed,
+        source: source.into(),
+    })
+}
+
+/// Parses a text's lines into ops, one by one.
+struct Reader<'t, I> {
+    text: I,
+    source: &'t str,
+    names: Names,
+    clock: Clock,
+    /// Ops read so far.
+    n: usize,
+}
+
+impl<'t, I: Iterator<Item = (usize, &'t str)>> Iterator for Reader<'t, I> {
+    type Item = Result<Op, InputError>;
+
+    fn next(&mut self) -> Option<Result<Op, InputError>> {
+        let (i, raw) = self.text.by_ref().find(|(_, raw)| !raw.trim().is_empty())?;
+        let op = self.op(i + 1, raw);
+        if op.is_ok() {
+            self.n += 1;
+        }
+        Some(op)
+    }
+}
+
+impl<'t, I> Reader<'t, I> {
+    fn op(&mut self, line: usize, raw: &str) -> Result<Op, InputError> {
+        let source = self.source;
+        let err = |line: usize, message: String| InputError::at(source, line, message);
         if raw.len() > MAX_OP_BYTES {
             return Err(too_long(source, line, raw.len()));
         }
@@ -76,14 +158,14 @@ pub(super) fn parse(text: &str, source: &str, hook: super::Hook<'_>) -> Result<H
                 ))
             }
         };
-        let n = ops.len();
-        let time = clock.time(l.time, n).map_err(|m| err(line, m))?;
-        let mut op = Op {
+        let n = self.n;
+        let time = self.clock.time(l.time, n).map_err(|m| err(line, m))?;
+        Ok(Op {
             index: l.index.unwrap_or(n as u64),
             time,
             kind,
             process,
-            f: names.get(&l.f),
+            f: self.names.get(&l.f),
             key: l.key,
             value: l.value,
             error: l.error.map(|e| match e {
@@ -91,15 +173,8 @@ pub(super) fn parse(text: &str, source: &str, hook: super::Hook<'_>) -> Result<H
                 other => other.to_string(),
             }),
             line,
-        };
-        hook(&mut op)?;
-        ops.push(op);
+        })
     }
-    Ok(History {
-        ops,
-        timed: clock.timed(),
-        source: source.into(),
-    })
 }
 
 #[cfg(test)]

@@ -65,6 +65,9 @@ pub struct DepGraph {
     g: DiGraph<(), Dep, u32>,
 }
 
+/// Edges from which the layers' components are found in parallel.
+const PARALLEL_EDGES: usize = 1 << 18;
+
 /// How much breadth-first searching one component may cost before the
 /// search for a particular kind of cycle gives up (the kinds found so far
 /// stand; a component always yields at least one cycle).
@@ -153,22 +156,45 @@ impl DepGraph {
     /// keeping only cycles that need that order. `notes` learns of any
     /// search that ran out of budget.
     pub fn cycles(&self, notes: &mut Vec<String>) -> Vec<Cycle> {
-        let mut out = Vec::new();
-        for (scope, order) in [
+        let layers = [
             (Scope::Data, None),
             (Scope::Process, Some(Dep::Process)),
             (Scope::Realtime, Some(Dep::Realtime)),
-        ] {
-            let mask = Dep::WW.bit() | Dep::WR.bit() | Dep::RW.bit() | order.map_or(0, Dep::bit);
+        ];
+        let mask =
+            |order: Option<Dep>| Dep::WW.bit() | Dep::WR.bit() | Dep::RW.bit() | order.map_or(0, Dep::bit);
+        let walk = |order: Option<Dep>| {
             if order.is_some_and(|o| !self.g.edge_weights().any(|d| *d == o)) {
-                continue;
+                return Vec::new();
             }
-            let filtered = EdgeFiltered::from_fn(&self.g, |e| mask & e.weight().bit() != 0);
-            for scc in petgraph::algo::kosaraju_scc(&filtered) {
-                if scc.len() > 1 {
-                    let c = Component::new(&self.g, &scc, mask);
-                    c.cycles(scope, order, &mut out, notes);
-                }
+            let m = mask(order);
+            let filtered = EdgeFiltered::from_fn(&self.g, |e| m & e.weight().bit() != 0);
+            let mut sccs = petgraph::algo::kosaraju_scc(&filtered);
+            sccs.retain(|c| c.len() > 1);
+            sccs
+        };
+        // The three layers' components are independent walks of one
+        // graph: a big graph's are walked side by side, on as many cores
+        // as there are (a small one's are not worth a thread).
+        let components: Vec<Vec<Vec<NodeIndex<u32>>>> = if self.g.edge_count() < PARALLEL_EDGES {
+            layers.iter().map(|&(_, order)| walk(order)).collect()
+        } else {
+            std::thread::scope(|s| {
+                let walks: Vec<_> = layers
+                    .iter()
+                    .map(|&(_, order)| s.spawn(move || walk(order)))
+                    .collect();
+                walks
+                    .into_iter()
+                    .map(|w| w.join().expect("a component walk panicked"))
+                    .collect()
+            })
+        };
+        let mut out = Vec::new();
+        for ((scope, order), sccs) in layers.into_iter().zip(components) {
+            for scc in sccs {
+                let c = Component::new(&self.g, &scc, mask(order));
+                c.cycles(scope, order, &mut out, notes);
             }
         }
         out
