@@ -42,6 +42,16 @@ fn checker(results: &serde_json::Value, name: &str) -> serde_json::Value {
     results["checkers"][name].clone()
 }
 
+/// The models a checker's result rules out.
+fn ruled_out(r: &serde_json::Value) -> Vec<&str> {
+    r["ruled_out"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect()
+}
+
 /// The server's temporary folders in this machine's temp directory.
 fn scratch_folders() -> Vec<String> {
     std::fs::read_dir(std::env::temp_dir())
@@ -88,12 +98,7 @@ fn read_committed_is_caught_with_the_anomaly_named() {
     // Read committed allows read skew and non-repeatable reads, not dirty
     // reads: what is found rules out snapshot isolation or serializability,
     // never read committed itself.
-    let ruled_out: Vec<&str> = r["ruled_out"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m.as_str().unwrap())
-        .collect();
+    let ruled_out = ruled_out(&r);
     assert!(ruled_out.contains(&"serializable"), "{r}");
     assert!(!ruled_out.contains(&"read-committed"), "{r}");
     let first = anomalies.keys().next().unwrap();
@@ -109,12 +114,7 @@ fn repeatable_read_shows_write_skew_and_only_write_skew() {
     let anomalies: Vec<&String> = r["anomalies"].as_object().unwrap().keys().collect();
     assert!(anomalies.contains(&&"G2-item".to_string()), "{r}");
     assert!(anomalies.iter().all(|a| a.starts_with("G2-item")), "{r}");
-    let ruled_out: Vec<&str> = r["ruled_out"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m.as_str().unwrap())
-        .collect();
+    let ruled_out = ruled_out(&r);
     assert!(ruled_out.contains(&"serializable"), "{r}");
     assert!(
         !ruled_out.contains(&"snapshot-isolation"),

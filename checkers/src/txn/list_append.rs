@@ -214,19 +214,7 @@ impl<'a> ListAppend<'a> {
                     }
                     _ => None,
                 });
-                if let Some(v) = later {
-                    if once.first(key, Kind::FutureRead) {
-                        findings.push(Finding::new(
-                            Kind::FutureRead,
-                            vec![t],
-                            format!(
-                                "T{} read {} in key {k} before appending it itself",
-                                t + 1,
-                                self.txns.value(v)
-                            ),
-                        ));
-                    }
-                }
+                self.future_read(t, key, later, &mut once, findings);
                 continue;
             }
             if once.first(key, Kind::IncompatibleOrder) {
@@ -263,19 +251,30 @@ impl<'a> ListAppend<'a> {
                     .get(w as usize)
                     .is_some_and(|a| a.txn == t && a.mop > i)
             });
-            if let Some((&v, _)) = future {
-                if once.first(key, Kind::FutureRead) {
-                    findings.push(Finding::new(
-                        Kind::FutureRead,
-                        vec![t],
-                        format!(
-                            "T{} read {} in key {k} before appending it itself",
-                            t + 1,
-                            self.txns.value(v)
-                        ),
-                    ));
-                }
-            }
+            self.future_read(t, key, future.map(|(&v, _)| v), &mut once, findings);
+        }
+    }
+
+    /// Reports `t`'s read of `value`, which it appended only later.
+    fn future_read(
+        &self,
+        t: u32,
+        key: u32,
+        value: Option<u32>,
+        once: &mut Once,
+        findings: &mut Vec<Finding>,
+    ) {
+        if let Some(v) = value.filter(|_| once.first(key, Kind::FutureRead)) {
+            findings.push(Finding::new(
+                Kind::FutureRead,
+                vec![t],
+                format!(
+                    "T{} read {} in key {} before appending it itself",
+                    t + 1,
+                    self.txns.value(v),
+                    self.txns.key(key)
+                ),
+            ));
         }
     }
 
