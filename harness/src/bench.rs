@@ -260,9 +260,11 @@ struct ChildRun {
 }
 
 /// Writes `history` as JSONL to `file` and checks it with a child
-/// `faultline check --json ARGS FILE`. The child says its own peak: the
-/// kernel's count for children starts from the parent's size at the
-/// spawn, and this parent holds the generated history.
+/// `faultline check --json ARGS FILE`, `CHILD_RUNS` times; the fastest
+/// run (a short run's time swings with whatever else the machine does).
+/// The child says its own peak: the kernel's count for children starts
+/// from the parent's size at the spawn, and this parent holds the
+/// generated history.
 fn check_in_child(history: &History, file: &Path, args: &[&str]) -> Result<ChildRun> {
     {
         let mut out = std::io::BufWriter::new(std::fs::File::create(file)?);
@@ -272,6 +274,22 @@ fn check_in_child(history: &History, file: &Path, args: &[&str]) -> Result<Child
         }
         out.flush()?;
     }
+    let mut best: Option<ChildRun> = None;
+    for _ in 0..CHILD_RUNS {
+        let run = child_check(file, args)?;
+        if best.as_ref().is_none_or(|b| run.ms < b.ms) {
+            best = Some(run);
+        }
+    }
+    std::fs::remove_file(file)?;
+    Ok(best.expect("CHILD_RUNS is at least 1"))
+}
+
+/// How often `check_in_child` checks each file.
+const CHILD_RUNS: usize = 3;
+
+/// One child `faultline check --json ARGS FILE`.
+fn child_check(file: &Path, args: &[&str]) -> Result<ChildRun> {
     let exe = std::env::current_exe().context("locating faultline")?;
     let started = Instant::now();
     let child = std::process::Command::new(&exe)
@@ -290,7 +308,6 @@ fn check_in_child(history: &History, file: &Path, args: &[&str]) -> Result<Child
         Some(2) => "unknown",
         _ => "error",
     };
-    std::fs::remove_file(file)?;
     Ok(ChildRun {
         ms,
         check_ms,
@@ -303,7 +320,7 @@ fn check_in_child(history: &History, file: &Path, args: &[&str]) -> Result<Child
 
 fn generated(ops: usize, keys: usize) -> Result<()> {
     println!();
-    println!("generated cas-register histories over {keys} keys, checked by a child `faultline check`");
+    println!("generated cas-register histories over {keys} keys, checked by a child `faultline check` (best of {CHILD_RUNS})");
     println!(
         "{:>9} {:>10} {:>9} {:>11}",
         "ops", "total ms", "verdict", "peak RSS"
@@ -341,7 +358,7 @@ fn generated(ops: usize, keys: usize) -> Result<()> {
 /// own time, and peak memory.
 fn generated_txn(txns: usize) -> Result<()> {
     println!();
-    println!("generated list-append histories (strict serializable), checked by a child `faultline check`");
+    println!("generated list-append histories (strict serializable), checked by a child `faultline check` (best of {CHILD_RUNS})");
     println!(
         "{:>9} {:>10} {:>10} {:>12} {:>9} {:>11}",
         "txns", "total ms", "check ms", "txns/s", "verdict", "peak RSS"

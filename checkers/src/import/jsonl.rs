@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use super::{too_long, Clock, Names, MAX_OP_BYTES};
 use crate::error::{excerpt, InputError};
@@ -12,7 +13,7 @@ use crate::history::{History, Op, OpType, Process};
 use crate::value::Value;
 
 #[derive(Deserialize)]
-struct Line<'a> {
+struct Line<'a, V> {
     index: Option<u64>,
     time: Option<u64>,
     #[serde(rename = "type", borrow)]
@@ -23,7 +24,7 @@ struct Line<'a> {
     #[serde(default)]
     key: Option<Value>,
     #[serde(default)]
-    value: Value,
+    value: V,
     #[serde(default)]
     error: Option<serde_json::Value>,
 }
@@ -34,19 +35,23 @@ const PIPELINE_BYTES: usize = 16 << 20;
 /// Ops handed over at once.
 const BATCH: usize = 2048;
 
-pub(super) fn parse(text: &str, source: &str, hook: super::Hook<'_>) -> Result<History, InputError> {
+/// An op, and its value's JSON text when the hook wants that instead.
+type Read<'t> = (Op, Option<&'t str>);
+
+pub(super) fn parse(text: &str, source: &str, hook: &mut dyn super::Hook) -> Result<History, InputError> {
     let mut reader = Reader {
         text: text.lines().enumerate(),
         source,
         names: Names::default(),
         clock: Clock::new(),
         n: 0,
+        json_values: hook.wants_json(),
     };
     let mut ops = Vec::new();
     if text.len() < PIPELINE_BYTES {
-        for op in &mut reader {
-            let mut op = op?;
-            hook(&mut op)?;
+        for read in &mut reader {
+            let (mut op, raw) = read?;
+            hook.take(&mut op, raw)?;
             ops.push(op);
         }
         return Ok(History {
@@ -57,12 +62,12 @@ pub(super) fn parse(text: &str, source: &str, hook: super::Hook<'_>) -> Result<H
     }
     // Two stages on two cores: parsing JSON, and whatever the hook does.
     let timed = std::thread::scope(|s| -> Result<bool, InputError> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<Op, InputError>>>(16);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<Read, InputError>>>(16);
         let parser = s.spawn(move || {
             let mut batch = Vec::with_capacity(BATCH);
-            for op in reader.by_ref() {
-                let stop = op.is_err();
-                batch.push(op);
+            for read in reader.by_ref() {
+                let stop = read.is_err();
+                batch.push(read);
                 if (batch.len() == BATCH || stop)
                     && tx
                         .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
@@ -78,9 +83,9 @@ pub(super) fn parse(text: &str, source: &str, hook: super::Hook<'_>) -> Result<H
             reader.clock.timed()
         });
         for batch in rx {
-            for op in batch {
-                let mut op = op?;
-                hook(&mut op)?;
+            for read in batch {
+                let (mut op, raw) = read?;
+                hook.take(&mut op, raw)?;
                 ops.push(op);
             }
         }
@@ -101,41 +106,39 @@ struct Reader<'t, I> {
     clock: Clock,
     /// Ops read so far.
     n: usize,
+    /// Values are left as JSON text for the hook.
+    json_values: bool,
 }
 
 impl<'t, I: Iterator<Item = (usize, &'t str)>> Iterator for Reader<'t, I> {
-    type Item = Result<Op, InputError>;
+    type Item = Result<Read<'t>, InputError>;
 
-    fn next(&mut self) -> Option<Result<Op, InputError>> {
+    fn next(&mut self) -> Option<Self::Item> {
         let (i, raw) = self.text.by_ref().find(|(_, raw)| !raw.trim().is_empty())?;
-        let op = self.op(i + 1, raw);
-        if op.is_ok() {
+        let read = self.op(i + 1, raw);
+        if read.is_ok() {
             self.n += 1;
         }
-        Some(op)
+        Some(read)
     }
 }
 
 impl<'t, I> Reader<'t, I> {
-    fn op(&mut self, line: usize, raw: &str) -> Result<Op, InputError> {
+    fn op(&mut self, line: usize, raw: &'t str) -> Result<Read<'t>, InputError> {
         let source = self.source;
         let err = |line: usize, message: String| InputError::at(source, line, message);
         if raw.len() > MAX_OP_BYTES {
             return Err(too_long(source, line, raw.len()));
         }
-        let l: Line = serde_json::from_str(raw).map_err(|e| {
-            // serde_json says where on the line; the column goes in its field.
-            let text = e.to_string();
-            let what = text.rfind(" at line ").map_or(&*text, |i| &text[..i]);
-            err(
-                line,
-                format!(
-                    "expected one JSON object with type, process, f and value: {}",
-                    excerpt(what, 100)
-                ),
-            )
-            .with_column(e.column())
-        })?;
+        let (l, value, json) = if self.json_values {
+            let l: Line<Option<&RawValue>> = self.line(line, raw)?;
+            let json = l.value.map_or("null", RawValue::get);
+            (l.without_value(), Value::Nil, Some(json))
+        } else {
+            let mut l: Line<Value> = self.line(line, raw)?;
+            let value = std::mem::take(&mut l.value);
+            (l.without_value(), value, None)
+        };
         let kind = OpType::parse(&l.kind).ok_or_else(|| {
             err(
                 line,
@@ -160,20 +163,58 @@ impl<'t, I> Reader<'t, I> {
         };
         let n = self.n;
         let time = self.clock.time(l.time, n).map_err(|m| err(line, m))?;
-        Ok(Op {
+        let op = Op {
             index: l.index.unwrap_or(n as u64),
             time,
             kind,
             process,
             f: self.names.get(&l.f),
             key: l.key,
-            value: l.value,
+            value,
             error: l.error.map(|e| match e {
                 serde_json::Value::String(s) => s,
                 other => other.to_string(),
             }),
             line,
+        };
+        Ok((op, json))
+    }
+
+    fn line<'a, V: Deserialize<'a> + Default>(
+        &self,
+        line: usize,
+        raw: &'a str,
+    ) -> Result<Line<'a, V>, InputError> {
+        serde_json::from_str(raw).map_err(|e| {
+            // serde_json says where on the line; the column goes in its field.
+            let text = e.to_string();
+            let what = text.rfind(" at line ").map_or(&*text, |i| &text[..i]);
+            InputError::at(
+                self.source,
+                line,
+                format!(
+                    "expected one JSON object with type, process, f and value: {}",
+                    excerpt(what, 100)
+                ),
+            )
+            .with_column(e.column())
         })
+    }
+}
+
+impl<'a, V> Line<'a, V> {
+    /// The op's fields but its value.
+    fn without_value(self) -> Line<'a, ()> {
+        Line {
+            index: self.index,
+            time: self.time,
+            kind: self.kind,
+            process: self.process,
+            f: self.f,
+            key: self.key,
+            value: (),
+            error: self.error,
+        }
     }
 }
 
@@ -182,7 +223,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str, source: &str) -> Result<History, InputError> {
-        super::parse(text, source, &mut |_| Ok(()))
+        super::parse(text, source, &mut ())
     }
 
     #[test]

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use hashbrown::HashMap;
 
-use crate::error::InputError;
+use crate::error::{excerpt, InputError};
 use crate::history::{History, Op, OpType, Process};
 use crate::value::Value;
 
@@ -41,11 +41,43 @@ fn too_long(source: &str, line: usize, bytes: usize) -> InputError {
     )
 }
 
-/// Called with each op as it is read, before it is kept: a checker with
-/// a compact form of the values takes them here (and may leave `Nil`
+/// Takes each op as it is read, before it is kept: a checker with a
+/// compact form of the values takes them here (and may leave `Nil`
 /// behind), so a history of millions of transactions is never held as
 /// `Value`s all at once.
-pub type Hook<'h> = &'h mut dyn FnMut(&mut Op) -> Result<(), InputError>;
+pub trait Hook {
+    /// Whether a JSONL op's value should come as its JSON text (`raw` in
+    /// [`Hook::take`], with `op.value` left nil) rather than as a `Value`:
+    /// a hook with a reader of its own skips building values it drops.
+    fn wants_json(&self) -> bool {
+        false
+    }
+
+    /// Called with each op in order; `raw` is its value's JSON text when
+    /// the hook wants it and the history is JSONL.
+    fn take(&mut self, op: &mut Op, raw: Option<&str>) -> Result<(), InputError>;
+}
+
+/// No hook: values are kept as they are.
+impl Hook for () {
+    fn take(&mut self, _: &mut Op, _: Option<&str>) -> Result<(), InputError> {
+        Ok(())
+    }
+}
+
+/// An op's value as JSON text (what a hook that wants JSON is given),
+/// parsed as a `Value`; errors name the op's line.
+pub fn json_value(raw: &str, source: &str, line: usize) -> Result<Value, InputError> {
+    serde_json::from_str(raw).map_err(|e| {
+        let text = e.to_string();
+        let what = text.rfind(" at line ").map_or(&*text, |i| &text[..i]);
+        InputError::at(
+            source,
+            line,
+            format!("value {}: {}", excerpt(raw, 60), excerpt(what, 100)),
+        )
+    })
+}
 
 /// A history file format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -113,14 +145,14 @@ pub fn detect(text: &str) -> Option<Format> {
 /// Reads and parses a file, detecting its format unless one is given.
 /// Returns the history and the format it was read as.
 pub fn read_file(path: &Path, format: Option<Format>) -> Result<(History, Format), InputError> {
-    read_file_with(path, format, &mut |_| Ok(()))
+    read_file_with(path, format, &mut ())
 }
 
 /// As [`read_file`], handing each op to `hook` as it is read.
 pub fn read_file_with(
     path: &Path,
     format: Option<Format>,
-    hook: Hook<'_>,
+    hook: &mut dyn Hook,
 ) -> Result<(History, Format), InputError> {
     let source = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| InputError::at(&source, 0, format!("cannot read: {e}")))?;
@@ -142,7 +174,7 @@ pub fn read_file_with(
 
 /// Parses history text; `source` names it in errors.
 pub fn parse(text: &str, source: &str, format: Option<Format>) -> Result<(History, Format), InputError> {
-    parse_with(text, source, format, &mut |_| Ok(()))
+    parse_with(text, source, format, &mut ())
 }
 
 /// As [`parse`], handing each op to `hook` as it is read.
@@ -150,7 +182,7 @@ pub fn parse_with(
     text: &str,
     source: &str,
     format: Option<Format>,
-    hook: Hook<'_>,
+    hook: &mut dyn Hook,
 ) -> Result<(History, Format), InputError> {
     if text.trim().is_empty() {
         return Err(InputError::at(
@@ -178,7 +210,7 @@ pub fn parse_with(
         Format::Edn | Format::KvLog => edn::parse(text, source, hook)?,
         Format::EtcdLog => {
             let mut h = porcupine::parse_etcd(text, source)?;
-            h.ops.iter_mut().try_for_each(hook)?;
+            h.ops.iter_mut().try_for_each(|op| hook.take(op, None))?;
             h
         }
     };

@@ -90,13 +90,9 @@ impl TxnReader {
         }
     }
 
-    /// Reads the op's micro-ops: an invocation's (what was attempted) and
-    /// a committed completion's (what was read).
+    /// Reads the micro-ops of the op, if it is [wanted](Self::wanted).
     fn read(&mut self, op: &Op) -> Result<(), InputError> {
-        let wanted = matches!(op.process, Process::Client(_))
-            && &*op.f == "txn"
-            && matches!(op.kind, OpType::Invoke | OpType::Ok);
-        let range = if wanted {
+        let range = if Self::wanted(op) {
             Some(
                 self.txns
                     .micro_ops(&op.value, op.line, self.workload, op.kind == OpType::Ok)?,
@@ -108,13 +104,12 @@ impl TxnReader {
         Ok(())
     }
 
-    /// As `read`, then leaves nil in a client op's value.
-    fn take(&mut self, op: &mut Op) -> Result<(), InputError> {
-        self.read(op)?;
-        if matches!(op.process, Process::Client(_)) {
-            op.value = Value::Nil;
-        }
-        Ok(())
+    /// Whether the op is one whose micro-ops are read: an invocation's
+    /// (what was attempted) and a committed completion's (what was read).
+    fn wanted(op: &Op) -> bool {
+        matches!(op.process, Process::Client(_))
+            && &*op.f == "txn"
+            && matches!(op.kind, OpType::Invoke | OpType::Ok)
     }
 
     fn finish(mut self, history: &History) -> Result<Txns, InputError> {
@@ -152,6 +147,33 @@ impl TxnReader {
             });
         }
         Ok(self.txns)
+    }
+}
+
+/// Takes values as JSON text: the common shape of a micro-op is read
+/// straight into ids ([`Txns::scan`]); anything else becomes a `Value`
+/// first. Client ops keep no value.
+impl import::Hook for TxnReader {
+    fn wants_json(&self) -> bool {
+        true
+    }
+
+    fn take(&mut self, op: &mut Op, raw: Option<&str>) -> Result<(), InputError> {
+        if let Some(json) = raw {
+            let known = op.kind == OpType::Ok;
+            if Self::wanted(op) {
+                if let Some(range) = self.txns.scan(json, self.workload, known) {
+                    self.ranges.push(Some(range));
+                    return Ok(());
+                }
+            }
+            op.value = import::json_value(json, &self.txns.source, op.line)?;
+        }
+        self.read(op)?;
+        if matches!(op.process, Process::Client(_)) {
+            op.value = Value::Nil;
+        }
+        Ok(())
     }
 }
 
@@ -247,6 +269,20 @@ struct Interner {
 }
 
 impl Interner {
+    fn atom(&mut self, a: Atom<'_>) -> u32 {
+        match a {
+            Atom::Int(i) => {
+                let next = self.values.len() as u32;
+                let id = *self.ints.entry(i).or_insert(next);
+                if id == next {
+                    self.values.push(Value::Int(i));
+                }
+                id
+            }
+            Atom::Str(s) => self.id(&Value::Str(s.into())),
+        }
+    }
+
     fn id(&mut self, v: &Value) -> u32 {
         let next = self.values.len() as u32;
         let id = match v {
@@ -286,7 +322,21 @@ impl Txns {
         workload: Workload,
     ) -> Result<(History, Txns, Format), InputError> {
         let mut r = TxnReader::new(workload, &path.display().to_string());
-        let (history, format) = import::read_file_with(path, format, &mut |op| r.take(op))?;
+        let (history, format) = import::read_file_with(path, format, &mut r)?;
+        let txns = r.finish(&history)?;
+        Ok((history, txns, format))
+    }
+
+    /// As [`Txns::read_file`], from history text; `source` names it in
+    /// errors.
+    pub fn read_text(
+        text: &str,
+        source: &str,
+        format: Option<Format>,
+        workload: Workload,
+    ) -> Result<(History, Txns, Format), InputError> {
+        let mut r = TxnReader::new(workload, source);
+        let (history, format) = import::parse_with(text, source, format, &mut r)?;
         let txns = r.finish(&history)?;
         Ok((history, txns, format))
     }
@@ -336,6 +386,106 @@ impl Txns {
             })
             .collect();
         format!("[{}]", parts.join(" "))
+    }
+
+    /// One txn value's micro-ops straight from JSON text, when every
+    /// micro-op has the common shape (`["append", 1, 2]`, `["r", 1, [2, 3]]`,
+    /// `["w", 1, 2]`, `["r", 1, null]`: integer or plain string keys and
+    /// elements, no escapes): appended to `mops`, their range. `None` for
+    /// anything else, with nothing changed: the general reader then says
+    /// what is wrong, or reads what this one does not.
+    fn scan(&mut self, json: &str, workload: Workload, known: bool) -> Option<(u32, u32)> {
+        let mut s = Scanner::new(json);
+        let mut scratch: Vec<(&str, Atom, Arg)> = Vec::new();
+        let mut atoms: Vec<Atom> = Vec::new();
+        s.byte(b'[')?;
+        if !s.peek(b']') {
+            loop {
+                s.byte(b'[')?;
+                let f = s.string()?;
+                s.byte(b',')?;
+                let key = s.atom()?;
+                s.byte(b',')?;
+                let arg = if s.peek(b'[') {
+                    s.byte(b'[')?;
+                    let start = atoms.len();
+                    if !s.peek(b']') {
+                        loop {
+                            atoms.push(s.atom()?);
+                            if !s.comma()? {
+                                break;
+                            }
+                        }
+                    }
+                    s.byte(b']')?;
+                    Arg::List(start..atoms.len())
+                } else if s.null() {
+                    Arg::Nil
+                } else {
+                    Arg::Atom(s.atom()?)
+                };
+                s.byte(b']')?;
+                scratch.push((f, key, arg));
+                if !s.comma()? {
+                    break;
+                }
+            }
+        }
+        s.byte(b']')?;
+        s.end()?;
+        // Every micro-op must be one this workload reads exactly as the
+        // general reader would, before anything is interned.
+        let fits = scratch.iter().all(|(f, _, arg)| {
+            matches!(
+                (workload, *f, arg),
+                (Workload::ListAppend, "append", Arg::Atom(_))
+                    | (Workload::ListAppend, "r" | "read", Arg::List(_) | Arg::Nil)
+                    | (Workload::RwRegister, "w" | "write", Arg::Atom(_))
+                    | (Workload::RwRegister, "r" | "read", Arg::Atom(_) | Arg::Nil)
+            )
+        });
+        if !fits {
+            return None;
+        }
+        let start = self.mops.len() as u32;
+        for (f, key, arg) in scratch {
+            let key = self.keys.atom(key);
+            let mop = match (workload, f, arg) {
+                (Workload::ListAppend, "append", Arg::Atom(v)) => Mop::Append {
+                    key,
+                    value: self.values.atom(v),
+                },
+                (Workload::ListAppend, _, _) if !known => Mop::ReadList { key, list: None },
+                (Workload::ListAppend, _, arg) => {
+                    let items = match arg {
+                        Arg::List(r) => &atoms[r],
+                        _ => &[],
+                    };
+                    let at = self.elems.len() as u32;
+                    for &e in items {
+                        let id = self.values.atom(e);
+                        self.elems.push(id);
+                    }
+                    Mop::ReadList {
+                        key,
+                        list: Some((at, items.len() as u32)),
+                    }
+                }
+                (Workload::RwRegister, "w" | "write", Arg::Atom(v)) => Mop::Write {
+                    key,
+                    value: self.values.atom(v),
+                },
+                (Workload::RwRegister, _, arg) => Mop::Read {
+                    key,
+                    value: known.then(|| match arg {
+                        Arg::Atom(v) => Some(self.values.atom(v)),
+                        _ => None,
+                    }),
+                },
+            };
+            self.mops.push(mop);
+        }
+        Some((start, self.mops.len() as u32))
     }
 
     fn error(&self, line: usize, message: String) -> InputError {
@@ -432,6 +582,221 @@ impl Txns {
                 Ok(Mop::Read { key, value })
             }
             _ => Err(shape()),
+        }
+    }
+}
+
+/// A key or element as [`Txns::scan`] reads it.
+#[derive(Clone, Copy)]
+enum Atom<'a> {
+    Int(i64),
+    Str(&'a str),
+}
+
+/// The third element of a micro-op as [`Txns::scan`] reads it.
+enum Arg<'a> {
+    Atom(Atom<'a>),
+    Nil,
+    /// A range of the scan's list elements.
+    List(Range<usize>),
+}
+
+/// A reader of the little JSON a micro-op needs; every method says `None`
+/// (or false) for what it does not read, and the caller gives up.
+struct Scanner<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn new(text: &'a str) -> Scanner<'a> {
+        Scanner { text, at: 0 }
+    }
+
+    fn rest(&self) -> &'a [u8] {
+        &self.text.as_bytes()[self.at..]
+    }
+
+    fn skip_space(&mut self) {
+        while let [b' ' | b'\t' | b'\r' | b'\n', ..] = self.rest() {
+            self.at += 1;
+        }
+    }
+
+    fn peek(&mut self, b: u8) -> bool {
+        self.skip_space();
+        self.rest().first() == Some(&b)
+    }
+
+    fn byte(&mut self, b: u8) -> Option<()> {
+        self.peek(b).then(|| self.at += 1)
+    }
+
+    /// A comma (true) or nothing before a closing bracket (false).
+    fn comma(&mut self) -> Option<bool> {
+        if self.byte(b',').is_some() {
+            return Some(true);
+        }
+        self.peek(b']').then_some(false)
+    }
+
+    fn null(&mut self) -> bool {
+        self.skip_space();
+        let null = self.rest().starts_with(b"null");
+        if null {
+            self.at += 4;
+        }
+        null
+    }
+
+    /// A string without escapes. The text is UTF-8 and quotes are ASCII,
+    /// so the slice between them is too.
+    fn string(&mut self) -> Option<&'a str> {
+        self.byte(b'"')?;
+        let len = self.rest().iter().position(|&c| c == b'"' || c == b'\\')?;
+        if self.rest()[len] != b'"' {
+            return None;
+        }
+        let s = &self.text[self.at..self.at + len];
+        self.at += len + 1;
+        Some(s)
+    }
+
+    fn atom(&mut self) -> Option<Atom<'a>> {
+        if self.peek(b'"') {
+            return self.string().map(Atom::Str);
+        }
+        let rest = self.rest();
+        let (negative, digits) = match rest {
+            [b'-', digits @ ..] => (true, digits),
+            digits => (false, digits),
+        };
+        let mut n: i64 = 0;
+        let mut len = 0;
+        for &c in digits.iter().take_while(|c| c.is_ascii_digit()) {
+            let d = i64::from(c - b'0');
+            n = n.checked_mul(10)?;
+            n = if negative {
+                n.checked_sub(d)?
+            } else {
+                n.checked_add(d)?
+            };
+            len += 1;
+        }
+        // Fractions and exponents are the general reader's to refuse.
+        if len == 0 || matches!(digits.get(len), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        self.at += len + usize::from(negative);
+        Some(Atom::Int(n))
+    }
+
+    fn end(&mut self) -> Option<()> {
+        self.skip_space();
+        self.rest().is_empty().then_some(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every transaction as text, with what the checkers use of it.
+    fn summary(t: &Txns) -> Vec<String> {
+        (0..t.txns.len() as u32)
+            .map(|i| {
+                let x = &t.txns[i as usize];
+                format!(
+                    "{:?} {:?} {} {:?} {}",
+                    x.process,
+                    x.outcome,
+                    x.call,
+                    x.ret,
+                    t.show(i)
+                )
+            })
+            .collect()
+    }
+
+    /// Reads `text` both ways: as `Value`s, and as JSON text scanned into
+    /// ids; they must agree.
+    fn both(text: &str, workload: Workload) -> Result<Vec<String>, InputError> {
+        let (history, _) = import::parse(text, "t.jsonl", Some(Format::Jsonl))?;
+        let general = Txns::parse(&history, workload)?;
+        let (_, scanned, _) = Txns::read_text(text, "t.jsonl", Some(Format::Jsonl), workload)?;
+        assert_eq!(summary(&general), summary(&scanned), "{text}");
+        assert_eq!(general.elems, scanned.elems, "{text}");
+        Ok(summary(&scanned))
+    }
+
+    #[test]
+    fn scanned_json_reads_as_values_do() {
+        let text = r#"{"type":"invoke","process":0,"f":"txn","value":[["append",1,2],["r",1,null]]}
+{"type":"invoke","process":1,"f":"txn","value":[ [ "append" , "k" , -3 ] , ["r","k\u0041",null],["append",true,"x"]]}
+{"type":"ok","process":0,"f":"txn","value":[["append",1,2],["r",1,[2]]]}
+{"type":"invoke","process":"nemesis","f":"start","value":["n1","n2"]}
+{"type":"ok","process":1,"f":"txn","value":[["append","k",-3],["r","kA",["x",-3,[1]]],["append",true,"x"]]}
+{"type":"invoke","process":2,"f":"txn","value":[]}
+{"type":"fail","process":2,"f":"txn","value":[["append",1,"\u00e9"]]}
+"#;
+        let txns = both(text, Workload::ListAppend).unwrap();
+        assert_eq!(
+            txns[1],
+            r#"Client(1) Ok 1 Some(4) [[append "k" -3] [r "kA" ["x" -3 [1]]] [append true "x"]]"#
+        );
+        let rw = r#"{"type":"invoke","process":0,"f":"txn","value":[["w",1,2],["r",2,null]]}
+{"type":"ok","process":0,"f":"txn","value":[["w",1,2],["r",2,null]]}
+{"type":"invoke","process":1,"f":"txn","value":[["r",1,null],["r","a b",null]]}
+{"type":"ok","process":1,"f":"txn","value":[["r",1,2],["r","a b","c"]]}
+"#;
+        let txns = both(rw, Workload::RwRegister).unwrap();
+        assert_eq!(txns[1], r#"Client(1) Ok 2 Some(3) [[r 1 2] [r "a b" "c"]]"#);
+    }
+
+    #[test]
+    fn common_shapes_are_scanned() {
+        let mut t = Txns::default();
+        for (json, workload) in [
+            (
+                r#"[["append",7,1],["r",8,[]],["r", "k" ,[ 1 , -2,"x"] ]]"#,
+                Workload::ListAppend,
+            ),
+            (r#"[ ]"#, Workload::ListAppend),
+            (r#"[["w",1,2],["r",2,null],["r",3,"a"]]"#, Workload::RwRegister),
+        ] {
+            assert!(t.scan(json, workload, true).is_some(), "{json}");
+        }
+        for json in [
+            r#"[["r","a\"b",[]]]"#,
+            r#"[["r",1,[[1]]]]"#,
+            r#"[["r",1,[1.0]]]"#,
+            r#"[["r",1,[]],]"#,
+        ] {
+            assert!(t.scan(json, Workload::ListAppend, true).is_none(), "{json}");
+        }
+    }
+
+    #[test]
+    fn scanned_json_errors_as_values_do() {
+        for (line, workload, want) in [
+            (r#"[["r",1,5]]"#, Workload::ListAppend, "micro-op 1 of the txn"),
+            (
+                r#"[["append",1,2.5]]"#,
+                Workload::ListAppend,
+                "expected an integer",
+            ),
+            (r#"[["w",1,[2]]]"#, Workload::RwRegister, "micro-op 1 of the txn"),
+            (
+                r#"[["append",1,2]]"#,
+                Workload::RwRegister,
+                "expected [w key value]",
+            ),
+            (r#"{"a":1}"#, Workload::ListAppend, "invalid type: map"),
+            (r#"3"#, Workload::ListAppend, "expected a list of micro-ops"),
+        ] {
+            let text = format!("{{\"type\":\"ok\",\"process\":0,\"f\":\"txn\",\"value\":{line}}}\n");
+            let e = Txns::read_text(&text, "t.jsonl", None, workload).unwrap_err();
+            assert!(e.message.contains(want) && e.line == 1, "{line}: {e}");
         }
     }
 }

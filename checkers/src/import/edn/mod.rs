@@ -20,13 +20,13 @@ use crate::value::Value;
 
 struct Builder<'s, 'h> {
     source: &'s str,
-    hook: super::Hook<'h>,
+    hook: &'h mut dyn super::Hook,
     names: Names,
     clock: Clock,
     ops: Vec<Op>,
 }
 
-pub(super) fn parse(text: &str, source: &str, hook: super::Hook<'_>) -> Result<History, InputError> {
+pub(super) fn parse(text: &str, source: &str, hook: &mut dyn super::Hook) -> Result<History, InputError> {
     let mut b = Builder {
         source,
         hook,
@@ -201,7 +201,7 @@ impl Builder<'_, '_> {
             error,
             line,
         };
-        (self.hook)(&mut op)?;
+        self.hook.take(&mut op, None)?;
         self.ops.push(op);
         Ok(())
     }
@@ -279,7 +279,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str, source: &str) -> Result<History, InputError> {
-        super::parse(text, source, &mut |_| Ok(()))
+        super::parse(text, source, &mut ())
     }
 
     #[test]
