@@ -27,6 +27,7 @@ use workloads::Workload;
 
 use crate::cleanup::{self, Registry};
 use crate::cli::UsageError;
+use crate::client_pause::{ClientPauses, WithClients};
 use crate::db::Db;
 use crate::existing::{Existing, Find};
 use crate::journal::{Counts, Journal};
@@ -152,6 +153,7 @@ struct Shared {
     stopped: Notify,
     cluster: Mutex<Box<dyn Db>>,
     nemesis: Mutex<Nemesis>,
+    pauses: ClientPauses,
 }
 
 impl Shared {
@@ -217,7 +219,11 @@ impl Shared {
 
     fn heal(&self) {
         let mut cluster = self.cluster.lock().expect("cluster lock");
-        let events = self.nemesis.lock().expect("nemesis lock").heal(&mut **cluster);
+        let mut powers = WithClients {
+            db: &mut **cluster,
+            clients: &self.pauses,
+        };
+        let events = self.nemesis.lock().expect("nemesis lock").heal(&mut powers);
         for e in &events {
             self.record_nemesis(e);
         }
@@ -306,6 +312,7 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
         stopped: Notify::new(),
         cluster: Mutex::new(cluster),
         nemesis: Mutex::new(Nemesis::new(cfg.faults.clone(), cfg.targets, cfg.seed)),
+        pauses: ClientPauses::new(cfg.concurrency, cfg.workload, cfg.system.guarded_locks()),
     });
     let progress = tokio::spawn(progress(shared.clone(), counts.clone(), cfg.time_limit));
     let driven = drive(&shared, cfg).await;
@@ -357,6 +364,7 @@ async fn drive(shared: &Arc<Shared>, cfg: &TestConfig) -> Result<(Duration, bool
             seed: cfg.seed,
             ops_per_key: cfg.ops_per_key,
             readers_per_key: cfg.readers_per_key,
+            guarded: cfg.system.guarded_locks(),
             ..Plan::default()
         },
     )));
@@ -401,6 +409,14 @@ async fn drive(shared: &Arc<Shared>, cfg: &TestConfig) -> Result<(Duration, bool
                     }
                     g.next(w)
                 };
+                if shared
+                    .pauses
+                    .pause_point(w, &inv, &mut client, || shared.stopping())
+                    .await
+                    && shared.stopping()
+                {
+                    break;
+                }
                 if let Some(rate) = &rate {
                     rate.acquire().await;
                     if shared.stopping() {
@@ -439,7 +455,11 @@ async fn drive(shared: &Arc<Shared>, cfg: &TestConfig) -> Result<(Duration, bool
                 }
                 let event = tokio::task::block_in_place(|| {
                     let mut cluster = shared.cluster.lock().expect("cluster lock");
-                    shared.nemesis.lock().expect("nemesis lock").start(&mut **cluster)
+                    let mut powers = WithClients {
+                        db: &mut **cluster,
+                        clients: &shared.pauses,
+                    };
+                    shared.nemesis.lock().expect("nemesis lock").start(&mut powers)
                 });
                 if let Some(e) = event {
                     shared.record_nemesis(&e);

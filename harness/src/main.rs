@@ -6,6 +6,7 @@ mod bench;
 mod check;
 mod cleanup;
 mod cli;
+mod client_pause;
 mod cluster;
 mod controller;
 mod db;

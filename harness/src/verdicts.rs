@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use checkers::linearizable::{self, Options, Report};
 use checkers::txn::{self, TxnReport};
-use checkers::{import, set, History, Verdict};
+use checkers::{import, set, History, ModelKind, Verdict};
 use reports::{CheckerView, RunView};
 use workloads::workload::Judge;
 use workloads::Workload;
@@ -205,6 +205,20 @@ pub fn judge(dir: &Path, workload: Workload) -> Result<Judged> {
                 Detail::Txn(&report),
             )
         }
+        Judge::Lock => {
+            let (report, guards) = check_locks(&history)?;
+            let mut checker = CheckerView {
+                name: "lock".into(),
+                verdict: report.verdict,
+                sentence: linearizable_sentence(&report),
+            };
+            if let Some(g) = &guards {
+                checker.verdict = Verdict::compose([checker.verdict, g.verdict]);
+                checker.sentence = format!("{}; guarded writes: {}", checker.sentence, g.sentence);
+            }
+            let details = serde_json::json!({ "mutex": report, "guarded_writes": guards });
+            finish(checker, details, Detail::Linearizable(&report))
+        }
         Judge::Set => {
             let report = set::check(&history)?;
             let checker = CheckerView {
@@ -215,6 +229,27 @@ pub fn judge(dir: &Path, workload: Workload) -> Result<Judged> {
             finish(checker, serde_json::to_value(&report)?, Detail::Plain)
         }
     }
+}
+
+/// A lock history's two checks: its `acquire` and `release` ops against
+/// the mutex model, and its guarded writes (`add`, and the final `read`
+/// of what they wrote; `fetch` is only their holders' read) with the set
+/// check, if it has any.
+pub fn check_locks(history: &History) -> Result<(Report, Option<set::SetReport>)> {
+    let locks = History {
+        ops: history
+            .ops
+            .iter()
+            .filter(|o| !matches!(&*o.f, "fetch" | "add" | "read"))
+            .cloned()
+            .collect(),
+        timed: history.timed,
+        source: history.source.clone(),
+    };
+    let report = linearizable::check(&locks, ModelKind::Mutex, None, &options())?;
+    let guarded = history.ops.iter().any(|o| &*o.f == "add");
+    let guards = guarded.then(|| set::check(history)).transpose()?;
+    Ok((report, guards))
 }
 
 /// An incomplete run's finding: an anomaly in what was recorded is still

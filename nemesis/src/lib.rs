@@ -71,6 +71,17 @@ pub trait Clock {
     fn set_clock(&mut self, node: usize, offset_ms: i64) -> Result<(), FaultError>;
 }
 
+/// Pausing the test's own clients, as a garbage-collection pause or a
+/// stopped VM stops a client process: a worker stops between operations
+/// (its client's background work too) and goes on when resumed, unaware.
+/// The controller's power, not the database's.
+pub trait PauseClients {
+    /// Pauses one worker, chosen with `pick`; its name for the history.
+    fn pause_client(&mut self, pick: usize) -> Result<String, FaultError>;
+    /// Lets every paused worker go on.
+    fn resume_clients(&mut self) -> Result<(), FaultError>;
+}
+
 /// A database's powers, each optional as Jepsen's DB protocols are: a
 /// system or a backend that lacks one says why instead, and a run whose
 /// faults need it is refused before it starts ([`missing`]).
@@ -91,6 +102,10 @@ pub trait Powers: Nodes {
     fn as_clock(&mut self) -> Result<&mut dyn Clock, String> {
         Err("this cluster cannot move its nodes' clocks".into())
     }
+    /// Pausing the test's clients.
+    fn as_pause_clients(&mut self) -> Result<&mut dyn PauseClients, String> {
+        Err("only a test's controller can pause its clients".into())
+    }
     /// The nodes that currently act as primary or leader (Jepsen's
     /// `Primary`); may be empty, and is where it is unknown.
     fn primaries(&mut self) -> Vec<usize> {
@@ -109,6 +124,8 @@ pub fn missing<D: Powers + ?Sized>(faults: &[Fault], db: &mut D) -> Option<Strin
                 Fault::Pause => db.as_pause().map(|_| ()),
                 Fault::Partition | Fault::Loss => db.as_partition().map(|_| ()),
                 Fault::Clock => db.as_clock().map(|_| ()),
+                // The controller's own power: every run has it.
+                Fault::ClientPause => Ok(()),
             };
             r.err().map(|why| format!("--nemesis {f}: {why}"))
         })
@@ -159,6 +176,9 @@ pub enum Fault {
     /// Bump one node's wall clock by up to a minute either way, later
     /// reset it.
     Clock,
+    /// Pause one client worker (a lock holder, in the lock workload)
+    /// between its operations, later let it go on.
+    ClientPause,
 }
 
 /// The share of packets `Fault::Loss` drops.
@@ -172,6 +192,7 @@ impl Fault {
             Fault::Partition => ("start-partition", "stop-partition"),
             Fault::Loss => ("start-loss", "stop-loss"),
             Fault::Clock => ("bump-clock", "reset-clock"),
+            Fault::ClientPause => ("pause-client", "resume-client"),
         }
     }
 
@@ -182,7 +203,7 @@ impl Fault {
 }
 
 /// Parses `--nemesis`: `none`, `kill`, `pause`, `partition`, `loss`,
-/// `clock`, `all` (every fault but the clock, which few systems can take),
+/// `clock`, `client-pause`, `all` (every fault but the clock, which few systems can take),
 /// or a comma list.
 pub fn parse_faults(s: &str) -> Result<Vec<Fault>, String> {
     let mut out = Vec::new();
@@ -194,10 +215,11 @@ pub fn parse_faults(s: &str) -> Result<Vec<Fault>, String> {
             "partition" => out.push(Fault::Partition),
             "loss" => out.push(Fault::Loss),
             "clock" => out.push(Fault::Clock),
+            "client-pause" => out.push(Fault::ClientPause),
             "all" => out.extend([Fault::Partition, Fault::Kill, Fault::Pause, Fault::Loss]),
             other => {
                 return Err(format!(
-                    "unknown fault {other:?}; expected none, kill, pause, partition, loss, clock or all"
+                    "unknown fault {other:?}; expected none, kill, pause, partition, loss, clock, client-pause or all"
                 ))
             }
         }
@@ -219,6 +241,7 @@ impl fmt::Display for Fault {
             Fault::Partition => "partition",
             Fault::Loss => "loss",
             Fault::Clock => "clock",
+            Fault::ClientPause => "client-pause",
         })
     }
 }
@@ -381,6 +404,13 @@ impl Nemesis {
                 let result = power(db.as_clock(), "set clock").and_then(|p| p.set_clock(node, offset));
                 (node, vec![db.name(node)], result, words)
             }
+            Fault::ClientPause => {
+                let pick = self.below(usize::MAX >> 1);
+                match power(db.as_pause_clients(), "pause client").and_then(|p| p.pause_client(pick)) {
+                    Ok(who) => (0, vec![who.clone()], Ok(()), format!("pause {who}")),
+                    Err(e) => (0, Vec::new(), Err(e), "pause a client".into()),
+                }
+            }
             Fault::Loss => {
                 let words = format!("drop {:.0}% of packets between nodes", LOSS_PROBABILITY * 100.0);
                 let all: Vec<usize> = (0..db.count()).collect();
@@ -415,6 +445,9 @@ impl Nemesis {
                     power(db.as_partition(), "heal").and_then(|p| p.heal_network())
                 }
                 Fault::Clock => power(db.as_clock(), "reset clock").and_then(|p| p.set_clock(a.node, 0)),
+                Fault::ClientPause => {
+                    power(db.as_pause_clients(), "resume clients").and_then(|p| p.resume_clients())
+                }
             };
             events.push(Event {
                 f: a.fault.verbs().1,

@@ -72,4 +72,9 @@ impl Completion {
 pub trait Client: Send {
     /// Performs one operation and classifies its outcome.
     fn invoke<'a>(&'a mut self, op: &'a Invocation) -> BoxFuture<'a, Completion>;
+
+    /// The process is paused (true) or goes on (false): a client with
+    /// work of its own in the background (a lease's keepalives) stops it
+    /// too, as a stopped process would.
+    fn pause(&mut self, _paused: bool) {}
 }

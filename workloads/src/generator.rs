@@ -52,6 +52,11 @@ pub struct Plan {
     pub readers_per_key: usize,
     /// Seed for values and choices.
     pub seed: u64,
+    /// Lock workload: each holder reads the list its lock guards
+    /// (`fetch`), then writes it back with a unique element added (`add`)
+    /// before releasing — a read-modify-write that trusts the lock — and
+    /// the final op reads every guarded list.
+    pub guarded: bool,
 }
 
 impl Default for Plan {
@@ -61,6 +66,7 @@ impl Default for Plan {
             ops_per_key: 200,
             readers_per_key: 0,
             seed: 0,
+            guarded: false,
         }
     }
 }
@@ -75,11 +81,23 @@ pub struct Generator {
     groups: Vec<(i64, usize)>,
     next_key: i64,
     next_element: i64,
-    /// Lock workload: the key each worker holds, if any.
-    holding: Vec<Option<Value>>,
+    /// Lock workload: the key each worker holds, if any, and what it
+    /// does next.
+    holding: Vec<Option<(Value, Guarded)>>,
     /// Transactional workloads: the keys in use, and writes made to each.
     active: Vec<(i64, i64)>,
     names: Names,
+}
+
+/// A lock holder's next step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Guarded {
+    /// Read the guarded list.
+    Fetch,
+    /// Write it back with an element added.
+    Add,
+    /// Release.
+    Release,
 }
 
 /// Keys transactions work on at once: few, so they conflict.
@@ -96,6 +114,7 @@ struct Names {
     add: Arc<str>,
     acquire: Arc<str>,
     release: Arc<str>,
+    fetch: Arc<str>,
     txn: Arc<str>,
 }
 
@@ -118,6 +137,7 @@ impl Generator {
                 add: "add".into(),
                 acquire: "acquire".into(),
                 release: "release".into(),
+                fetch: "fetch".into(),
                 txn: "txn".into(),
             },
         }
@@ -155,14 +175,30 @@ impl Generator {
                 }
                 // A holder releases the lock it took, even if its group has
                 // moved on to a fresh key meanwhile.
-                let (f, key) = match self.holding[worker].clone() {
-                    Some(key) => (self.names.release.clone(), key),
-                    None => (self.names.acquire.clone(), Value::Int(self.key_for(worker))),
-                };
-                Invocation {
-                    f,
-                    key: Some(key),
-                    value: Value::Nil,
+                match &self.holding[worker] {
+                    Some((key, Guarded::Fetch)) => Invocation {
+                        f: self.names.fetch.clone(),
+                        key: Some(key.clone()),
+                        value: Value::Nil,
+                    },
+                    Some((key, Guarded::Add)) => {
+                        self.next_element += 1;
+                        Invocation {
+                            f: self.names.add.clone(),
+                            key: Some(key.clone()),
+                            value: Value::Int(self.next_element),
+                        }
+                    }
+                    Some((key, Guarded::Release)) => Invocation {
+                        f: self.names.release.clone(),
+                        key: Some(key.clone()),
+                        value: Value::Nil,
+                    },
+                    None => Invocation {
+                        f: self.names.acquire.clone(),
+                        key: Some(Value::Int(self.key_for(worker))),
+                        value: Value::Nil,
+                    },
                 }
             }
             Workload::ListAppend => self.list_append(),
@@ -267,10 +303,20 @@ impl Generator {
         if self.workload != Workload::Lock || self.holding.len() <= worker {
             return;
         }
+        let next = |step| self.holding[worker].clone().map(|(k, _)| (k, step));
         self.holding[worker] = match (&*op.f, kind) {
-            ("acquire", OpType::Ok) => op.key.clone(),
+            ("acquire", OpType::Ok) => {
+                let first = if self.plan.guarded {
+                    Guarded::Fetch
+                } else {
+                    Guarded::Release
+                };
+                op.key.clone().map(|k| (k, first))
+            }
             // A definite failure leaves the lock where it was.
             ("release", OpType::Fail) => return,
+            ("fetch", OpType::Ok) => next(Guarded::Add),
+            ("fetch", OpType::Fail) | ("add", OpType::Ok | OpType::Fail) => next(Guarded::Release),
             // Released, or a crashed process whose session went with it.
             _ => None,
         };
@@ -280,7 +326,7 @@ impl Generator {
     /// end of the main phase: give back a lock it holds (closing its
     /// session would release it unrecorded).
     pub fn closing_op(&self, worker: usize) -> Option<Invocation> {
-        let key = self.holding.get(worker)?.clone()?;
+        let (key, _) = self.holding.get(worker)?.clone()?;
         Some(Invocation {
             f: self.names.release.clone(),
             key: Some(key),
@@ -290,8 +336,9 @@ impl Generator {
 
     /// The operation `worker` performs after the faults are healed and the
     /// cluster has recovered, if the workload has one.
-    pub fn final_op(&self, _worker: usize) -> Option<Invocation> {
-        (self.workload == Workload::Set).then(|| Invocation {
+    pub fn final_op(&self, worker: usize) -> Option<Invocation> {
+        let guards = self.workload == Workload::Lock && self.plan.guarded && worker == 0;
+        (self.workload == Workload::Set || guards).then(|| Invocation {
             f: self.names.read.clone(),
             key: None,
             value: Value::Nil,
@@ -386,6 +433,38 @@ mod tests {
         g.completed(0, &c, OpType::Info);
         assert_eq!(g.closing_op(0), None);
         assert_eq!(&*g.next(0).f, "acquire");
+    }
+
+    #[test]
+    fn guarded_lock_holders_write_once_then_release() {
+        let mut g = Generator::new(
+            Workload::Lock,
+            Plan {
+                guarded: true,
+                ..Plan::default()
+            },
+        );
+        let a = g.next(0);
+        g.completed(0, &a, OpType::Ok);
+        let f = g.next(0);
+        assert_eq!((&*f.f, &f.key), ("fetch", &a.key));
+        g.completed(0, &f, OpType::Ok);
+        let w = g.next(0);
+        assert_eq!((&*w.f, &w.key), ("add", &a.key));
+        g.completed(0, &w, OpType::Fail);
+        let r = g.next(0);
+        assert_eq!((&*r.f, &r.key), ("release", &a.key));
+        g.completed(0, &r, OpType::Ok);
+        let b = g.next(0);
+        g.completed(0, &b, OpType::Ok);
+        let f2 = g.next(0);
+        g.completed(0, &f2, OpType::Ok);
+        let w2 = g.next(0);
+        assert_ne!(w.value, w2.value, "guarded elements are unique");
+        g.completed(0, &w2, OpType::Info);
+        assert_eq!(g.closing_op(0), None, "a crashed process holds nothing");
+        assert_eq!(g.final_op(0).map(|i| i.f), Some("read".into()));
+        assert_eq!(g.final_op(1), None, "one final read is enough");
     }
 
     #[test]

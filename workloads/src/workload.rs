@@ -39,6 +39,10 @@ pub enum Judge {
     Set,
     /// The transactional checker for this workload.
     Txn(checkers::txn::Workload),
+    /// Locks: acquire and release linearizable against Knossos' mutex,
+    /// lock by lock; and, if holders made guarded writes, none of those
+    /// acknowledged may be missing from the final read (the set check).
+    Lock,
 }
 
 impl Workload {
@@ -70,7 +74,7 @@ impl Workload {
             Workload::Register => Judge::Linearizable(ModelKind::Register),
             Workload::CasRegister => Judge::Linearizable(ModelKind::CasRegister),
             Workload::Set => Judge::Set,
-            Workload::Lock => Judge::Linearizable(ModelKind::Mutex),
+            Workload::Lock => Judge::Lock,
             Workload::ListAppend => Judge::Txn(checkers::txn::Workload::ListAppend),
             Workload::RwRegister => Judge::Txn(checkers::txn::Workload::RwRegister),
         }

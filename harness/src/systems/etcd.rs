@@ -34,6 +34,10 @@ pub struct EtcdFlags {
     /// Client key (PEM) for etcd's https:// endpoints.
     #[arg(long)]
     pub key: Option<PathBuf>,
+    /// Lock workload: seconds each process's lease lives without a
+    /// keepalive (a holder paused longer loses its lock unknowingly).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
+    pub lease_ttl: u64,
 }
 
 /// `--etcd-reads`.
@@ -100,7 +104,7 @@ impl System for EtcdSystem {
     }
 
     fn workloads(&self) -> &'static [Workload] {
-        &[Workload::Register, Workload::CasRegister, Workload::ListAppend]
+        &[Workload::Register, Workload::CasRegister, Workload::ListAppend, Workload::Lock]
     }
 
     fn describe(&self) -> String {
@@ -118,22 +122,42 @@ impl System for EtcdSystem {
         json!(self.flags)
     }
 
+    fn guarded_locks(&self) -> bool {
+        true
+    }
+
     fn start(&self, machines: Machines, _faults: &[Fault]) -> Result<Box<dyn Db>> {
-        Ok(Box::new(Etcd::start(machines, self.reads)?))
+        Ok(Box::new(Etcd::start(machines, self.reads, self.lease_ttl())?))
     }
 
     fn endpoint(&self, given: &str) -> Result<String, String> {
         super::url_endpoint(given)
     }
 
-    fn client(&self, endpoint: &str, timeout: Duration, _workload: Workload) -> Result<Box<dyn Client>> {
+    fn client(&self, endpoint: &str, timeout: Duration, workload: Workload) -> Result<Box<dyn Client>> {
         let conn = Connection {
             timeout,
             reads: self.reads,
             tls: self.tls.clone(),
         };
         let http = conn.http().map_err(anyhow::Error::msg)?;
-        Ok(Box::new(EtcdClient::new(endpoint.to_string(), http, self.reads)))
+        let client = EtcdClient::new(endpoint.to_string(), http, self.reads);
+        Ok(Box::new(for_workload(client, workload, self.lease_ttl())))
+    }
+}
+
+impl EtcdSystem {
+    fn lease_ttl(&self) -> Duration {
+        Duration::from_secs(self.flags.lease_ttl)
+    }
+}
+
+/// The lock workload's client takes locks on leases of `ttl`.
+fn for_workload(client: EtcdClient, workload: Workload, ttl: Duration) -> EtcdClient {
+    if workload == Workload::Lock {
+        client.with_locks(ttl)
+    } else {
+        client
     }
 }
 
@@ -148,12 +172,13 @@ pub struct Etcd {
     /// Client URLs, `http://ip:port`.
     urls: Vec<String>,
     reads: Reads,
+    lease_ttl: Duration,
     http: reqwest::Client,
 }
 
 impl Etcd {
     /// Starts etcd on every node and waits until every one serves a read.
-    pub fn start(mut m: Machines, reads: Reads) -> Result<Cluster<Etcd>> {
+    pub fn start(mut m: Machines, reads: Reads, lease_ttl: Duration) -> Result<Cluster<Etcd>> {
         m.require(ETCD, "etcd-server")?;
         // Per node: host, [client port, peer port].
         let addrs = m.addresses([2379, 2380])?;
@@ -205,6 +230,7 @@ impl Etcd {
             Etcd {
                 urls,
                 reads,
+                lease_ttl,
                 http: reqwest::Client::builder()
                     .timeout(Duration::from_secs(1))
                     .build()?,
@@ -230,14 +256,15 @@ impl Etcd {
 }
 
 impl Service for Etcd {
-    fn client(&self, node: usize, timeout: Duration, _workload: Workload) -> Box<dyn Client> {
+    fn client(&self, node: usize, timeout: Duration, workload: Workload) -> Box<dyn Client> {
         let conn = Connection {
             timeout,
             reads: self.reads,
             tls: Tls::default(),
         };
         let http = conn.http().expect("a plain HTTP client builds");
-        Box::new(EtcdClient::new(self.urls[node].clone(), http, self.reads))
+        let client = EtcdClient::new(self.urls[node].clone(), http, self.reads);
+        Box::new(for_workload(client, workload, self.lease_ttl))
     }
 
     /// The nodes that report themselves leader (`/v3/maintenance/status`).

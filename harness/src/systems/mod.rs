@@ -60,6 +60,12 @@ pub trait System: Send + Sync {
         })
     }
 
+    /// Whether its lock workload's holders make guarded writes (see
+    /// `Plan::guarded`): its client can.
+    fn guarded_locks(&self) -> bool {
+        false
+    }
+
     /// How long to wait after healing, before the final reads.
     fn recovery(&self) -> Duration {
         Duration::from_secs(2)

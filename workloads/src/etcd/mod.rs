@@ -19,6 +19,8 @@
 //! transaction is its snapshot. Lists are stored as `1,2,3` under
 //! `faultline/list/<key>`.
 
+mod lock;
+
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -93,13 +95,27 @@ pub struct EtcdClient {
     http: reqwest::Client,
     base: String,
     reads: Reads,
+    /// The lock workload's state; `None` for other workloads.
+    locks: Option<lock::Locks>,
 }
 
 impl EtcdClient {
     /// A client of the node whose client URL is `base` (`http://ip:port`
     /// or `https://...`), sharing `http` (from [`Connection::http`]).
     pub fn new(base: String, http: reqwest::Client, reads: Reads) -> Self {
-        EtcdClient { http, base, reads }
+        EtcdClient {
+            http,
+            base,
+            reads,
+            locks: None,
+        }
+    }
+
+    /// For the lock workload: locks on a lease of `ttl`, guarded writes,
+    /// and `read` reads every guarded list.
+    pub fn with_locks(mut self, ttl: Duration) -> Self {
+        self.locks = Some(lock::Locks::new(ttl));
+        self
     }
 
     async fn post(&self, path: &str, body: Json) -> Result<Json, (bool, String)> {
@@ -330,6 +346,16 @@ impl EtcdClient {
 impl Client for EtcdClient {
     fn invoke<'a>(&'a mut self, op: &'a Invocation) -> BoxFuture<'a, Completion> {
         Box::pin(async move {
+            if self.locks.is_some() {
+                return match &*op.f {
+                    "acquire" => self.acquire(&op.key).await,
+                    "release" => self.release(&op.key).await,
+                    "fetch" => self.fetch(&op.key).await,
+                    "add" => self.add(&op.key, &op.value).await,
+                    "read" => self.read_guards().await,
+                    f => Completion::fail(op.value.clone(), format!("the etcd lock client has no {f}")),
+                };
+            }
             if &*op.f == "txn" {
                 return match op.value.as_list() {
                     Some(mops) => self.txn(mops).await,
@@ -354,6 +380,12 @@ impl Client for EtcdClient {
                 Err((_, e)) => Completion::fail(op.value.clone(), e),
             }
         })
+    }
+
+    fn pause(&mut self, paused: bool) {
+        if let Some(l) = &self.locks {
+            l.pause(paused);
+        }
     }
 }
 
