@@ -50,15 +50,16 @@ fn check_best(history: &History, kind: ModelKind, repeat: usize) -> Result<(Repo
 }
 
 pub fn run(args: BenchArgs) -> Result<u8> {
-    let (checker, txn, controller, report) = match args.only.as_deref() {
-        None => (true, true, true, true),
-        Some("checker") => (true, false, false, false),
-        Some("txn") => (false, true, false, false),
-        Some("controller") => (false, false, true, false),
-        Some("report") => (false, false, false, true),
+    let (checker, txn, controller, report, proxy) = match args.only.as_deref() {
+        None => (true, true, true, true, true),
+        Some("checker") => (true, false, false, false, false),
+        Some("txn") => (false, true, false, false, false),
+        Some("controller") => (false, false, true, false, false),
+        Some("report") => (false, false, false, true, false),
+        Some("proxy") => (false, false, false, false, true),
         Some(other) => {
             return Err(UsageError(format!(
-                "--only {other}: expected checker, txn, controller or report"
+                "--only {other}: expected checker, txn, controller, report or proxy"
             ))
             .into())
         }
@@ -83,6 +84,9 @@ pub fn run(args: BenchArgs) -> Result<u8> {
     }
     if report {
         report_size(args.ops, args.keys)?;
+    }
+    if proxy {
+        proxy_overhead()?;
     }
     if wrong > 0 {
         bail!("{wrong} shared histories got the wrong verdict");
@@ -144,6 +148,7 @@ fn controller_throughput(seconds: Duration) -> Result<()> {
             recovery: Duration::from_secs(1),
             seed: 1,
             store: store.clone(),
+            proxies: false,
             journal,
         };
         let (cpu0, wall0) = (cpu_seconds(), Instant::now());
@@ -441,4 +446,83 @@ fn report_size(ops: usize, keys: usize) -> Result<()> {
     );
     std::fs::remove_dir_all(&dir)?;
     Ok(())
+}
+
+/// What a proxy (`nemesis::proxy`, no fault set) costs a connection to
+/// an echo server on loopback: round-trip latency of small messages and
+/// bulk throughput, against the same server reached directly, in one
+/// run.
+fn proxy_overhead() -> Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    const ROUND_TRIPS: usize = 20_000;
+    const BULK: usize = 256 << 20;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async {
+        let server = TcpListener::bind("127.0.0.1:0").await?;
+        let target = server.local_addr()?;
+        tokio::spawn(async move {
+            while let Ok((s, _)) = server.accept().await {
+                let _ = s.set_nodelay(true);
+                tokio::spawn(async move {
+                    let (mut r, mut w) = s.into_split();
+                    let _ = tokio::io::copy(&mut r, &mut w).await;
+                });
+            }
+        });
+        let proxy =
+            nemesis::proxy::Proxy::start("127.0.0.1:0".parse()?, target, &tokio::runtime::Handle::current())?;
+        println!(
+            "\nproxy overhead: echo server on loopback, {ROUND_TRIPS} round trips of 64 bytes, {} MiB echoed",
+            BULK >> 20
+        );
+        println!(
+            "{:<10} {:>12} {:>12} {:>12}",
+            "path", "median RTT", "p99 RTT", "MiB/s"
+        );
+        let mut medians = Vec::new();
+        for (name, addr) in [("direct", target), ("proxy", proxy.addr())] {
+            let mut s = TcpStream::connect(addr).await?;
+            s.set_nodelay(true)?;
+            let msg = [7u8; 64];
+            let mut got = [0u8; 64];
+            let mut rtts = Vec::with_capacity(ROUND_TRIPS);
+            for _ in 0..ROUND_TRIPS {
+                let t = Instant::now();
+                s.write_all(&msg).await?;
+                s.read_exact(&mut got).await?;
+                rtts.push(t.elapsed().as_secs_f64() * 1e6);
+            }
+            rtts.sort_by(f64::total_cmp);
+            let (median, p99) = (rtts[rtts.len() / 2], rtts[rtts.len() * 99 / 100]);
+            medians.push(median);
+            let (mut r, mut w) = s.into_split();
+            let t = Instant::now();
+            let writer = tokio::spawn(async move {
+                let chunk = vec![1u8; 64 << 10];
+                for _ in 0..BULK / chunk.len() {
+                    w.write_all(&chunk).await?;
+                }
+                anyhow::Ok(())
+            });
+            let mut buf = vec![0u8; 64 << 10];
+            let mut read = 0;
+            while read < BULK {
+                let n = r.read(&mut buf).await?;
+                if n == 0 {
+                    bail!("the echo server closed the connection");
+                }
+                read += n;
+            }
+            writer.await??;
+            let mibs = (BULK >> 20) as f64 / t.elapsed().as_secs_f64();
+            println!("{name:<10} {median:>9.1} us {p99:>9.1} us {mibs:>12.0}");
+        }
+        println!(
+            "the proxy adds {:.1} us to the median round trip",
+            medians[1] - medians[0]
+        );
+        Ok(())
+    })
 }

@@ -165,6 +165,9 @@ struct StateFile {
     /// Processes of an existing cluster, paused or killed.
     #[serde(default)]
     disturbed: Vec<Disturbed>,
+    /// faultline's lossy filesystems, mounted on this machine.
+    #[serde(default)]
+    mounts: Vec<PathBuf>,
 }
 
 /// The state file of the run owned by `pid`.
@@ -190,6 +193,7 @@ impl Registry {
                 chains: Vec::new(),
                 scratch: Vec::new(),
                 disturbed: Vec::new(),
+                mounts: Vec::new(),
             },
         };
         r.save()?;
@@ -244,6 +248,13 @@ impl Registry {
     /// Forgets a disturbed process: it runs again as before.
     pub fn settle(&mut self, node: &str, pid: i32) -> Result<()> {
         self.state.disturbed.retain(|d| !(d.node == node && d.pid == pid));
+        self.save()
+    }
+
+    /// Records a lossy filesystem mounted at `dir`, to unmount should the
+    /// run die.
+    pub fn add_mount(&mut self, dir: &Path) -> Result<()> {
+        self.state.mounts.push(dir.into());
         self.save()
     }
 
@@ -397,6 +408,11 @@ pub fn reclaim(path: &Path) -> Result<Vec<String>> {
             ));
         }
     }
+    for m in &state.mounts {
+        if unmount(m) {
+            done.push(format!("unmounted {}, left by the run in {run}", m.display()));
+        }
+    }
     for line in crate::netns::remove(&state.namespaces, &state.links, &state.locks) {
         done.push(format!("{line}, left by the run in {run}"));
     }
@@ -450,6 +466,13 @@ pub fn reclaim(path: &Path) -> Result<Vec<String>> {
         _ => {}
     }
     Ok(done)
+}
+
+/// Detaches the mount at `dir`, if there is one (a dead run's lossy
+/// filesystem answers nothing: only a lazy unmount gets rid of it).
+/// Whether one was there.
+fn unmount(dir: &Path) -> bool {
+    nix::mount::umount2(dir, nix::mount::MntFlags::MNT_DETACH).is_ok()
 }
 
 /// Heals one remote node a dead run touched: processes of an existing

@@ -112,7 +112,7 @@ pub struct BenchArgs {
     /// Transactions in the large generated list-append history.
     #[arg(long, default_value_t = 1_000_000)]
     pub txns: usize,
-    /// Run only one part: checker, txn, controller or report.
+    /// Run only one part: checker, txn, controller, report or proxy.
     #[arg(long)]
     pub only: Option<String>,
     /// Seconds of each controller run.
@@ -228,6 +228,12 @@ pub struct TestArgs {
     /// The test's name in the store (default: db-workload-variant).
     #[arg(long)]
     pub name: Option<String>,
+    /// Route clients and peers through faultline's proxies even without
+    /// a link fault (to see what the proxies alone cost); delay and
+    /// blackhole faults turn them on by themselves. etcd only, on nodes
+    /// of this machine.
+    #[arg(long)]
+    pub proxy: bool,
     /// Do not write the history (only to measure what writing costs).
     #[arg(long, hide = true)]
     pub no_journal: bool,

@@ -11,7 +11,7 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use nemesis::{Clock, FaultError, Kill, Nodes, Partition, Pause, PauseClients, Powers};
+use nemesis::{Clock, Disk, FaultError, Kill, Links, Nodes, Partition, Pause, PauseClients, Powers};
 use tokio::sync::Notify;
 use workloads::client::{Client, Invocation};
 use workloads::Workload;
@@ -137,6 +137,12 @@ impl Powers for WithClients<'_> {
     }
     fn as_clock(&mut self) -> Result<&mut dyn Clock, String> {
         self.db.as_clock()
+    }
+    fn as_links(&mut self) -> Result<&mut dyn Links, String> {
+        self.db.as_links()
+    }
+    fn as_disk(&mut self) -> Result<&mut dyn Disk, String> {
+        self.db.as_disk()
     }
     fn as_pause_clients(&mut self) -> Result<&mut dyn PauseClients, String> {
         Ok(&mut self.clients)

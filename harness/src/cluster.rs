@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use nemesis::{Clock, FaultError, Grudge, Kill, Nodes, Partition, Pause, Powers};
+use nemesis::lossyfs::LossyMount;
+use nemesis::{Clock, Disk, FaultError, Grudge, Kill, Links, Nodes, Partition, Pause, Powers};
 use nix::sys::signal::Signal;
 use workloads::{Client, Workload};
 
@@ -21,6 +22,7 @@ use crate::db::Db;
 use crate::netns::Network;
 use crate::node::firewall::Firewall;
 use crate::node::{self, on_each, Node};
+use crate::proxies::Proxies;
 
 /// The nodes a cluster will run on, before anything runs there. Dropped
 /// without becoming a `Cluster` (a system failed to start), it gives the
@@ -33,6 +35,11 @@ pub struct Machines {
     network: Option<Network>,
     nodes_dir: PathBuf,
     chain: Option<String>,
+    proxies: Option<Proxies>,
+    /// Whether data folders get a lossy filesystem.
+    lossy: bool,
+    /// Per node, its data folder and the lossy filesystem there.
+    data: Vec<Option<(PathBuf, Option<LossyMount>)>>,
 }
 
 impl Machines {
@@ -53,7 +60,94 @@ impl Machines {
             network,
             nodes_dir,
             chain,
+            proxies: None,
+            lossy: false,
+            data: Vec::new(),
         }
+    }
+
+    /// From now on `data_dir` mounts a lossy filesystem there (for
+    /// `--nemesis lose-unsynced`): one of faultline's own, in its
+    /// process, so only for nodes on this machine.
+    pub fn use_lossy_disks(&mut self) -> Result<()> {
+        if let Some(n) = self.nodes.iter().find(|n| n.remote()) {
+            return Err(crate::cli::UsageError(format!(
+                "--nemesis lose-unsynced needs nodes on this machine: the filesystem that forgets unsynced writes runs in faultline's own process, and {} is reached over SSH",
+                n.name()
+            ))
+            .into());
+        }
+        if !nix::unistd::geteuid().is_root() || !Path::new("/dev/fuse").exists() {
+            return Err(crate::cli::UsageError(
+                "--nemesis lose-unsynced mounts a FUSE filesystem: it needs root and /dev/fuse".into(),
+            )
+            .into());
+        }
+        self.lossy = true;
+        Ok(())
+    }
+
+    /// Node `node` keeps its data in `dir` (created here): where
+    /// corruption aims, and where a lossy filesystem goes when the run
+    /// has them (its files really live in `dir.synced`).
+    pub fn data_dir(&mut self, node: usize, dir: &Path) -> Result<()> {
+        if self.data.len() < self.nodes.len() {
+            self.data.resize_with(self.nodes.len(), || None);
+        }
+        let mount = if self.lossy {
+            let registry = self.registry.as_mut().context("the machines were given up")?;
+            registry.add_mount(dir)?;
+            let backing = dir.with_extension("synced");
+            let m = LossyMount::mount(&backing, dir)
+                .with_context(|| format!("mounting a lossy filesystem on {}", dir.display()))?;
+            Some(m)
+        } else {
+            let n = &mut self.nodes[node];
+            n.run(
+                &format!("mkdir -p {}", node::quote(&dir.display().to_string())),
+                false,
+            )?;
+            None
+        };
+        self.data[node] = Some((dir.to_path_buf(), mount));
+        Ok(())
+    }
+
+    /// From now on `through_proxy` puts a proxy of faultline's in front
+    /// of the ports a system routes through it (for the link faults).
+    /// The proxies live in this process, so only nodes on this machine
+    /// can have them.
+    pub fn use_proxies(&mut self) -> Result<()> {
+        if let Some(n) = self.nodes.iter().find(|n| n.remote()) {
+            return Err(crate::cli::UsageError(format!(
+                "--nemesis delay/blackhole and --proxy need nodes on this machine: faultline's proxies run in its own process, and {} is reached over SSH",
+                n.name()
+            ))
+            .into());
+        }
+        let listen = match &self.network {
+            Some(net) => std::net::IpAddr::V4(net.host_ip()),
+            None => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        };
+        let sources = self
+            .nodes
+            .iter()
+            .map(|n| node::resolve(n.ip()))
+            .collect::<Result<_>>()?;
+        self.proxies = Some(Proxies::new(listen, sources));
+        Ok(())
+    }
+
+    /// Where clients and peers should reach node `node`'s `port` at
+    /// `host`: a new proxy in front of it when proxies are in use, else
+    /// the port itself.
+    pub fn through_proxy(&mut self, node: usize, host: &str, port: u16) -> Result<(String, u16)> {
+        let Some(p) = self.proxies.as_mut() else {
+            return Ok((host.to_string(), port));
+        };
+        let target = std::net::SocketAddr::new(node::resolve(host)?, port);
+        let addr = p.add(node, target)?;
+        Ok((addr.ip().to_string(), addr.port()))
     }
 
     /// Each node's host and ports: the system's own `ports` where the
@@ -195,6 +289,8 @@ pub struct Cluster<S: Service> {
     network: Option<Network>,
     nodes_dir: PathBuf,
     firewall: Option<Firewall>,
+    proxies: Option<Proxies>,
+    data: Vec<Option<(PathBuf, Option<LossyMount>)>>,
     /// The system.
     pub service: S,
 }
@@ -211,6 +307,8 @@ impl<S: Service> Cluster<S> {
             network: machines.network.take(),
             nodes_dir: std::mem::take(&mut machines.nodes_dir),
             firewall: None,
+            proxies: machines.proxies.take().filter(|p| !p.is_empty()),
+            data: std::mem::take(&mut machines.data),
             service,
         };
         if let Some(chain) = chain {
@@ -426,6 +524,8 @@ impl<S: Service> Db for Cluster<S> {
         for d in &mut self.daemons {
             d.pid = None;
         }
+        // Unmounted once nothing runs on them.
+        self.data.clear();
         let mut errors: Vec<String> = done
             .into_iter()
             .zip(&self.nodes)
@@ -484,8 +584,13 @@ impl<S: Service> Pause for Cluster<S> {
 }
 
 impl<S: Service> Partition for Cluster<S> {
+    /// Peer traffic through a proxy reaches a node from this machine,
+    /// where its firewall cannot tell peers apart: the proxies cut it.
     fn partition(&mut self, grudge: &Grudge) -> Result<(), FaultError> {
         let f = self.firewall.as_ref().ok_or_else(|| no_network("partition"))?;
+        if let Some(p) = &self.proxies {
+            p.partition(grudge);
+        }
         f.partition(&mut self.nodes, grudge)
     }
 
@@ -495,12 +600,94 @@ impl<S: Service> Partition for Cluster<S> {
     }
 
     fn heal_network(&mut self) -> Result<(), FaultError> {
+        if let Some(p) = &self.proxies {
+            p.heal_partition();
+        }
         match &self.firewall {
             Some(f) => f.heal(&mut self.nodes),
             None => Ok(()),
         }
     }
 }
+
+impl<S: Service> Links for Cluster<S> {
+    fn slow(&mut self, delay: Duration, jitter: Duration) -> Result<(), FaultError> {
+        self.proxies
+            .as_ref()
+            .ok_or_else(|| no_proxies("delay"))?
+            .slow(delay, jitter);
+        Ok(())
+    }
+
+    fn blackhole(&mut self, node: usize) -> Result<(), FaultError> {
+        self.proxies
+            .as_ref()
+            .ok_or_else(|| no_proxies("blackhole"))?
+            .blackhole(node);
+        Ok(())
+    }
+
+    fn heal_links(&mut self) -> Result<(), FaultError> {
+        if let Some(p) = &self.proxies {
+            p.heal_links();
+        }
+        Ok(())
+    }
+}
+
+impl<S: Service> Disk for Cluster<S> {
+    fn lose_unsynced(&mut self, node: usize) -> Result<String, FaultError> {
+        self.stop(node).map_err(|e| self.fault(node, "kill", e))?;
+        let Some((_, Some(mount))) = self.data.get(node).and_then(Option::as_ref) else {
+            return Err(self.fault(
+                node,
+                "lose unsynced",
+                anyhow::anyhow!("no lossy filesystem there"),
+            ));
+        };
+        let lost = mount
+            .lose_unsynced()
+            .map_err(|e| self.fault(node, "lose unsynced", e.into()))?;
+        Ok(match lost.files {
+            0 => "nothing to lose".into(),
+            n => format!(
+                "{n} file{} lost data: {} bytes cut, {} bytes put back",
+                if n == 1 { "" } else { "s" },
+                lost.truncated,
+                lost.restored
+            ),
+        })
+    }
+
+    fn corrupt(&mut self, node: usize, seed: u64) -> Result<String, FaultError> {
+        let Some((dir, mount)) = self.data.get(node).and_then(Option::as_ref) else {
+            return Err(self.fault(
+                node,
+                "corrupt",
+                anyhow::anyhow!("the system keeps no data folder"),
+            ));
+        };
+        // Below a lossy filesystem, so that no later loss undoes it.
+        let dir = match mount {
+            Some(_) => dir.with_extension("synced"),
+            None => dir.clone(),
+        };
+        self.stop(node).map_err(|e| self.fault(node, "kill", e))?;
+        let r = crate::corrupt::corrupt(&mut *self.nodes[node], &dir, seed);
+        r.map_err(|e| self.fault(node, "corrupt", e))
+    }
+}
+
+/// A link power asked of a cluster whose links are direct.
+fn no_proxies(action: &'static str) -> FaultError {
+    FaultError {
+        action,
+        node: "all".into(),
+        message: NO_PROXIES.into(),
+    }
+}
+
+const NO_PROXIES: &str = "this cluster's links do not go through faultline's proxies";
 
 impl<S: Service> Clock for Cluster<S> {
     fn set_clock(&mut self, node: usize, offset_ms: i64) -> Result<(), FaultError> {
@@ -532,6 +719,20 @@ impl<S: Service> Powers for Cluster<S> {
         match self.firewall {
             Some(_) => Ok(self),
             None => Err("this cluster was started without network faults".into()),
+        }
+    }
+
+    fn as_disk(&mut self) -> Result<&mut dyn Disk, String> {
+        match self.data.first() {
+            Some(Some(_)) => Ok(self),
+            _ => Err("this system does not name its data folder to faultline".into()),
+        }
+    }
+
+    fn as_links(&mut self) -> Result<&mut dyn Links, String> {
+        match self.proxies {
+            Some(_) => Ok(self),
+            None => Err(NO_PROXIES.into()),
         }
     }
 

@@ -106,6 +106,8 @@ pub struct TestConfig {
     pub seed: u64,
     /// The store folder.
     pub store: PathBuf,
+    /// Clients and peers go through faultline's proxies.
+    pub proxies: bool,
     /// Write the history (off only to measure what writing costs).
     pub journal: bool,
 }
@@ -274,9 +276,19 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
         match &cfg.cluster {
             ClusterSpec::Start { backend } => {
                 let network = cfg.faults.iter().any(|f| f.is_network());
-                let machines = backend.machines(registry, &dir, network)?;
+                let mut machines = backend.machines(registry, &dir, network)?;
+                if cfg.proxies {
+                    machines.use_proxies()?;
+                }
+                if cfg.faults.contains(&Fault::LoseUnsynced) {
+                    machines.use_lossy_disks()?;
+                }
                 let mut db = cfg.system.start(machines, &cfg.faults)?;
-                if let Some(why) = nemesis::missing(&cfg.faults, &mut *db) {
+                let unproxied = cfg
+                    .proxies
+                    .then(|| db.as_links().err().map(|e| format!("--proxy: {e}")))
+                    .flatten();
+                if let Some(why) = nemesis::missing(&cfg.faults, &mut *db).or(unproxied) {
                     db.teardown()?;
                     return Err(UsageError(why).into());
                 }

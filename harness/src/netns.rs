@@ -28,6 +28,7 @@ struct NetNode {
 /// The namespaces, bridge and addresses of one cluster.
 pub struct Network {
     bridge: String,
+    host_ip: Ipv4Addr,
     nodes: Vec<NetNode>,
     lock: PathBuf,
 }
@@ -188,7 +189,17 @@ impl Network {
             run(&["ip", "-n", &ns, "link", "set", &node_end, "up"])?;
             nodes.push(NetNode { ns, ip });
         }
-        Ok(Network { bridge, nodes, lock })
+        Ok(Network {
+            bridge,
+            host_ip,
+            nodes,
+            lock,
+        })
+    }
+
+    /// This machine's address on the bridge, as the nodes reach it.
+    pub fn host_ip(&self) -> Ipv4Addr {
+        self.host_ip
     }
 
     /// Node `i`'s address.

@@ -160,6 +160,12 @@ fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig, Usa
     } else {
         system.variant()
     };
+    if existing && args.proxy {
+        return Err(UsageError(
+            "--proxy goes with clusters faultline starts: an existing cluster's peers cannot be pointed at its proxies".into(),
+        ));
+    }
+    let proxies = args.proxy || faults.iter().any(|f| f.is_proxied());
     Ok(TestConfig {
         name: args
             .name
@@ -195,6 +201,7 @@ fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig, Usa
         // the working directory.
         store: std::path::absolute(&args.store)
             .map_err(|e| UsageError(format!("--store {}: {e}", args.store.display())))?,
+        proxies,
         journal: !args.no_journal,
     })
 }

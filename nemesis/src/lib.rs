@@ -19,6 +19,8 @@
 #![deny(missing_docs)]
 
 mod grudge;
+pub mod lossyfs;
+pub mod proxy;
 
 pub use grudge::{Grudge, Shape};
 
@@ -64,6 +66,28 @@ pub trait Partition {
     fn heal_network(&mut self) -> Result<(), FaultError>;
 }
 
+/// Slowing and holding the links faultline's proxies carry (client to
+/// node, node to node).
+pub trait Links {
+    /// Delays every chunk on every link by `delay` plus up to `jitter`.
+    fn slow(&mut self, delay: std::time::Duration, jitter: std::time::Duration) -> Result<(), FaultError>;
+    /// Holds all traffic toward `node`; what it sends still flows.
+    fn blackhole(&mut self, node: usize) -> Result<(), FaultError>;
+    /// Ends every delay and blackhole.
+    fn heal_links(&mut self) -> Result<(), FaultError>;
+}
+
+/// What a node's disk keeps. Each fault kills the node's database first;
+/// `Kill::start` brings it back.
+pub trait Disk {
+    /// Kills `node`'s database and drops what it wrote but did not
+    /// fsync; what was lost, in words.
+    fn lose_unsynced(&mut self, node: usize) -> Result<String, FaultError>;
+    /// Kills `node`'s database and damages one of its data files (cut
+    /// short, or bits flipped), chosen by `seed`; what was done, in words.
+    fn corrupt(&mut self, node: usize, seed: u64) -> Result<String, FaultError>;
+}
+
 /// Moving one node's clock (as the node sees it; never the machine's).
 pub trait Clock {
     /// Shifts the node's wall clock by `offset_ms` from true time (0
@@ -102,6 +126,14 @@ pub trait Powers: Nodes {
     fn as_clock(&mut self) -> Result<&mut dyn Clock, String> {
         Err("this cluster cannot move its nodes' clocks".into())
     }
+    /// Losing and damaging what nodes wrote to disk.
+    fn as_disk(&mut self) -> Result<&mut dyn Disk, String> {
+        Err("this cluster's data cannot be lost or damaged by faultline".into())
+    }
+    /// Slowing and holding proxied links.
+    fn as_links(&mut self) -> Result<&mut dyn Links, String> {
+        Err("this cluster's links do not go through faultline's proxies".into())
+    }
     /// Pausing the test's clients.
     fn as_pause_clients(&mut self) -> Result<&mut dyn PauseClients, String> {
         Err("only a test's controller can pause its clients".into())
@@ -123,6 +155,8 @@ pub fn missing<D: Powers + ?Sized>(faults: &[Fault], db: &mut D) -> Option<Strin
                 Fault::Kill => db.as_kill().map(|_| ()),
                 Fault::Pause => db.as_pause().map(|_| ()),
                 Fault::Partition | Fault::Loss => db.as_partition().map(|_| ()),
+                Fault::Delay | Fault::Blackhole => db.as_links().map(|_| ()),
+                Fault::LoseUnsynced | Fault::Corrupt => db.as_disk().map(|_| ()),
                 Fault::Clock => db.as_clock().map(|_| ()),
                 // The controller's own power: every run has it.
                 Fault::ClientPause => Ok(()),
@@ -176,10 +210,27 @@ pub enum Fault {
     /// Bump one node's wall clock by up to a minute either way, later
     /// reset it.
     Clock,
+    /// Delay every proxied link by `DELAY` plus up to `JITTER`, later
+    /// stop.
+    Delay,
+    /// Hold all traffic toward one node (it still sends), later let it
+    /// flow.
+    Blackhole,
+    /// Kill every node (or the primary, aimed at it) and lose what each
+    /// had written but not fsynced, later start them.
+    LoseUnsynced,
+    /// Kill one node, cut one of its data files short or flip bits in
+    /// it, later start it.
+    Corrupt,
     /// Pause one client worker (a lock holder, in the lock workload)
     /// between its operations, later let it go on.
     ClientPause,
 }
+
+/// The delay `Fault::Delay` adds to each chunk on a link, each way.
+pub const DELAY: std::time::Duration = std::time::Duration::from_millis(50);
+/// Up to this much more, at random.
+pub const JITTER: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// The share of packets `Fault::Loss` drops.
 pub const LOSS_PROBABILITY: f64 = 0.2;
@@ -193,6 +244,10 @@ impl Fault {
             Fault::Loss => ("start-loss", "stop-loss"),
             Fault::Clock => ("bump-clock", "reset-clock"),
             Fault::ClientPause => ("pause-client", "resume-client"),
+            Fault::Delay => ("start-delay", "stop-delay"),
+            Fault::LoseUnsynced => ("lose-unsynced", "start"),
+            Fault::Corrupt => ("corrupt", "start"),
+            Fault::Blackhole => ("start-blackhole", "stop-blackhole"),
         }
     }
 
@@ -200,10 +255,15 @@ impl Fault {
     pub fn is_network(self) -> bool {
         matches!(self, Fault::Partition | Fault::Loss)
     }
+
+    /// Whether the fault acts through faultline's proxies.
+    pub fn is_proxied(self) -> bool {
+        matches!(self, Fault::Delay | Fault::Blackhole)
+    }
 }
 
 /// Parses `--nemesis`: `none`, `kill`, `pause`, `partition`, `loss`,
-/// `clock`, `client-pause`, `all` (every fault but the clock, which few systems can take),
+/// `delay`, `blackhole`, `clock`, `client-pause`, `all` (every fault but the clock, which few systems can take),
 /// or a comma list.
 pub fn parse_faults(s: &str) -> Result<Vec<Fault>, String> {
     let mut out = Vec::new();
@@ -216,10 +276,14 @@ pub fn parse_faults(s: &str) -> Result<Vec<Fault>, String> {
             "loss" => out.push(Fault::Loss),
             "clock" => out.push(Fault::Clock),
             "client-pause" => out.push(Fault::ClientPause),
+            "delay" => out.push(Fault::Delay),
+            "blackhole" => out.push(Fault::Blackhole),
+            "lose-unsynced" => out.push(Fault::LoseUnsynced),
+            "corrupt" => out.push(Fault::Corrupt),
             "all" => out.extend([Fault::Partition, Fault::Kill, Fault::Pause, Fault::Loss]),
             other => {
                 return Err(format!(
-                    "unknown fault {other:?}; expected none, kill, pause, partition, loss, clock, client-pause or all"
+                    "unknown fault {other:?}; expected none, kill, pause, partition, loss, delay, blackhole, lose-unsynced, corrupt, clock, client-pause or all"
                 ))
             }
         }
@@ -242,6 +306,10 @@ impl fmt::Display for Fault {
             Fault::Loss => "loss",
             Fault::Clock => "clock",
             Fault::ClientPause => "client-pause",
+            Fault::Delay => "delay",
+            Fault::Blackhole => "blackhole",
+            Fault::LoseUnsynced => "lose-unsynced",
+            Fault::Corrupt => "corrupt",
         })
     }
 }
@@ -292,8 +360,8 @@ pub struct Nemesis {
 #[derive(Debug)]
 struct Active {
     fault: Fault,
-    /// The node, for process faults.
-    node: usize,
+    /// The nodes, for process and disk faults.
+    targets: Vec<usize>,
     /// The names it acted on, repeated in the healing event.
     nodes: Vec<String>,
     words: String,
@@ -340,7 +408,7 @@ impl Nemesis {
         let fault = self.faults[self.next % self.faults.len()];
         self.next += 1;
         let names = |nodes: &[usize], db: &D| nodes.iter().map(|&n| db.name(n)).collect::<Vec<_>>();
-        let (node, nodes, result, words) = match fault {
+        let (targets, nodes, result, words) = match fault {
             Fault::Kill | Fault::Pause => {
                 let primaries = match self.target {
                     Target::Primary => db.primaries(),
@@ -357,7 +425,7 @@ impl Nemesis {
                     power(db.as_pause(), "pause").and_then(|p| p.pause(node))
                 };
                 let words = format!("{} {}", fault.verbs().0, db.name(node));
-                (node, vec![db.name(node)], result, words)
+                (vec![node], vec![db.name(node)], result, words)
             }
             Fault::Partition => {
                 let mut order: Vec<usize> = (0..db.count()).collect();
@@ -386,7 +454,7 @@ impl Nemesis {
                 let grudge = Grudge::new(shape, &order);
                 let words = format!("partition {}: {}", shape.name(), grudge.describe(|n| db.name(n)));
                 (
-                    0,
+                    Vec::new(),
                     names(&(0..db.count()).collect::<Vec<_>>(), db),
                     power(db.as_partition(), "partition").and_then(|p| p.partition(&grudge)),
                     words,
@@ -402,20 +470,83 @@ impl Nemesis {
                     offset as f64 / 1000.0
                 );
                 let result = power(db.as_clock(), "set clock").and_then(|p| p.set_clock(node, offset));
-                (node, vec![db.name(node)], result, words)
+                (vec![node], vec![db.name(node)], result, words)
+            }
+            Fault::Delay => {
+                let words = format!(
+                    "delay every proxied link by {} ms + up to {} ms",
+                    DELAY.as_millis(),
+                    JITTER.as_millis()
+                );
+                let all: Vec<usize> = (0..db.count()).collect();
+                let result = power(db.as_links(), "delay").and_then(|p| p.slow(DELAY, JITTER));
+                (Vec::new(), names(&all, db), result, words)
+            }
+            Fault::Blackhole => {
+                let node = self.below(db.count());
+                let words = format!("blackhole traffic to {}", db.name(node));
+                let result = power(db.as_links(), "blackhole").and_then(|p| p.blackhole(node));
+                (vec![node], vec![db.name(node)], result, words)
             }
             Fault::ClientPause => {
                 let pick = self.below(usize::MAX >> 1);
                 match power(db.as_pause_clients(), "pause client").and_then(|p| p.pause_client(pick)) {
-                    Ok(who) => (0, vec![who.clone()], Ok(()), format!("pause {who}")),
-                    Err(e) => (0, Vec::new(), Err(e), "pause a client".into()),
+                    Ok(who) => (Vec::new(), vec![who.clone()], Ok(()), format!("pause {who}")),
+                    Err(e) => (Vec::new(), Vec::new(), Err(e), "pause a client".into()),
                 }
             }
             Fault::Loss => {
                 let words = format!("drop {:.0}% of packets between nodes", LOSS_PROBABILITY * 100.0);
                 let all: Vec<usize> = (0..db.count()).collect();
                 let result = power(db.as_partition(), "loss").and_then(|p| p.lose_packets(LOSS_PROBABILITY));
-                (0, names(&all, db), result, words)
+                (Vec::new(), names(&all, db), result, words)
+            }
+            Fault::LoseUnsynced => {
+                // A whole cluster losing power (replicas would otherwise
+                // hide one node's loss), or its primary alone.
+                let targets = match self.target {
+                    Target::Primary => db.primaries().into_iter().take(1).collect(),
+                    Target::Random => Vec::new(),
+                };
+                let targets = if targets.is_empty() {
+                    (0..db.count()).collect()
+                } else {
+                    targets
+                };
+                let mut said = Vec::new();
+                let mut result = Ok(());
+                for &n in &targets {
+                    match power(db.as_disk(), "lose unsynced").and_then(|p| p.lose_unsynced(n)) {
+                        Ok(what) => said.push(format!("{}: {what}", db.name(n))),
+                        Err(e) => {
+                            result = result.and(Err(e));
+                        }
+                    }
+                }
+                let words = format!(
+                    "kill {} and lose what was not fsynced ({})",
+                    names(&targets, db).join(","),
+                    said.join("; ")
+                );
+                (targets.clone(), names(&targets, db), result, words)
+            }
+            Fault::Corrupt => {
+                let node = self.below(db.count());
+                let seed = self.below(usize::MAX >> 1) as u64;
+                match power(db.as_disk(), "corrupt").and_then(|p| p.corrupt(node, seed)) {
+                    Ok(what) => (
+                        vec![node],
+                        vec![db.name(node)],
+                        Ok(()),
+                        format!("kill {} and corrupt its data: {what}", db.name(node)),
+                    ),
+                    Err(e) => (
+                        vec![node],
+                        vec![db.name(node)],
+                        Err(e),
+                        format!("kill {} and corrupt its data", db.name(node)),
+                    ),
+                }
             }
         };
         let event = Event {
@@ -426,7 +557,7 @@ impl Nemesis {
         };
         self.active.push(Active {
             fault,
-            node,
+            targets,
             nodes,
             words,
         });
@@ -439,14 +570,20 @@ impl Nemesis {
         let mut events = Vec::new();
         while let Some(a) = self.active.pop() {
             let result = match a.fault {
-                Fault::Kill => power(db.as_kill(), "start").and_then(|p| p.start(a.node)),
-                Fault::Pause => power(db.as_pause(), "resume").and_then(|p| p.resume(a.node)),
+                Fault::Kill | Fault::LoseUnsynced | Fault::Corrupt => power(db.as_kill(), "start")
+                    .and_then(|p| a.targets.iter().map(|&n| p.start(n)).fold(Ok(()), Result::and)),
+                Fault::Pause => power(db.as_pause(), "resume").and_then(|p| p.resume(a.targets[0])),
                 Fault::Partition | Fault::Loss => {
                     power(db.as_partition(), "heal").and_then(|p| p.heal_network())
                 }
-                Fault::Clock => power(db.as_clock(), "reset clock").and_then(|p| p.set_clock(a.node, 0)),
+                Fault::Clock => {
+                    power(db.as_clock(), "reset clock").and_then(|p| p.set_clock(a.targets[0], 0))
+                }
                 Fault::ClientPause => {
                     power(db.as_pause_clients(), "resume clients").and_then(|p| p.resume_clients())
+                }
+                Fault::Delay | Fault::Blackhole => {
+                    power(db.as_links(), "heal links").and_then(|p| p.heal_links())
                 }
             };
             events.push(Event {

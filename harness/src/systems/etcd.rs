@@ -182,18 +182,26 @@ impl Etcd {
         m.require(ETCD, "etcd-server")?;
         // Per node: host, [client port, peer port].
         let addrs = m.addresses([2379, 2380])?;
-        let cluster: Vec<String> = addrs
+        // What clients and peers are told: through the proxies, when the
+        // run has them.
+        let mut advertised = Vec::with_capacity(addrs.len());
+        for (i, (host, [cport, pport])) in addrs.iter().enumerate() {
+            let (ch, cp) = m.through_proxy(i, host, *cport)?;
+            let (ph, pp) = m.through_proxy(i, host, *pport)?;
+            advertised.push((format!("http://{ch}:{cp}"), format!("http://{ph}:{pp}")));
+        }
+        let cluster: Vec<String> = advertised
             .iter()
             .enumerate()
-            .map(|(i, (h, [_, p]))| format!("n{}=http://{h}:{p}", i + 1))
+            .map(|(i, (_, peer))| format!("n{}={peer}", i + 1))
             .collect();
         let token = format!("faultline-{}", std::process::id());
         let mut daemons = Vec::with_capacity(addrs.len());
         let mut urls = Vec::with_capacity(addrs.len());
-        for (i, (host, [cport, pport])) in addrs.iter().enumerate() {
-            let node = &m.nodes[i];
-            let name = node.name().to_string();
-            let dir = node.dir().to_path_buf();
+        for (i, ((host, [cport, pport]), (client_url, peer_url))) in addrs.iter().zip(advertised).enumerate() {
+            let dir = m.nodes[i].dir().to_path_buf();
+            m.data_dir(i, &dir.join("data"))?;
+            let name = m.nodes[i].name().to_string();
             let client = format!("http://{host}:{cport}");
             let peer = format!("http://{host}:{pport}");
             let argv: Vec<String> = [
@@ -205,11 +213,11 @@ impl Etcd {
                 "--listen-client-urls",
                 &client,
                 "--advertise-client-urls",
-                &client,
+                &client_url,
                 "--listen-peer-urls",
                 &peer,
                 "--initial-advertise-peer-urls",
-                &peer,
+                &peer_url,
                 "--initial-cluster",
                 &cluster.join(","),
                 "--initial-cluster-state",
@@ -221,7 +229,7 @@ impl Etcd {
             .map(|s| s.to_string())
             .collect();
             daemons.push(Daemon::new(name, i, argv, dir.join("etcd.log")));
-            urls.push(client);
+            urls.push(client_url);
         }
         let count = daemons.len();
         let mut c = Cluster::new(

@@ -31,6 +31,34 @@ pub struct RedisFlags {
     /// write fewer replicas confirm is indeterminate.
     #[arg(long)]
     pub redis_wait: Option<u32>,
+    /// Redis: keep an append-only file, fsynced as this says (`always`:
+    /// before each reply; `everysec`; `no`: when the kernel likes).
+    /// Without it, no AOF (nor snapshots): a node's data lives in memory
+    /// and its replicas.
+    #[arg(long, value_enum)]
+    pub redis_appendfsync: Option<AppendFsync>,
+}
+
+/// `--redis-appendfsync`: Redis' own words.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AppendFsync {
+    /// Before each reply.
+    Always,
+    /// Once a second.
+    Everysec,
+    /// Never; the kernel writes back when it likes.
+    No,
+}
+
+impl AppendFsync {
+    fn word(self) -> &'static str {
+        match self {
+            AppendFsync::Always => "always",
+            AppendFsync::Everysec => "everysec",
+            AppendFsync::No => "no",
+        }
+    }
 }
 
 impl Flags for RedisFlags {
@@ -41,7 +69,10 @@ impl Flags for RedisFlags {
                 ctx.nodes.saturating_sub(1),
                 ctx.nodes
             ))),
-            wait => Ok(Box::new(RedisSystem { wait })),
+            wait => Ok(Box::new(RedisSystem {
+                wait,
+                aof: self.redis_appendfsync,
+            })),
         }
     }
 }
@@ -49,6 +80,7 @@ impl Flags for RedisFlags {
 /// Redis with Sentinel, configured.
 pub struct RedisSystem {
     wait: Option<u32>,
+    aof: Option<AppendFsync>,
 }
 
 impl System for RedisSystem {
@@ -62,22 +94,29 @@ impl System for RedisSystem {
     }
 
     fn describe(&self) -> String {
-        match self.wait {
-            None => "Redis with Sentinel, no WAIT".into(),
-            Some(n) => format!(
-                "Redis with Sentinel, writes WAIT for {n} replica{}",
-                if n == 1 { "" } else { "s" }
-            ),
-        }
+        let wait = match self.wait {
+            None => "no WAIT".to_string(),
+            Some(n) => format!("writes WAIT for {n} replica{}", if n == 1 { "" } else { "s" }),
+        };
+        let aof = match self.aof {
+            None => "no AOF".to_string(),
+            Some(f) => format!("AOF with appendfsync {}", f.word()),
+        };
+        format!("Redis with Sentinel, {wait}, {aof}")
     }
 
     fn variant(&self) -> String {
-        self.wait
-            .map_or("sentinel".to_string(), |n| format!("sentinel-wait{n}"))
+        let mut v = self
+            .wait
+            .map_or("sentinel".to_string(), |n| format!("sentinel-wait{n}"));
+        if let Some(f) = self.aof {
+            v += &format!("-aof-{}", f.word());
+        }
+        v
     }
 
     fn settings(&self) -> serde_json::Value {
-        serde_json::json!({ "redis_wait": self.wait })
+        serde_json::json!({ "redis_wait": self.wait, "redis_appendfsync": self.aof })
     }
 
     /// Sentinels turn a returning old primary into a replica only at
@@ -88,7 +127,7 @@ impl System for RedisSystem {
     }
 
     fn start(&self, machines: Machines, _faults: &[Fault]) -> Result<Box<dyn Db>> {
-        Ok(Box::new(Redis::start(machines, self.wait)?))
+        Ok(Box::new(Redis::start(machines, self.wait, self.aof)?))
     }
 
     fn endpoint(&self, given: &str) -> Result<String, String> {
@@ -166,7 +205,7 @@ impl Redis {
     /// Starts a server and a Sentinel on every node and waits until
     /// every replica is connected to the primary and every Sentinel
     /// knows them all.
-    pub fn start(mut m: Machines, wait: Option<u32>) -> Result<Cluster<Redis>> {
+    pub fn start(mut m: Machines, wait: Option<u32>, aof: Option<AppendFsync>) -> Result<Cluster<Redis>> {
         m.require(REDIS, "redis-server")?;
         // Per node: [server port, Sentinel port]; Redis binds addresses,
         // not names.
@@ -177,13 +216,19 @@ impl Redis {
         let mut servers = Vec::with_capacity(count);
         let mut sentinels = Vec::with_capacity(count);
         for (i, (ip, (_, [port, sport]))) in ips.iter().zip(&ports).enumerate() {
+            let dir = m.nodes[i].dir().to_path_buf();
+            let data = dir.join("data");
+            m.data_dir(i, &data)?;
             let node = &mut m.nodes[i];
             let name = node.name().to_string();
-            let dir = node.dir().to_path_buf();
+            let appendonly = match aof {
+                None => "appendonly no\n".to_string(),
+                Some(f) => format!("appendonly yes\nappendfsync {}\n", f.word()),
+            };
             let mut conf = format!(
-                "bind {ip}\nport {port}\nprotected-mode no\ndaemonize no\nset-proc-title no\nsave \"\"\nappendonly no\n\
+                "bind {ip}\nport {port}\nprotected-mode no\ndaemonize no\nset-proc-title no\nsave \"\"\n{appendonly}\
                  dir {}\nrepl-diskless-sync yes\nrepl-diskless-sync-delay 0\nreplica-announce-ip {ip}\n",
-                dir.display()
+                data.display()
             );
             if i > 0 {
                 conf += &format!("replicaof {primary_ip} {primary_port}\n");

@@ -1,0 +1,170 @@
+//! Link faults on real etcd (Debian's etcd-server, three nodes in
+//! namespaces): clients and peers reach each node through faultline's
+//! proxies, which slow every link (`--nemesis delay`), hold all traffic
+//! toward one node (`blackhole`) or cut peers apart (`partition`, which
+//! the nodes' own firewalls cannot do for traffic that arrives from a
+//! proxy). etcd must stay linearizable through all of it, and the faults
+//! must visibly happen: slower operations while links are slow, and
+//! leaders lost while peers are cut.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use common::{faultline, latest, text};
+use serde_json::Value;
+
+fn run(name: &str, extra: &[&str]) -> (Option<i32>, String, std::path::PathBuf) {
+    let s = common::store("etcd-links", name);
+    let mut args = vec!["test", "--db", "etcd", "--store", s.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = faultline(&args);
+    (o.status.code(), text(&o), latest(&s))
+}
+
+fn history(dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("history.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn median(mut v: Vec<u64>) -> u64 {
+    assert!(!v.is_empty());
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+/// Every member URL node n1's etcd was given, as its log names them.
+fn member_urls(dir: &Path) -> Vec<String> {
+    let log = std::fs::read_to_string(dir.join("nodes/n1/etcd.log")).unwrap();
+    log.lines()
+        .filter(|l| l.contains("added member"))
+        .filter_map(|l| Some(l.split('[').nth(1)?.split(']').next()?.to_string()))
+        .collect()
+}
+
+#[test]
+fn delay_and_blackhole_slow_and_hold_links_and_etcd_stays_linearizable() {
+    let (code, out, dir) = run(
+        "delay",
+        &[
+            "--nemesis",
+            "delay,blackhole",
+            "--nemesis-interval",
+            "3",
+            "--time-limit",
+            "14",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}");
+
+    // Peers were told each other's proxies (on the namespaces' bridge,
+    // .254), not each other's own addresses.
+    let urls = member_urls(&dir);
+    assert_eq!(urls.len(), 3, "{urls:?}");
+    assert!(urls.iter().all(|u| u.contains(".254:")), "{urls:?}");
+
+    let ops = history(&dir);
+    let nemesis: Vec<&Value> = ops.iter().filter(|o| o["process"] == "nemesis").collect();
+    assert!(nemesis.iter().all(|o| o["error"].is_null()), "{nemesis:?}");
+    for f in ["start-delay", "stop-delay", "start-blackhole", "stop-blackhole"] {
+        assert!(
+            nemesis.iter().any(|o| o["f"] == f && o["type"] == "info"),
+            "no {f}: {nemesis:?}"
+        );
+    }
+    // Spans of slow links: from each start-delay to the next stop-delay.
+    let mut spans = Vec::new();
+    let mut from = None;
+    for o in &nemesis {
+        let t = o["time"].as_u64().unwrap();
+        match (o["f"].as_str(), o["type"].as_str()) {
+            (Some("start-delay"), Some("info")) => from = Some(t),
+            (Some("stop-delay"), Some("invoke")) => spans.extend(from.take().map(|f| (f, t))),
+            _ => {}
+        }
+    }
+    assert!(!spans.is_empty());
+    let held: Vec<(u64, u64)> = {
+        let mut v = Vec::new();
+        let mut from = None;
+        for o in &nemesis {
+            let t = o["time"].as_u64().unwrap();
+            match (o["f"].as_str(), o["type"].as_str()) {
+                (Some("start-blackhole"), Some("invoke")) => from = Some(t),
+                (Some("stop-blackhole"), Some("info")) => v.extend(from.take().map(|f| (f, t))),
+                _ => {}
+            }
+        }
+        v
+    };
+    // Latency of successful client operations, by whether they began on
+    // slow links (blackholes left out: they hold, not slow).
+    let mut invoked: HashMap<u64, u64> = HashMap::new();
+    let (mut slow, mut fast) = (Vec::new(), Vec::new());
+    for o in &ops {
+        let Some(p) = o["process"].as_u64() else { continue };
+        let t = o["time"].as_u64().unwrap();
+        match o["type"].as_str() {
+            Some("invoke") => {
+                invoked.insert(p, t);
+            }
+            Some("ok") => {
+                let start = invoked[&p];
+                if held
+                    .iter()
+                    .any(|&(a, b)| start + 1_000_000_000 >= a && start <= b)
+                {
+                    continue;
+                }
+                let latency = t - start;
+                if spans.iter().any(|&(a, b)| start >= a && t <= b) {
+                    slow.push(latency);
+                } else if spans.iter().all(|&(a, b)| t < a || start > b) {
+                    fast.push(latency);
+                }
+            }
+            _ => {}
+        }
+    }
+    let (slow, fast) = (median(slow), median(fast));
+    // 50-100 ms each way on every link a request crosses.
+    assert!(slow >= 100_000_000, "median latency on slow links {slow} ns");
+    assert!(
+        slow > 5 * fast,
+        "median latency {slow} ns slow vs {fast} ns otherwise"
+    );
+}
+
+#[test]
+fn partitions_cut_peers_that_talk_through_proxies() {
+    let (code, out, dir) = run(
+        "partition",
+        &[
+            "--proxy",
+            "--nemesis",
+            "partition",
+            "--nemesis-interval",
+            "3",
+            "--time-limit",
+            "10",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(member_urls(&dir).iter().all(|u| u.contains(".254:")));
+    // Peer traffic reaches each node from the bridge, so only the
+    // proxies can cut it: a leader is lost only if they did.
+    let lost: usize = ["n1", "n2", "n3"]
+        .iter()
+        .map(|n| {
+            std::fs::read_to_string(dir.join("nodes").join(n).join("etcd.log"))
+                .unwrap()
+                .matches("lost leader")
+                .count()
+        })
+        .sum();
+    assert!(lost > 0, "no node lost its leader under partitions\n{out}");
+}
