@@ -291,6 +291,8 @@ pub struct Cluster<S: Service> {
     firewall: Option<Firewall>,
     proxies: Option<Proxies>,
     data: Vec<Option<(PathBuf, Option<LossyMount>)>>,
+    /// Strobing clocks: node, daemon.
+    strobes: Vec<(usize, usize)>,
     /// The system.
     pub service: S,
 }
@@ -309,6 +311,7 @@ impl<S: Service> Cluster<S> {
             firewall: None,
             proxies: machines.proxies.take().filter(|p| !p.is_empty()),
             data: std::mem::take(&mut machines.data),
+            strobes: Vec::new(),
             service,
         };
         if let Some(chain) = chain {
@@ -689,20 +692,67 @@ fn no_proxies(action: &'static str) -> FaultError {
 
 const NO_PROXIES: &str = "this cluster's links do not go through faultline's proxies";
 
+/// Why a system's clocks cannot be moved. Measured on Debian's builds.
+const NO_FAKETIME: &str = "clock faults need libfaketime, and only ZooKeeper's JVMs honour it here: \
+     Go servers (etcd, Consul) read the clock through the vDSO, past libfaketime, \
+     and redis-server under libfaketime hangs at start (its allocator's clock_gettime recursion)";
+
+impl<S: Service> Cluster<S> {
+    fn clock_file(&self, node: usize, action: &'static str) -> Result<PathBuf, FaultError> {
+        self.service
+            .clock_file(node)
+            .map(Path::to_path_buf)
+            .ok_or_else(|| self.fault(node, action, anyhow::anyhow!(NO_FAKETIME)))
+    }
+
+    /// Stops the strobes on `node`'s clock.
+    fn stop_strobes(&mut self, node: usize) -> Result<()> {
+        let (mine, others): (Vec<_>, Vec<_>) = std::mem::take(&mut self.strobes)
+            .into_iter()
+            .partition(|&(n, _)| n == node);
+        self.strobes = others;
+        for (_, d) in mine {
+            self.stop(d)?;
+        }
+        Ok(())
+    }
+}
+
 impl<S: Service> Clock for Cluster<S> {
     fn set_clock(&mut self, node: usize, offset_ms: i64) -> Result<(), FaultError> {
-        let Some(file) = self.service.clock_file(node).map(Path::to_path_buf) else {
-            return Err(self.fault(
-                node,
-                "set clock",
-                anyhow::anyhow!("this cluster does not run under libfaketime (only ZooKeeper's JVMs do)"),
-            ));
-        };
+        let file = self.clock_file(node, "set clock")?;
+        self.stop_strobes(node)
+            .map_err(|e| self.fault(node, "set clock", e))?;
         // libfaketime's offset in seconds, re-read by the node within a
         // second (FAKETIME_CACHE_DURATION).
         let offset = format!("{:+.3}\n", offset_ms as f64 / 1000.0);
         let r = self.nodes[node].write(&file, offset.as_bytes());
         r.map_err(|e| self.fault(node, "set clock", e))
+    }
+
+    /// A shell loop on the node rewrites the offset file: a daemon like
+    /// any other, recorded and stopped by its PID, so a crashed run's
+    /// strobe is stopped by cleanup.
+    fn strobe(&mut self, node: usize, delta_ms: i64, period_ms: u64) -> Result<(), FaultError> {
+        let file = self.clock_file(node, "strobe clock")?;
+        let f = node::quote(&file.display().to_string());
+        let period = format!("{:.3}", period_ms as f64 / 1000.0);
+        let script = format!(
+            "while :; do echo {:+.3} > {f}; sleep {period}; echo +0 > {f}; sleep {period}; done",
+            delta_ms as f64 / 1000.0
+        );
+        let log = self.nodes[node].dir().join("strobe.log");
+        let name = format!("{}-strobe", self.nodes[node].name());
+        self.daemons.push(Daemon::new(
+            name,
+            node,
+            node::args(&["/bin/sh", "-c", &script]),
+            log,
+        ));
+        let d = self.daemons.len() - 1;
+        self.spawn(d).map_err(|e| self.fault(node, "strobe clock", e))?;
+        self.strobes.push((node, d));
+        Ok(())
     }
 }
 
@@ -739,7 +789,7 @@ impl<S: Service> Powers for Cluster<S> {
     fn as_clock(&mut self) -> Result<&mut dyn Clock, String> {
         match self.service.clock_file(0) {
             Some(_) => Ok(self),
-            None => Err("this cluster does not run under libfaketime".into()),
+            None => Err(NO_FAKETIME.into()),
         }
     }
 

@@ -303,3 +303,61 @@ fn the_clock_fault_moves_one_jvms_wall_clock_and_the_registers_stay_valid() {
         "the clock was never reset"
     );
 }
+
+#[test]
+fn the_strobe_flips_one_jvms_clock_back_and_forth_and_the_registers_stay_valid() {
+    let s = store("strobe");
+    // Seed 2: the first strobe is n3's, by +1.785 s — far from noise.
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args([
+            "test",
+            "--db",
+            "zookeeper",
+            "--nemesis",
+            "strobe",
+            "--nemesis-interval",
+            "6",
+        ])
+        .args([
+            "--time-limit",
+            "14",
+            "--seed",
+            "2",
+            "--store",
+            s.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let run = common::wait_for_history(&s, Duration::from_secs(60), |h| {
+        common::fault_in_force(h, "strobe-clock")
+    });
+    let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
+    assert!(
+        history.contains("strobe n3's clock between true time and +1.785 s every 500 ms"),
+        "seed 2 should strobe n3 by +1.785 s first"
+    );
+    // The offset file flips every 500 ms and the JVM reads it at every
+    // clock reading: sessions opened over two seconds see both times.
+    let mut skews = Vec::new();
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(2500) {
+        if let Some((believed, now)) = server_wall_clock(&run.join("nodes").join("n3")) {
+            skews.push(believed - now);
+        }
+        std::thread::sleep(Duration::from_millis(90));
+    }
+    assert!(skews.iter().any(|s| s.abs() < 500), "never true time: {skews:?}");
+    assert!(
+        skews.iter().any(|s| (s - 1785).abs() < 500),
+        "never 1.785 s ahead: {skews:?}"
+    );
+    let o = child.wait_with_output().unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        faults(&s).contains("\"f\":\"reset-clock\""),
+        "the clock was never reset"
+    );
+}

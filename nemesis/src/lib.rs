@@ -93,6 +93,9 @@ pub trait Clock {
     /// Shifts the node's wall clock by `offset_ms` from true time (0
     /// puts it back).
     fn set_clock(&mut self, node: usize, offset_ms: i64) -> Result<(), FaultError>;
+    /// Flips the node's wall clock between true time and `delta_ms`
+    /// ahead every `period_ms`, until `set_clock` sets it again.
+    fn strobe(&mut self, node: usize, delta_ms: i64, period_ms: u64) -> Result<(), FaultError>;
 }
 
 /// Pausing the test's own clients, as a garbage-collection pause or a
@@ -157,7 +160,7 @@ pub fn missing<D: Powers + ?Sized>(faults: &[Fault], db: &mut D) -> Option<Strin
                 Fault::Partition | Fault::Loss => db.as_partition().map(|_| ()),
                 Fault::Delay | Fault::Blackhole => db.as_links().map(|_| ()),
                 Fault::LoseUnsynced | Fault::Corrupt => db.as_disk().map(|_| ()),
-                Fault::Clock => db.as_clock().map(|_| ()),
+                Fault::Clock | Fault::Strobe => db.as_clock().map(|_| ()),
                 // The controller's own power: every run has it.
                 Fault::ClientPause => Ok(()),
             };
@@ -210,6 +213,9 @@ pub enum Fault {
     /// Bump one node's wall clock by up to a minute either way, later
     /// reset it.
     Clock,
+    /// Flip one node's wall clock back and forth (by 0.2–2 s, every
+    /// `STROBE_PERIOD`), later reset it.
+    Strobe,
     /// Delay every proxied link by `DELAY` plus up to `JITTER`, later
     /// stop.
     Delay,
@@ -232,6 +238,9 @@ pub const DELAY: std::time::Duration = std::time::Duration::from_millis(50);
 /// Up to this much more, at random.
 pub const JITTER: std::time::Duration = std::time::Duration::from_millis(50);
 
+/// How often `Fault::Strobe` flips a clock.
+pub const STROBE_PERIOD_MS: u64 = 500;
+
 /// The share of packets `Fault::Loss` drops.
 pub const LOSS_PROBABILITY: f64 = 0.2;
 
@@ -243,6 +252,7 @@ impl Fault {
             Fault::Partition => ("start-partition", "stop-partition"),
             Fault::Loss => ("start-loss", "stop-loss"),
             Fault::Clock => ("bump-clock", "reset-clock"),
+            Fault::Strobe => ("strobe-clock", "reset-clock"),
             Fault::ClientPause => ("pause-client", "resume-client"),
             Fault::Delay => ("start-delay", "stop-delay"),
             Fault::LoseUnsynced => ("lose-unsynced", "start"),
@@ -254,6 +264,12 @@ impl Fault {
     /// Whether the fault acts on the network (needs namespaces).
     pub fn is_network(self) -> bool {
         matches!(self, Fault::Partition | Fault::Loss)
+    }
+
+    /// Whether the fault moves node clocks (the nodes then run under
+    /// libfaketime).
+    pub fn moves_clocks(self) -> bool {
+        matches!(self, Fault::Clock | Fault::Strobe)
     }
 
     /// Whether the fault acts through faultline's proxies.
@@ -275,6 +291,7 @@ pub fn parse_faults(s: &str) -> Result<Vec<Fault>, String> {
             "partition" => out.push(Fault::Partition),
             "loss" => out.push(Fault::Loss),
             "clock" => out.push(Fault::Clock),
+            "strobe" => out.push(Fault::Strobe),
             "client-pause" => out.push(Fault::ClientPause),
             "delay" => out.push(Fault::Delay),
             "blackhole" => out.push(Fault::Blackhole),
@@ -283,7 +300,7 @@ pub fn parse_faults(s: &str) -> Result<Vec<Fault>, String> {
             "all" => out.extend([Fault::Partition, Fault::Kill, Fault::Pause, Fault::Loss]),
             other => {
                 return Err(format!(
-                    "unknown fault {other:?}; expected none, kill, pause, partition, loss, delay, blackhole, lose-unsynced, corrupt, clock, client-pause or all"
+                    "unknown fault {other:?}; expected none, kill, pause, partition, loss, delay, blackhole, lose-unsynced, corrupt, clock, strobe, client-pause or all"
                 ))
             }
         }
@@ -305,6 +322,7 @@ impl fmt::Display for Fault {
             Fault::Partition => "partition",
             Fault::Loss => "loss",
             Fault::Clock => "clock",
+            Fault::Strobe => "strobe",
             Fault::ClientPause => "client-pause",
             Fault::Delay => "delay",
             Fault::Blackhole => "blackhole",
@@ -472,6 +490,18 @@ impl Nemesis {
                 let result = power(db.as_clock(), "set clock").and_then(|p| p.set_clock(node, offset));
                 (vec![node], vec![db.name(node)], result, words)
             }
+            Fault::Strobe => {
+                let node = self.below(db.count());
+                let delta = 200 + self.below(1_801) as i64;
+                let words = format!(
+                    "strobe {}'s clock between true time and {:+.3} s every {STROBE_PERIOD_MS} ms",
+                    db.name(node),
+                    delta as f64 / 1000.0
+                );
+                let result = power(db.as_clock(), "strobe clock")
+                    .and_then(|p| p.strobe(node, delta, STROBE_PERIOD_MS));
+                (vec![node], vec![db.name(node)], result, words)
+            }
             Fault::Delay => {
                 let words = format!(
                     "delay every proxied link by {} ms + up to {} ms",
@@ -576,7 +606,7 @@ impl Nemesis {
                 Fault::Partition | Fault::Loss => {
                     power(db.as_partition(), "heal").and_then(|p| p.heal_network())
                 }
-                Fault::Clock => {
+                Fault::Clock | Fault::Strobe => {
                     power(db.as_clock(), "reset clock").and_then(|p| p.set_clock(a.targets[0], 0))
                 }
                 Fault::ClientPause => {
@@ -651,6 +681,10 @@ mod tests {
     impl Clock for MockDb {
         fn set_clock(&mut self, n: usize, offset_ms: i64) -> Result<(), FaultError> {
             self.calls.push(format!("clock {n} {offset_ms}"));
+            Ok(())
+        }
+        fn strobe(&mut self, n: usize, delta_ms: i64, period_ms: u64) -> Result<(), FaultError> {
+            self.calls.push(format!("strobe {n} {delta_ms} {period_ms}"));
             Ok(())
         }
     }

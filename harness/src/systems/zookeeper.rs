@@ -101,7 +101,13 @@ impl System for ZooKeeperSystem {
     }
 
     fn start(&self, machines: Machines, faults: &[Fault]) -> Result<Box<dyn Db>> {
-        let clock = faults.contains(&Fault::Clock);
+        let clock = if faults.contains(&Fault::Strobe) {
+            Some(Faketime::Uncached)
+        } else if faults.contains(&Fault::Clock) {
+            Some(Faketime::Cached)
+        } else {
+            None
+        };
         Ok(Box::new(ZooKeeper::start(machines, self.reads, clock)?))
     }
 
@@ -125,6 +131,16 @@ pub const JAVA: &str = "/usr/bin/java";
 pub const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
 /// A logging backend for slf4j (ZooKeeper logs nothing without one).
 const SLF4J_SIMPLE: &str = "/usr/share/java/slf4j-simple.jar";
+/// How a JVM under libfaketime reads its offset file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Faketime {
+    /// At most once a second: enough for bumps.
+    Cached,
+    /// At every reading of the clock: a strobe flips faster than a
+    /// second's cache would notice (and could alias with it).
+    Uncached,
+}
+
 /// Where Debian's faketime package puts the thread-safe library.
 const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
 /// How long a node may take to join a quorum.
@@ -159,11 +175,11 @@ fn mode(addr: SocketAddr) -> Option<String> {
 impl ZooKeeper {
     /// Starts a server on every node and waits until each is a leader
     /// or a follower. With `clock`, under libfaketime.
-    pub fn start(mut m: Machines, reads: Reads, clock: bool) -> Result<Cluster<ZooKeeper>> {
+    pub fn start(mut m: Machines, reads: Reads, clock: Option<Faketime>) -> Result<Cluster<ZooKeeper>> {
         for needed in [JAVA, ZOOKEEPER_JAR] {
             m.require(needed, "zookeeper")?;
         }
-        if clock {
+        if clock.is_some() {
             m.require(LIBFAKETIME, "faketime")?;
         }
         // Per node: host, [client, quorum, election port].
@@ -196,13 +212,16 @@ impl ZooKeeper {
             let cfg_path = dir.join("zoo.cfg");
             node.write(&cfg_path, cfg.as_bytes())?;
             let mut env = Vec::new();
-            if clock {
+            if let Some(how) = clock {
                 let file = dir.join("faketime");
                 node.write(&file, b"+0\n")?;
                 env.extend([
                     format!("LD_PRELOAD={LIBFAKETIME}"),
                     format!("FAKETIME_TIMESTAMP_FILE={}", file.display()),
-                    "FAKETIME_CACHE_DURATION=1".to_string(),
+                    match how {
+                        Faketime::Cached => "FAKETIME_CACHE_DURATION=1".to_string(),
+                        Faketime::Uncached => "FAKETIME_NO_CACHE=1".to_string(),
+                    },
                     "FAKETIME_DONT_FAKE_MONOTONIC=1".to_string(),
                     // Measured: with the fix on (glibc's default here) the
                     // JVM's timed waits return at once and ZooKeeper spins.
