@@ -139,6 +139,7 @@ fn controller_throughput(seconds: Duration) -> Result<()> {
             readers_per_key: 0,
             consistency_models: Vec::new(),
             faults: Vec::new(),
+            schedule: nemesis::Schedule::parse("none").expect("none parses"),
             targets: nemesis::Target::Random,
             nemesis_interval: Duration::from_secs(1),
             time_limit: seconds,

@@ -692,17 +692,12 @@ fn no_proxies(action: &'static str) -> FaultError {
 
 const NO_PROXIES: &str = "this cluster's links do not go through faultline's proxies";
 
-/// Why a system's clocks cannot be moved. Measured on Debian's builds.
-const NO_FAKETIME: &str = "clock faults need libfaketime, and only ZooKeeper's JVMs honour it here: \
-     Go servers (etcd, Consul) read the clock through the vDSO, past libfaketime, \
-     and redis-server under libfaketime hangs at start (its allocator's clock_gettime recursion)";
-
 impl<S: Service> Cluster<S> {
     fn clock_file(&self, node: usize, action: &'static str) -> Result<PathBuf, FaultError> {
         self.service
             .clock_file(node)
             .map(Path::to_path_buf)
-            .ok_or_else(|| self.fault(node, action, anyhow::anyhow!(NO_FAKETIME)))
+            .ok_or_else(|| self.fault(node, action, anyhow::anyhow!(crate::systems::NO_FAKETIME)))
     }
 
     /// Stops the strobes on `node`'s clock.
@@ -789,7 +784,7 @@ impl<S: Service> Powers for Cluster<S> {
     fn as_clock(&mut self) -> Result<&mut dyn Clock, String> {
         match self.service.clock_file(0) {
             Some(_) => Ok(self),
-            None => Err(NO_FAKETIME.into()),
+            None => Err(crate::systems::NO_FAKETIME.into()),
         }
     }
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use checkers::{Op, OpType, Process, Value, Verdict};
-use nemesis::{Event, Fault, Nemesis, Target};
+use nemesis::{Event, Fault, Nemesis, Schedule, Target};
 use serde::Serialize;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -78,9 +78,12 @@ pub struct TestConfig {
     pub system: Arc<dyn System>,
     /// Where it runs.
     pub cluster: ClusterSpec,
-    /// Faults the nemesis injects.
+    /// Faults the nemesis injects (every one the schedule names).
     #[serde(serialize_with = "display_list")]
     pub faults: Vec<Fault>,
+    /// When: steps taken in turn, each starting its faults together.
+    #[serde(serialize_with = "schedule")]
+    pub schedule: Schedule,
     /// Which nodes faults hit.
     #[serde(serialize_with = "debug")]
     pub targets: Target,
@@ -114,6 +117,10 @@ pub struct TestConfig {
 
 fn system<S: serde::Serializer>(v: &Arc<dyn System>, s: S) -> Result<S::Ok, S::Error> {
     serde_json::json!({ "name": v.name(), "settings": v.settings() }).serialize(s)
+}
+
+fn schedule<S: serde::Serializer>(v: &Schedule, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&v.describe())
 }
 
 fn display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
@@ -260,6 +267,22 @@ async fn perform(
     done
 }
 
+/// Why the cluster cannot take the schedule's faults, if it cannot; under
+/// `--nemesis all`, what it cannot take is dropped instead (and said).
+fn lacking(db: &mut dyn Db, schedule: &mut Schedule) -> Option<String> {
+    if !schedule.all {
+        return nemesis::missing(&schedule.faults(), db);
+    }
+    for f in schedule.faults() {
+        if let Some(why) = nemesis::missing(&[f], db) {
+            eprintln!("--nemesis all: without {f} ({why})");
+            schedule.retain(|g| g != f);
+        }
+    }
+    eprintln!("--nemesis all: {}", schedule.describe());
+    None
+}
+
 /// Runs one test and checks it.
 pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
     for line in tokio::task::block_in_place(|| cleanup::cleanup(false))? {
@@ -272,6 +295,7 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
     let registry = Registry::create(&dir)?;
     let started = std::time::Instant::now();
     let ssh_before = crate::node::ssh::COMMANDS.load(Ordering::Relaxed);
+    let mut schedule = cfg.schedule.clone();
     let cluster: Box<dyn Db> = tokio::task::block_in_place(|| -> Result<Box<dyn Db>> {
         match &cfg.cluster {
             ClusterSpec::Start { backend } => {
@@ -284,11 +308,12 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
                     machines.use_lossy_disks()?;
                 }
                 let mut db = cfg.system.start(machines, &cfg.faults)?;
-                let unproxied = cfg
-                    .proxies
+                // Asked for by --proxy itself (link faults are checked as
+                // powers; under `all` they may simply be dropped).
+                let unproxied = (cfg.proxies && !schedule.all)
                     .then(|| db.as_links().err().map(|e| format!("--proxy: {e}")))
                     .flatten();
-                if let Some(why) = nemesis::missing(&cfg.faults, &mut *db).or(unproxied) {
+                if let Some(why) = lacking(&mut *db, &mut schedule).or(unproxied) {
                     db.teardown()?;
                     return Err(UsageError(why).into());
                 }
@@ -304,7 +329,7 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
                         Box::new(existing.control(machines, a.find.clone())?)
                     }
                 };
-                if let Some(why) = nemesis::missing(&cfg.faults, &mut *db) {
+                if let Some(why) = lacking(&mut *db, &mut schedule) {
                     db.teardown()?;
                     return Err(UsageError(why).into());
                 }
@@ -323,7 +348,7 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
         stop: AtomicBool::new(false),
         stopped: Notify::new(),
         cluster: Mutex::new(cluster),
-        nemesis: Mutex::new(Nemesis::new(cfg.faults.clone(), cfg.targets, cfg.seed)),
+        nemesis: Mutex::new(Nemesis::with_steps(schedule.steps, cfg.targets, cfg.seed)),
         pauses: ClientPauses::new(cfg.concurrency, cfg.workload, cfg.system.guarded_locks()),
     });
     let progress = tokio::spawn(progress(shared.clone(), counts.clone(), cfg.time_limit));
@@ -465,7 +490,7 @@ async fn drive(shared: &Arc<Shared>, cfg: &TestConfig) -> Result<(Duration, bool
                 if shared.stopping() {
                     break;
                 }
-                let event = tokio::task::block_in_place(|| {
+                let events = tokio::task::block_in_place(|| {
                     let mut cluster = shared.cluster.lock().expect("cluster lock");
                     let mut powers = WithClients {
                         db: &mut **cluster,
@@ -473,8 +498,8 @@ async fn drive(shared: &Arc<Shared>, cfg: &TestConfig) -> Result<(Duration, bool
                     };
                     shared.nemesis.lock().expect("nemesis lock").start(&mut powers)
                 });
-                if let Some(e) = event {
-                    shared.record_nemesis(&e);
+                for e in &events {
+                    shared.record_nemesis(e);
                 }
                 shared.sleep(interval).await;
                 tokio::task::block_in_place(|| shared.heal());

@@ -32,7 +32,9 @@ fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig, Usa
         .nemesis
         .as_deref()
         .unwrap_or(if existing { "none" } else { "kill,pause" });
-    let faults = nemesis::parse_faults(nemesis).map_err(|e| UsageError(format!("--nemesis: {e}")))?;
+    let mut schedule =
+        nemesis::Schedule::parse(nemesis).map_err(|e| UsageError(format!("--nemesis: {e}")))?;
+    let faults = schedule.faults();
     // Nodes named by host are reached over SSH; with --endpoints they
     // are the existing cluster's, for faults.
     let ssh_nodes = args.nodes_file.is_some() || args.nodes.trim().parse::<usize>().is_err();
@@ -69,7 +71,8 @@ fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig, Usa
         &systems::Context {
             nodes,
             existing,
-            faults: &faults,
+            // `all` drops what the system refuses instead of failing.
+            faults: if schedule.all { &[] } else { &faults },
         },
     )?;
     if let (Some(n), false) = (system.nodes(), existing) {
@@ -87,6 +90,18 @@ fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig, Usa
             _ => {}
         }
     }
+    if schedule.all {
+        for f in schedule.faults() {
+            if let Some(why) = system
+                .refuses(f)
+                .or_else(|| impossible_here(f, &backend, &*system))
+            {
+                eprintln!("--nemesis all: without {f} ({why})");
+                schedule.retain(|g| g != f);
+            }
+        }
+    }
+    let faults = schedule.faults();
     local_namespaces(&mut backend, &*system, &faults)?;
     let targets = args
         .nemesis_targets
@@ -179,6 +194,7 @@ fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig, Usa
         system: system.into(),
         cluster,
         faults,
+        schedule,
         targets,
         nemesis_interval: seconds("nemesis-interval", args.nemesis_interval)?,
         time_limit: seconds("time-limit", args.time_limit)?,
@@ -226,6 +242,33 @@ fn local_namespaces(
         }
     }
     Ok(())
+}
+
+/// Why `fault` cannot act on nodes reached by `backend`, if it cannot (for
+/// `--nemesis all`; the system's own powers are asked once it runs):
+/// network faults need a namespace per node or machines of their own,
+/// faultline's proxies and lossy filesystems nodes on this machine (the
+/// latter root and FUSE too).
+fn impossible_here(fault: nemesis::Fault, backend: &Backend, system: &dyn systems::System) -> Option<String> {
+    let local = matches!(backend, Backend::Local { .. });
+    if fault.is_network() && local {
+        return system
+            .loopback_only()
+            .map(|why| why.to_string())
+            .or_else(netns::unavailable);
+    }
+    match fault {
+        f if f.is_proxied() && !local => Some("faultline's proxies serve nodes on this machine only".into()),
+        nemesis::Fault::LoseUnsynced if !local => {
+            Some("the lossy filesystem serves nodes on this machine only".into())
+        }
+        nemesis::Fault::LoseUnsynced
+            if !nix::unistd::geteuid().is_root() || !std::path::Path::new("/dev/fuse").exists() =>
+        {
+            Some("the lossy filesystem needs root and /dev/fuse".into())
+        }
+        _ => None,
+    }
 }
 
 /// Local nodes get namespaces where the machine allows them (and the
@@ -301,15 +344,7 @@ pub fn test(args: TestArgs, matches: &clap::ArgMatches) -> Result<u8> {
             "faultline test: {} on {}, faults: {}, {} s, seed {}",
             cfg.workload,
             describe(&cfg),
-            if cfg.faults.is_empty() {
-                "none".to_string()
-            } else {
-                cfg.faults
-                    .iter()
-                    .map(|f| f.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            },
+            cfg.schedule.describe(),
             cfg.time_limit.as_secs_f64(),
             cfg.seed
         );

@@ -323,7 +323,15 @@ fn workloads_and_faults_a_system_cannot_take_are_refused_at_once() {
     for (args, says) in [
         (
             &["test", "--db", "etcd", "--nemesis", "clock"][..],
-            "only JVMs honour; use --db zookeeper",
+            "only ZooKeeper's JVMs honour it here: Go servers (etcd, Consul) read the clock through the vDSO",
+        ),
+        (
+            &["test", "--db", "etcd", "--nemesis", "partition+strobe"][..],
+            "--nemesis strobe: clock faults need libfaketime",
+        ),
+        (
+            &["test", "--db", "etcd", "--nemesis", "partition+partition"][..],
+            "names partition twice",
         ),
         (
             &["test", "--db", "redis", "--workload", "lock"][..],

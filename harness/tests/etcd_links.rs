@@ -168,3 +168,42 @@ fn partitions_cut_peers_that_talk_through_proxies() {
         .sum();
     assert!(lost > 0, "no node lost its leader under partitions\n{out}");
 }
+
+#[test]
+fn all_faults_take_turns_some_at_once_and_etcd_stays_linearizable() {
+    let (code, out, dir) = run(
+        "all",
+        &[
+            "--nemesis",
+            "all",
+            "--nemesis-interval",
+            "2",
+            "--time-limit",
+            "26",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    // etcd cannot take the clock faults: dropped, with the reason.
+    assert!(out.contains("--nemesis all: without clock ("), "{out}");
+    let ops = history(&dir);
+    let nemesis: Vec<&Value> = ops.iter().filter(|o| o["process"] == "nemesis").collect();
+    assert!(nemesis.iter().all(|o| o["error"].is_null()), "{nemesis:?}");
+    let started = |f: &str| nemesis.iter().any(|o| o["f"] == f && o["type"] == "info");
+    // Six steps fit in 26 s: partition, kill, partition+pause, pause,
+    // delay, partition+kill.
+    for f in ["start-partition", "kill", "pause", "start-delay"] {
+        assert!(started(f), "no {f}: {nemesis:?}");
+    }
+    // A pause begun while a partition is in force: two faults at once.
+    let mut partitioned = false;
+    let mut both = false;
+    for o in nemesis.iter().filter(|o| o["type"] == "info") {
+        match o["f"].as_str() {
+            Some("start-partition") => partitioned = true,
+            Some("stop-partition") => partitioned = false,
+            Some("pause") | Some("kill") if partitioned => both = true,
+            _ => {}
+        }
+    }
+    assert!(both, "no fault joined a partition: {nemesis:?}");
+}

@@ -21,8 +21,10 @@
 mod grudge;
 pub mod lossyfs;
 pub mod proxy;
+mod schedule;
 
 pub use grudge::{Grudge, Shape};
+pub use schedule::Schedule;
 
 use std::fmt;
 use std::str::FromStr;
@@ -278,42 +280,6 @@ impl Fault {
     }
 }
 
-/// Parses `--nemesis`: `none`, `kill`, `pause`, `partition`, `loss`,
-/// `delay`, `blackhole`, `clock`, `client-pause`, `all` (every fault but the clock, which few systems can take),
-/// or a comma list.
-pub fn parse_faults(s: &str) -> Result<Vec<Fault>, String> {
-    let mut out = Vec::new();
-    for part in s.split(',').map(str::trim) {
-        match part {
-            "none" => {}
-            "kill" => out.push(Fault::Kill),
-            "pause" => out.push(Fault::Pause),
-            "partition" => out.push(Fault::Partition),
-            "loss" => out.push(Fault::Loss),
-            "clock" => out.push(Fault::Clock),
-            "strobe" => out.push(Fault::Strobe),
-            "client-pause" => out.push(Fault::ClientPause),
-            "delay" => out.push(Fault::Delay),
-            "blackhole" => out.push(Fault::Blackhole),
-            "lose-unsynced" => out.push(Fault::LoseUnsynced),
-            "corrupt" => out.push(Fault::Corrupt),
-            "all" => out.extend([Fault::Partition, Fault::Kill, Fault::Pause, Fault::Loss]),
-            other => {
-                return Err(format!(
-                    "unknown fault {other:?}; expected none, kill, pause, partition, loss, delay, blackhole, lose-unsynced, corrupt, clock, strobe, client-pause or all"
-                ))
-            }
-        }
-    }
-    let mut seen = Vec::new();
-    out.retain(|f| {
-        let new = !seen.contains(f);
-        seen.push(*f);
-        new
-    });
-    Ok(out)
-}
-
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -335,10 +301,26 @@ impl fmt::Display for Fault {
 impl FromStr for Fault {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match parse_faults(s)?.as_slice() {
-            [one] => Ok(*one),
-            _ => Err(format!("{s:?} is not a single fault")),
-        }
+        Ok(match s {
+            "kill" => Fault::Kill,
+            "pause" => Fault::Pause,
+            "partition" => Fault::Partition,
+            "loss" => Fault::Loss,
+            "clock" => Fault::Clock,
+            "strobe" => Fault::Strobe,
+            "client-pause" => Fault::ClientPause,
+            "delay" => Fault::Delay,
+            "blackhole" => Fault::Blackhole,
+            "lose-unsynced" => Fault::LoseUnsynced,
+            "corrupt" => Fault::Corrupt,
+            other => {
+                return Err(format!(
+                    "unknown fault {other:?}; expected none, kill, pause, partition, loss, delay, blackhole, \
+                     lose-unsynced, corrupt, clock, strobe, client-pause or all (steps separated by commas, \
+                     faults that strike together joined by +)"
+                ))
+            }
+        })
     }
 }
 
@@ -367,7 +349,7 @@ pub struct Event {
 /// Picks and applies faults, and remembers what to heal.
 #[derive(Debug)]
 pub struct Nemesis {
-    faults: Vec<Fault>,
+    steps: Vec<Vec<Fault>>,
     target: Target,
     rng: u64,
     active: Vec<Active>,
@@ -389,8 +371,14 @@ impl Nemesis {
     /// A nemesis choosing among `faults` and hitting `target`, seeded for
     /// reproducible choices.
     pub fn new(faults: Vec<Fault>, target: Target, seed: u64) -> Self {
+        Nemesis::with_steps(faults.into_iter().map(|f| vec![f]).collect(), target, seed)
+    }
+
+    /// A nemesis taking `steps` in turn, each starting all its faults at
+    /// once.
+    pub fn with_steps(steps: Vec<Vec<Fault>>, target: Target, seed: u64) -> Self {
         Nemesis {
-            faults,
+            steps,
             target,
             rng: seed ^ 0x5DEE_CE66,
             active: Vec::new(),
@@ -400,7 +388,7 @@ impl Nemesis {
 
     /// Whether this nemesis ever does anything.
     pub fn is_idle(&self) -> bool {
-        self.faults.is_empty()
+        self.steps.is_empty()
     }
 
     /// The faults in force, in words (`kill n2`), for progress lines.
@@ -417,14 +405,18 @@ impl Nemesis {
         ((self.rng >> 33) % n as u64) as usize
     }
 
-    /// Starts the next fault (faults take turns) on a random node, or a
-    /// random partition shape.
-    pub fn start<D: Powers + ?Sized>(&mut self, db: &mut D) -> Option<Event> {
-        if self.faults.is_empty() || db.count() == 0 {
-            return None;
+    /// Starts the next step's faults (steps take turns): each on a random
+    /// node, or a random partition shape.
+    pub fn start<D: Powers + ?Sized>(&mut self, db: &mut D) -> Vec<Event> {
+        if self.steps.is_empty() || db.count() == 0 {
+            return Vec::new();
         }
-        let fault = self.faults[self.next % self.faults.len()];
+        let step = self.steps[self.next % self.steps.len()].clone();
         self.next += 1;
+        step.into_iter().map(|f| self.start_fault(f, db)).collect()
+    }
+
+    fn start_fault<D: Powers + ?Sized>(&mut self, fault: Fault, db: &mut D) -> Event {
         let names = |nodes: &[usize], db: &D| nodes.iter().map(|&n| db.name(n)).collect::<Vec<_>>();
         let (targets, nodes, result, words) = match fault {
             Fault::Kill | Fault::Pause => {
@@ -591,7 +583,7 @@ impl Nemesis {
             nodes,
             words,
         });
-        Some(event)
+        event
     }
 
     /// Undoes every active fault, newest first. Always leaves nothing
@@ -737,7 +729,7 @@ mod tests {
         // Should a fault slip through, its event carries the reason.
         let e = Nemesis::new(vec![Fault::Pause], Target::Random, 1)
             .start(&mut Powerless)
-            .unwrap();
+            .remove(0);
         assert!(e.error.unwrap().contains("cannot pause"));
     }
 
@@ -754,8 +746,8 @@ mod tests {
     fn heal_undoes_everything_even_after_an_error() {
         let mut db = MockDb::default();
         let mut nem = Nemesis::new(vec![Fault::Kill, Fault::Pause], Target::Random, 7);
-        let a = nem.start(&mut db).unwrap();
-        let b = nem.start(&mut db).unwrap();
+        let a = nem.start(&mut db).remove(0);
+        let b = nem.start(&mut db).remove(0);
         assert_eq!((a.f, b.f), ("kill", "pause"));
         assert!(nem.describe_active().unwrap().contains("kill n"));
         let healed = nem.heal(&mut db);
@@ -772,7 +764,7 @@ mod tests {
         let mut db = MockDb::default();
         let mut nem = Nemesis::new(vec![Fault::Clock], Target::Random, 11);
         for _ in 0..20 {
-            let e = nem.start(&mut db).unwrap();
+            let e = nem.start(&mut db).remove(0);
             assert_eq!(e.f, "bump-clock");
             let offset: i64 = db
                 .calls
@@ -795,7 +787,7 @@ mod tests {
         let mut db = MockDb::default();
         let mut nem = Nemesis::new(vec![Fault::Kill], Target::Primary, 1);
         for _ in 0..5 {
-            assert_eq!(nem.start(&mut db).unwrap().nodes, vec!["n3".to_string()]);
+            assert_eq!(nem.start(&mut db).remove(0).nodes, vec!["n3".to_string()]);
             nem.heal(&mut db);
         }
     }
@@ -804,7 +796,7 @@ mod tests {
     fn a_partition_aimed_at_the_primary_strands_it_in_a_minority() {
         let mut db = MockDb::default();
         let mut nem = Nemesis::new(vec![Fault::Partition], Target::Primary, 5);
-        let e = nem.start(&mut db).unwrap();
+        let e = nem.start(&mut db).remove(0);
         assert_eq!(e.detail, "partition majority/minority: n1,n2 | n3");
         assert!(
             db.calls.last().unwrap().contains("[0, 1]"),
@@ -817,26 +809,11 @@ mod tests {
     fn a_partition_is_healed_with_the_network() {
         let mut db = MockDb::default();
         let mut nem = Nemesis::new(vec![Fault::Partition], Target::Random, 3);
-        let e = nem.start(&mut db).unwrap();
+        let e = nem.start(&mut db).remove(0);
         assert_eq!(e.f, "start-partition");
         assert!(e.detail.starts_with("partition "), "{}", e.detail);
         let healed = nem.heal(&mut db);
         assert_eq!(healed[0].f, "stop-partition");
         assert_eq!(db.calls.last().unwrap(), "heal");
-    }
-
-    #[test]
-    fn parses_fault_lists() {
-        assert_eq!(
-            parse_faults("kill,pause").unwrap(),
-            vec![Fault::Kill, Fault::Pause]
-        );
-        assert_eq!(parse_faults("none").unwrap(), vec![]);
-        assert_eq!(parse_faults("all").unwrap().len(), 4);
-        assert_eq!(
-            parse_faults("kill,kill,loss").unwrap(),
-            vec![Fault::Kill, Fault::Loss]
-        );
-        assert!(parse_faults("flood").is_err());
     }
 }

@@ -49,15 +49,9 @@ pub trait System: Send + Sync {
     fn settings(&self) -> serde_json::Value;
 
     /// Why it cannot take `fault` on any backend, if it cannot. Only
-    /// systems that run under libfaketime take the clock fault.
+    /// systems that run under libfaketime take the clock faults.
     fn refuses(&self, fault: Fault) -> Option<String> {
-        (fault == Fault::Clock).then(|| {
-            format!(
-                "faultline moves a node's clock with libfaketime, which only JVMs honour; use --db zookeeper \
-                 (--db {} cannot take it; the machine's own clock is never touched)",
-                self.name()
-            )
-        })
+        fault.moves_clocks().then(|| NO_FAKETIME.to_string())
     }
 
     /// Whether its lock workload's holders make guarded writes (see
@@ -93,6 +87,12 @@ pub trait System: Send + Sync {
     /// A client of the existing node at `endpoint` (from `endpoint`).
     fn client(&self, endpoint: &str, timeout: Duration, workload: Workload) -> Result<Box<dyn Client>>;
 }
+
+/// Why a system's clocks cannot be moved. Measured on Debian's builds.
+pub const NO_FAKETIME: &str = "clock faults need libfaketime, and only ZooKeeper's JVMs honour it here: \
+     Go servers (etcd, Consul) read the clock through the vDSO, past libfaketime, \
+     and redis-server under libfaketime hangs at start (its allocator's clock_gettime recursion); \
+     the machine's own clock is never touched";
 
 /// A system's own flags, parsed by clap beside the common ones.
 pub trait Flags: clap::Args + Send + 'static {
