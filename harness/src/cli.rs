@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 /// A Jepsen-style testing harness: runs workloads and faults against a
 /// cluster and checks the recorded history.
 #[derive(Parser, Debug)]
-#[command(name = "faultline", version, about)]
+#[command(name = "faultline", version)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -608,3 +608,21 @@ fn a_damaged_transaction_names_its_line_and_micro_op() {
         "{err}"
     );
 }
+
+#[test]
+fn help_describes_the_commands_not_the_last_systems_flags() {
+    let top = stdout(&faultline(&["--help"]));
+    assert!(top.starts_with("A Jepsen-style testing harness"), "{top}");
+    assert!(top.contains("test     Run a test: start a cluster"), "{top}");
+    let test = stdout(&faultline(&["test", "--help"]));
+    assert!(test.starts_with("Run a test:"), "{test}");
+    // Every system's flags are still there.
+    for flag in [
+        "--etcd-reads",
+        "--zookeeper-reads",
+        "--redis-appendfsync",
+        "--isolation",
+    ] {
+        assert!(test.contains(flag), "{flag} missing:\n{test}");
+    }
+}

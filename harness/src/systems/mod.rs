@@ -148,9 +148,12 @@ systems! {
 /// names as `--db`'s choices.
 pub fn augment(test: clap::Command) -> clap::Command {
     let names: Vec<&'static str> = SYSTEMS.iter().map(|e| e.name).collect();
+    // Each flag struct's doc would become the command's description.
+    let about = test.get_about().cloned();
     SYSTEMS
         .iter()
         .fold(test, |c, e| (e.augment)(c))
+        .about(about.unwrap_or_default())
         .mut_arg("db", |a| {
             a.value_parser(clap::builder::PossibleValuesParser::new(names))
         })
