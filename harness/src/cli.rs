@@ -230,8 +230,8 @@ pub struct TestArgs {
     pub name: Option<String>,
     /// Route clients and peers through faultline's proxies even without
     /// a link fault (to see what the proxies alone cost); delay and
-    /// blackhole faults turn them on by themselves. etcd only, on nodes
-    /// of this machine.
+    /// blackhole faults turn them on by themselves. etcd, and ZooKeeper
+    /// with a namespace per node; nodes of this machine only.
     #[arg(long)]
     pub proxy: bool,
     /// Do not write the history (only to measure what writing costs).

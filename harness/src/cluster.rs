@@ -138,6 +138,20 @@ impl Machines {
         Ok(())
     }
 
+    /// Where peers should reach node `node`, and the port it must listen
+    /// on there (the same), when proxies are in use and every node has
+    /// ports of its own; else None.
+    pub fn mirrored_proxy(&mut self, node: usize) -> Result<Option<(String, u16)>> {
+        if !self.nodes.iter().all(|n| n.own_ports()) {
+            return Ok(None);
+        }
+        let Some(p) = self.proxies.as_mut() else {
+            return Ok(None);
+        };
+        let addr = p.add_mirrored(node)?;
+        Ok(Some((addr.ip().to_string(), addr.port())))
+    }
+
     /// Where clients and peers should reach node `node`'s `port` at
     /// `host`: a new proxy in front of it when proxies are in use, else
     /// the port itself.

@@ -54,6 +54,22 @@ impl Proxies {
         self.per_node.iter().all(Vec::is_empty)
     }
 
+    /// Starts a proxy in front of `node` on a free port P of this side,
+    /// forwarding to the node's own address on port P: for systems whose
+    /// nodes listen on the very port their peers are told (ZooKeeper's
+    /// server list). Only nodes with ports of their own can.
+    pub fn add_mirrored(&mut self, node: usize) -> Result<SocketAddr> {
+        let runtime = tokio::runtime::Handle::try_current().context("proxies run on faultline's runtime")?;
+        let listener = std::net::TcpListener::bind(SocketAddr::new(self.listen, 0))
+            .with_context(|| format!("binding a proxy on {}", self.listen))?;
+        let addr = listener.local_addr()?;
+        let target = SocketAddr::new(self.sources[node], addr.port());
+        let p = Proxy::on(listener, target, &runtime)
+            .with_context(|| format!("starting a proxy for {target}"))?;
+        self.per_node[node].push(p);
+        Ok(addr)
+    }
+
     fn each(&self, mut f: impl FnMut(usize, &Proxy)) {
         for (i, ps) in self.per_node.iter().enumerate() {
             for p in ps {

@@ -361,3 +361,34 @@ fn the_strobe_flips_one_jvms_clock_back_and_forth_and_the_registers_stay_valid()
         "the clock was never reset"
     );
 }
+
+#[test]
+fn peers_reach_each_other_through_proxies_under_delay_and_partition() {
+    let s = store("proxies");
+    let o = faultline(&[
+        "test",
+        "--db",
+        "zookeeper",
+        "--nemesis",
+        "delay,partition",
+        "--nemesis-interval",
+        "3",
+        "--time-limit",
+        "14",
+        "--store",
+        s.to_str().unwrap(),
+    ]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    // Every server line names a proxy on the namespaces' bridge.
+    let cfg = std::fs::read_to_string(latest(&s).join("nodes/n1/zoo.cfg")).unwrap();
+    let lines: Vec<&str> = cfg.lines().filter(|l| l.starts_with("server.")).collect();
+    assert_eq!(lines.len(), 3, "{cfg}");
+    assert!(lines.iter().all(|l| l.contains(".254:")), "{cfg}");
+    let f = faults(&s);
+    assert!(
+        f.contains("\"f\":\"start-delay\"") && f.contains("\"f\":\"start-partition\""),
+        "{f}"
+    );
+    assert!(!f.contains("\"error\""), "{f}");
+}

@@ -61,7 +61,16 @@ impl Proxy {
         target: SocketAddr,
         runtime: &tokio::runtime::Handle,
     ) -> io::Result<Proxy> {
-        let std_listener = std::net::TcpListener::bind(listen)?;
+        Proxy::on(std::net::TcpListener::bind(listen)?, target, runtime)
+    }
+
+    /// Forwards every connection `std_listener` accepts to `target`, on
+    /// `runtime` (for a target whose port depends on the listener's).
+    pub fn on(
+        std_listener: std::net::TcpListener,
+        target: SocketAddr,
+        runtime: &tokio::runtime::Handle,
+    ) -> io::Result<Proxy> {
         std_listener.set_nonblocking(true)?;
         let listen = std_listener.local_addr()?;
         let (faults, watch) = watch::channel(LinkFaults::default());

@@ -184,11 +184,23 @@ impl ZooKeeper {
         }
         // Per node: host, [client, quorum, election port].
         let hosts = m.addresses([2181, 2888, 3888])?;
-        let servers: String = hosts
-            .iter()
-            .enumerate()
-            .map(|(i, (h, [_, q, e]))| format!("server.{}={h}:{q}:{e}\n", i + 1))
-            .collect();
+        // A server listens on the ports its own line names, so peers reach
+        // it through proxies only where a proxy's port can be the node's
+        // too (a namespace each); clients then go through proxies as well.
+        let mut servers = String::new();
+        let mut proxied = false;
+        for (i, (h, [_, q, e])) in hosts.iter().enumerate() {
+            match (m.mirrored_proxy(i)?, m.mirrored_proxy(i)?) {
+                (Some((ph, pq)), Some((_, pe))) => {
+                    proxied = true;
+                    servers += &format!("server.{}={ph}:{pq}:{pe}\n", i + 1);
+                }
+                _ => servers += &format!("server.{}={h}:{q}:{e}\n", i + 1),
+            }
+        }
+        if proxied {
+            servers += "quorumListenOnAllIPs=true\n";
+        }
         // The logging backend is optional: ask the first node.
         let mut classpath = ZOOKEEPER_JAR.to_string();
         if m.nodes[0].require(SLF4J_SIMPLE, "libslf4j-java").is_ok() {
@@ -251,7 +263,12 @@ impl ZooKeeper {
             .map(|s| s.to_string())
             .collect();
             daemons.push(Daemon::new(name, i, argv, dir.join("zookeeper.log")).with_env(env));
-            clients.push(SocketAddr::new(resolve(host)?, *port));
+            let (ch, cp) = if proxied {
+                m.through_proxy(i, host, *port)?
+            } else {
+                (host.clone(), *port)
+            };
+            clients.push(SocketAddr::new(resolve(&ch)?, cp));
         }
         let count = daemons.len();
         let mut c = Cluster::new(
