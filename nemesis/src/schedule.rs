@@ -87,7 +87,7 @@ impl Schedule {
         self.steps.retain(|s| s.iter().all(|&f| keep(f)));
     }
 
-    /// The schedule as `--nemesis` would take it.
+    /// The schedule as `--nemesis` would take it (steps apart by ", ").
     pub fn describe(&self) -> String {
         let steps: Vec<String> = self
             .steps
@@ -97,7 +97,7 @@ impl Schedule {
         if steps.is_empty() {
             "none".into()
         } else {
-            steps.join(",")
+            steps.join(", ")
         }
     }
 }
@@ -116,7 +116,10 @@ mod tests {
         assert_eq!(s.faults(), vec![Fault::Kill, Fault::Partition, Fault::Pause]);
         assert!(!s.all);
         assert_eq!(Schedule::parse("none").unwrap().steps, Vec::<Vec<Fault>>::new());
-        assert_eq!(Schedule::parse("kill,kill,loss").unwrap().describe(), "kill,loss");
+        assert_eq!(
+            Schedule::parse("kill,kill,loss").unwrap().describe(),
+            "kill, loss"
+        );
         assert!(Schedule::parse("flood")
             .unwrap_err()
             .contains("unknown fault \"flood\""));
