@@ -32,7 +32,7 @@ fn without_faults_redis_keeps_every_acknowledged_add() {
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert!(
-        out.contains("Redis with Sentinel, no WAIT (3 nodes, each in its own network namespace)"),
+        out.contains("Redis with Sentinel, no WAIT, no AOF (3 nodes, each in its own network namespace)"),
         "{out}"
     );
     assert!(out.contains("valid: all"), "{out}");
