@@ -143,6 +143,23 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Before bytes `offset..offset+len` of `ino` change (or its length
+/// does): keep what a loss would have to put back.
+fn remember(undo: &mut HashMap<u64, Undo>, ino: u64, file: &File, offset: u64, len: u64) -> io::Result<()> {
+    let now = file.metadata()?.len();
+    let undo = undo.entry(ino).or_insert_with(|| Undo {
+        synced_len: now,
+        old: Vec::new(),
+    });
+    let end = (offset + len).min(undo.synced_len).min(now);
+    if offset < end {
+        let mut old = vec![0; (end - offset) as usize];
+        file.read_exact_at(&mut old, offset)?;
+        undo.old.push((offset, old));
+    }
+    Ok(())
+}
+
 struct LossyFs(Arc<Mutex<State>>);
 
 fn errno(e: io::Error) -> i32 {
@@ -201,23 +218,6 @@ impl State {
         let ino = m.ino();
         self.paths.insert(ino, rel);
         Ok(attr(ino, &m))
-    }
-
-    /// Before bytes `offset..offset+len` of `ino` change (or its length
-    /// does): keep what a loss would have to put back.
-    fn remember(&mut self, ino: u64, file: &File, offset: u64, len: u64) -> io::Result<()> {
-        let now = file.metadata()?.len();
-        let undo = self.undo.entry(ino).or_insert_with(|| Undo {
-            synced_len: now,
-            old: Vec::new(),
-        });
-        let end = (offset + len).min(undo.synced_len).min(now);
-        if offset < end {
-            let mut old = vec![0; (end - offset) as usize];
-            file.read_exact_at(&mut old, offset)?;
-            undo.old.push((offset, old));
-        }
-        Ok(())
     }
 
     fn chown_to(path: &Path, req: &Request<'_>) -> io::Result<()> {
@@ -282,9 +282,9 @@ impl Filesystem for LossyFs {
                     .map_err(errno)?;
                 let now = file.metadata().map_err(errno)?.len();
                 if len < now {
-                    s.remember(ino, &file, len, now - len).map_err(errno)?;
+                    remember(&mut s.undo, ino, &file, len, now - len).map_err(errno)?;
                 } else {
-                    s.remember(ino, &file, now, 0).map_err(errno)?;
+                    remember(&mut s.undo, ino, &file, now, 0).map_err(errno)?;
                 }
                 file.set_len(len).map_err(errno)?;
             }
@@ -478,20 +478,17 @@ impl Filesystem for LossyFs {
     ) {
         let mut s = lock(&self.0);
         let r = (|| -> io::Result<()> {
-            let h = s
-                .handles
-                .remove(&fh)
+            let State { handles, undo, .. } = &mut *s;
+            let h = handles
+                .get(&fh)
                 .ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))?;
             let offset = if h.append {
                 h.file.metadata()?.len()
             } else {
                 offset as u64
             };
-            let done = s
-                .remember(h.ino, &h.file, offset, data.len() as u64)
-                .and_then(|()| h.file.write_all_at(data, offset));
-            s.handles.insert(fh, h);
-            done
+            remember(undo, h.ino, &h.file, offset, data.len() as u64)?;
+            h.file.write_all_at(data, offset)
         })();
         match r {
             Ok(()) => reply.written(data.len() as u32),
@@ -611,22 +608,19 @@ impl Filesystem for LossyFs {
     ) {
         let mut s = lock(&self.0);
         let r = (|| -> io::Result<()> {
-            let h = s
-                .handles
-                .remove(&fh)
+            let State { handles, undo, .. } = &mut *s;
+            let h = handles
+                .get(&fh)
                 .ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))?;
             // Plain allocation only grows the file; other modes may zero
             // what is there.
             let covered = if mode == 0 { 0 } else { length as u64 };
-            let done = s.remember(h.ino, &h.file, offset as u64, covered).and_then(|()| {
-                // SAFETY: a valid descriptor, owned by `h`.
-                match unsafe { libc::fallocate(h.file.as_raw_fd(), mode, offset, length) } {
-                    0 => Ok(()),
-                    _ => Err(io::Error::last_os_error()),
-                }
-            });
-            s.handles.insert(fh, h);
-            done
+            remember(undo, h.ino, &h.file, offset as u64, covered)?;
+            // SAFETY: a valid descriptor, owned by `h`.
+            match unsafe { libc::fallocate(h.file.as_raw_fd(), mode, offset, length) } {
+                0 => Ok(()),
+                _ => Err(io::Error::last_os_error()),
+            }
         })();
         match r {
             Ok(()) => reply.ok(),

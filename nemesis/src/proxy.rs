@@ -231,6 +231,15 @@ mod tests {
         addr
     }
 
+    fn proxy_to(target: SocketAddr) -> Proxy {
+        Proxy::start(
+            "127.0.0.1:0".parse().unwrap(),
+            target,
+            &tokio::runtime::Handle::current(),
+        )
+        .unwrap()
+    }
+
     async fn round_trip(s: &mut TcpStream, msg: &[u8]) -> Duration {
         let started = StdInstant::now();
         s.write_all(msg).await.unwrap();
@@ -242,13 +251,7 @@ mod tests {
 
     #[tokio::test]
     async fn carries_bytes_delays_them_and_holds_them_until_healed() {
-        let target = echo().await;
-        let p = Proxy::start(
-            "127.0.0.1:0".parse().unwrap(),
-            target,
-            &tokio::runtime::Handle::current(),
-        )
-        .unwrap();
+        let p = proxy_to(echo().await);
         let mut s = TcpStream::connect(p.addr()).await.unwrap();
         assert!(round_trip(&mut s, b"hello").await < Duration::from_millis(50));
 
@@ -272,13 +275,7 @@ mod tests {
 
     #[tokio::test]
     async fn cuts_only_the_sources_named() {
-        let target = echo().await;
-        let p = Proxy::start(
-            "127.0.0.1:0".parse().unwrap(),
-            target,
-            &tokio::runtime::Handle::current(),
-        )
-        .unwrap();
+        let p = proxy_to(echo().await);
         let mut s = TcpStream::connect(p.addr()).await.unwrap();
         p.set(|f| f.cut = vec!["127.0.0.2".parse().unwrap()]);
         round_trip(&mut s, b"not me").await;
