@@ -151,7 +151,9 @@ fn the_lock_recipe_is_a_mutex_under_partitions_and_kills() {
         .lines()
         .filter(|l| l.contains("\"type\":\"ok\"") && l.contains("\"f\":\"acquire\""))
         .count();
-    assert!(acquired > 1000, "only {acquired} acquisitions");
+    // Enough holds for the mutex check to mean something: about 1,300 on
+    // a quiet 2-core machine, 882 once with a second test load beside it.
+    assert!(acquired > 500, "only {acquired} acquisitions");
 }
 
 #[test]
