@@ -37,6 +37,22 @@ fn median(mut v: Vec<u64>) -> u64 {
     v[v.len() / 2]
 }
 
+/// The times from each `start` event (f, type) to the next `stop` one.
+fn spans_between(nemesis: &[&Value], start: (&str, &str), stop: (&str, &str)) -> Vec<(u64, u64)> {
+    let mut spans = Vec::new();
+    let mut from = None;
+    for o in nemesis {
+        let t = o["time"].as_u64().unwrap();
+        let what = (o["f"].as_str().unwrap_or(""), o["type"].as_str().unwrap_or(""));
+        if what == start {
+            from = Some(t);
+        } else if what == stop {
+            spans.extend(from.take().map(|f| (f, t)));
+        }
+    }
+    spans
+}
+
 /// Every member URL node n1's etcd was given, as its log names them.
 fn member_urls(dir: &Path) -> Vec<String> {
     let log = std::fs::read_to_string(dir.join("nodes/n1/etcd.log")).unwrap();
@@ -76,31 +92,15 @@ fn delay_and_blackhole_slow_and_hold_links_and_etcd_stays_linearizable() {
             "no {f}: {nemesis:?}"
         );
     }
-    // Spans of slow links: from each start-delay to the next stop-delay.
-    let mut spans = Vec::new();
-    let mut from = None;
-    for o in &nemesis {
-        let t = o["time"].as_u64().unwrap();
-        match (o["f"].as_str(), o["type"].as_str()) {
-            (Some("start-delay"), Some("info")) => from = Some(t),
-            (Some("stop-delay"), Some("invoke")) => spans.extend(from.take().map(|f| (f, t))),
-            _ => {}
-        }
-    }
+    // Spans of slow links: from the delay in force to its undoing begun;
+    // spans of held links: from the blackhole begun to its undoing done.
+    let spans = spans_between(&nemesis, ("start-delay", "info"), ("stop-delay", "invoke"));
     assert!(!spans.is_empty());
-    let held: Vec<(u64, u64)> = {
-        let mut v = Vec::new();
-        let mut from = None;
-        for o in &nemesis {
-            let t = o["time"].as_u64().unwrap();
-            match (o["f"].as_str(), o["type"].as_str()) {
-                (Some("start-blackhole"), Some("invoke")) => from = Some(t),
-                (Some("stop-blackhole"), Some("info")) => v.extend(from.take().map(|f| (f, t))),
-                _ => {}
-            }
-        }
-        v
-    };
+    let held = spans_between(
+        &nemesis,
+        ("start-blackhole", "invoke"),
+        ("stop-blackhole", "info"),
+    );
     // Latency of successful client operations, by whether they began on
     // slow links (blackholes left out: they hold, not slow).
     let mut invoked: HashMap<u64, u64> = HashMap::new();
