@@ -194,7 +194,7 @@ fn timeline_ops<'a>(ops: &'a [Operation], failure: Option<&Operation>) -> Vec<&'
         .collect()
 }
 
-/// What the script draws, and how many processes share the lanes.
+/// What the script draws: `DATA` (see `JS`).
 fn data(
     view: &RunView,
     shown: &[&Operation],
