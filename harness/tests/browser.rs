@@ -2,7 +2,9 @@
 //! `faultline serve`'s index, rendered in headless Chromium (Debian's
 //! `chromium`, started by the test); the rendered DOM must show the
 //! verdict, the anomaly sentence and the operation that cannot be
-//! linearized, and the index must list the run with its verdict.
+//! linearized, and the index must list the run with its verdict; the
+//! timeline of a run whose workers retire processes keeps one row per
+//! worker.
 
 mod common;
 
@@ -146,4 +148,72 @@ fn an_invalid_report_and_the_index_render_in_a_browser() {
         "the linked report is served"
     );
     assert!(!outside.contains("root:"), "nothing outside the store is served");
+}
+
+#[test]
+fn the_timeline_keeps_a_row_per_worker_when_processes_retire() {
+    // Pausing the leader for 3 s with a 1 s op timeout: every worker's
+    // ops time out (info), and each carries on as a fresh process.
+    let s = store("timeline");
+    let o = common::faultline(&[
+        "test",
+        "--store",
+        s.to_str().unwrap(),
+        "--nemesis",
+        "pause",
+        "--nemesis-targets",
+        "primary",
+        "--time-limit",
+        "8",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", common::text(&o));
+    let run = common::latest(&s);
+    let test: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("test.json")).unwrap()).unwrap();
+    let workers = test["config"]["concurrency"].as_u64().expect("the concurrency") as usize;
+    let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
+    let mut processes = std::collections::BTreeSet::new();
+    let mut infos = 0;
+    for line in history.lines() {
+        let op: serde_json::Value = serde_json::from_str(line).unwrap();
+        if let Some(p) = op["process"].as_u64() {
+            processes.insert(p);
+            infos += usize::from(op["type"] == "info");
+        }
+    }
+    assert!(
+        processes.len() > workers,
+        "the run retired processes: {} processes for {workers} workers",
+        processes.len()
+    );
+
+    let dom = rendered_dom(
+        &format!("file://{}", run.join("report.html").display()),
+        &s.join("profile"),
+    );
+    let rows: usize = dom
+        .split("<canvas id=\"tl\"")
+        .nth(1)
+        .and_then(|c| c.split("data-rows=\"").nth(1))
+        .and_then(|r| r.split('"').next())
+        .expect("the script drew the timeline and set its row count")
+        .parse()
+        .unwrap();
+    // Every worker's first process is live at the start, and then one at a
+    // time per worker: a row each.
+    assert_eq!(
+        rows,
+        workers,
+        "{} processes in {rows} rows for {workers} workers",
+        processes.len()
+    );
+    assert!(
+        dom.contains(&format!("{} processes in {rows} rows", processes.len())),
+        "the timeline says how many processes share its rows"
+    );
+    assert!(
+        dom.contains(&format!("<span class=\"info\">{infos} info</span>")),
+        "the summary counts the {infos} indeterminate ops"
+    );
+    std::fs::remove_dir_all(&s).unwrap();
 }

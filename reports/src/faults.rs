@@ -9,6 +9,8 @@ use checkers::{History, OpType, Process, Value};
 /// A span of time during which a fault was in force.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Period {
+    /// The fault's name, as `--nemesis` spells it (`kill`, `partition`).
+    pub kind: &'static str,
     /// What it was, in words (`kill n2`, `partition halves: n1 | n2,n3`).
     pub label: String,
     /// Start, nanoseconds since the test began.
@@ -17,13 +19,14 @@ pub struct Period {
     pub end: u64,
 }
 
-fn undo_of(f: &str) -> Option<&'static str> {
+/// The undo of a fault's verb, and the fault's name.
+fn undo_of(f: &str) -> Option<(&'static str, &'static str)> {
     Some(match f {
-        "kill" => "start",
-        "pause" => "resume",
-        "start-partition" => "stop-partition",
-        "start-loss" => "stop-loss",
-        "bump-clock" => "reset-clock",
+        "kill" => ("start", "kill"),
+        "pause" => ("resume", "pause"),
+        "start-partition" => ("stop-partition", "partition"),
+        "start-loss" => ("stop-loss", "loss"),
+        "bump-clock" => ("reset-clock", "clock"),
         _ => return None,
     })
 }
@@ -38,7 +41,7 @@ pub fn periods(h: &History) -> Vec<Period> {
         .iter()
         .filter(|o| o.process == Process::Nemesis && o.kind == OpType::Info)
     {
-        if let Some(undo) = undo_of(&op.f) {
+        if let Some((undo, kind)) = undo_of(&op.f) {
             // The completion's value is [nodes, "what was done"].
             let label = match op.value.as_pair() {
                 Some((_, Value::Str(what))) => what.to_string(),
@@ -47,6 +50,7 @@ pub fn periods(h: &History) -> Vec<Period> {
             open.push((
                 undo,
                 Period {
+                    kind,
                     label,
                     start: op.time,
                     end,
@@ -80,9 +84,12 @@ mod tests {
         let p = periods(&h);
         assert_eq!(p.len(), 2);
         assert_eq!(
-            (p[0].label.as_str(), p[0].start, p[0].end),
-            ("bump n2's clock by +12.000 s", 10, 30)
+            (p[0].kind, p[0].label.as_str(), p[0].start, p[0].end),
+            ("clock", "bump n2's clock by +12.000 s", 10, 30)
         );
-        assert_eq!((p[1].label.as_str(), p[1].start, p[1].end), ("kill n1", 20, 40));
+        assert_eq!(
+            (p[1].kind, p[1].label.as_str(), p[1].start, p[1].end),
+            ("kill", "kill n1", 20, 40)
+        );
     }
 }

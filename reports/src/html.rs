@@ -2,14 +2,10 @@
 //! at the top whether the run is valid and, if not, why in one sentence;
 //! then the counterexample opened at the failure (the longest prefix that
 //! can be ordered, the model state after each step, the op that cannot
-//! follow and what was concurrent with it), a per-process timeline on a
-//! canvas with fault periods shaded (scroll to zoom, drag to pan), the
-//! plots, fault periods, counts by operation and outcome, per-key verdicts
-//! and the configuration.
-//!
-//! Big histories stay small: the timeline carries at most
-//! `TIMELINE_OPS` operations — every operation near the failure, and an
-//! even sample of the rest — and long tables are cut with a count.
+//! follow and what was concurrent with it), the timeline (see
+//! `timeline`), the plots, fault periods, counts by operation and
+//! outcome, per-key verdicts and the configuration. Long tables are cut
+//! with a count.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -18,16 +14,11 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use checkers::counterexample::{describe_op, Counterexample};
 use checkers::{Operation, Outcome, Process, Verdict};
-use serde_json::json;
 
 use crate::faults::Period;
 use crate::plot::Plot;
 use crate::{escape, RunView};
 
-/// Operations the timeline carries at most.
-const TIMELINE_OPS: usize = 20_000;
-/// Operations on each side of the failure always shown in the timeline.
-const NEIGHBOURHOOD: usize = 400;
 /// Prefix steps shown before "the whole prefix".
 const LAST_STEPS: usize = 20;
 /// Rows in any table at most.
@@ -39,7 +30,7 @@ fn secs(ns: u64) -> String {
     format!("{:.3} s", ns as f64 / 1e9)
 }
 
-fn verdict_class(v: Verdict) -> &'static str {
+pub(crate) fn verdict_class(v: Verdict) -> &'static str {
     match v {
         Verdict::Valid => "valid",
         Verdict::Invalid => "invalid",
@@ -67,7 +58,7 @@ pub fn render(view: &RunView, periods: &[Period], plots: &[Plot]) -> String {
     checkers_table(&mut h, view);
     anomalies(&mut h, view);
     let failures = counterexamples(&mut h, view);
-    timeline(&mut h, view, periods, failures.first().copied());
+    crate::timeline::section(&mut h, view, periods, failures.first().copied());
     plots_section(&mut h, plots);
     faults_table(&mut h, periods);
     counts_table(&mut h, &view.operations);
@@ -273,76 +264,6 @@ fn counterexamples<'a>(h: &mut String, view: &'a RunView) -> Vec<&'a Operation> 
     bad.iter().map(|(_, c)| &c.op).collect()
 }
 
-/// Picks the operations the timeline shows: everything near the failure,
-/// an even sample of the rest.
-fn timeline_ops<'a>(ops: &'a [Operation], failure: Option<&Operation>) -> Vec<&'a Operation> {
-    if ops.len() <= TIMELINE_OPS {
-        return ops.iter().collect();
-    }
-    let centre = failure.and_then(|f| {
-        ops.iter()
-            .position(|o| o.call == f.call && o.process == f.process)
-    });
-    let near = centre.map_or(0..0, |c| {
-        c.saturating_sub(NEIGHBOURHOOD)..(c + NEIGHBOURHOOD).min(ops.len())
-    });
-    let stride = ops.len().div_ceil(TIMELINE_OPS - near.len()).max(1);
-    ops.iter()
-        .enumerate()
-        .filter(|(i, _)| near.contains(i) || i % stride == 0)
-        .map(|(_, o)| o)
-        .collect()
-}
-
-fn timeline(h: &mut String, view: &RunView, periods: &[Period], failure: Option<&Operation>) {
-    let shown = timeline_ops(&view.operations, failure);
-    let mut procs: Vec<Process> = shown.iter().map(|o| o.process).collect();
-    procs.sort();
-    procs.dedup();
-    let row = |p: Process| procs.binary_search(&p).unwrap_or(0);
-    let end = view.history.ops.last().map_or(1, |o| o.time.max(1));
-    let scale = if view.history.timed { 1e6 } else { 1.0 };
-    let ops: Vec<serde_json::Value> = shown
-        .iter()
-        .map(|o| {
-            let outcome = match o.outcome {
-                Outcome::Ok => 0,
-                Outcome::Fail => 1,
-                Outcome::Info => 2,
-            };
-            json!([
-                row(o.process),
-                o.call as f64 / scale,
-                o.ret.map_or(-1.0, |r| r as f64 / scale),
-                outcome,
-                describe_op(o)
-            ])
-        })
-        .collect();
-    let data = json!({
-        "procs": procs.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
-        "ops": ops,
-        "end": end as f64 / scale,
-        "unit": if view.history.timed { "ms" } else { "event" },
-        "faults": periods.iter().map(|p| json!([p.start as f64 / scale, p.end as f64 / scale, p.label])).collect::<Vec<_>>(),
-        "failure": failure.map(|f| json!([row(f.process), f.call as f64 / scale, f.ret.map_or(-1.0, |r| r as f64 / scale)])),
-    });
-    let data = data.to_string().replace("</", "<\\/");
-    let _ = write!(
-        h,
-        "<section id=\"timeline\"><h2>Timeline</h2><p>One row per process; each bar runs from invocation to completion \
-         (green ok, red fail, orange indeterminate); shaded spans are faults{}. Scroll to zoom, drag to pan, hover for \
-         the operation.{}</p><canvas id=\"tl\" width=\"1200\" height=\"400\"></canvas><div id=\"tip\"></div>\
-         <script>const DATA={data};{JS}</script></section>",
-        if failure.is_some() { "; the outlined bar is the operation that cannot be linearized, and the view opens on it" } else { "" },
-        if shown.len() < view.operations.len() {
-            format!(" Showing {} of {} operations: all near the failure, a sample of the rest.", shown.len(), view.operations.len())
-        } else {
-            String::new()
-        }
-    );
-}
-
 fn plots_section(h: &mut String, plots: &[Plot]) {
     h.push_str("<section id=\"plots\"><h2>Latency and throughput</h2>");
     for p in plots {
@@ -370,15 +291,19 @@ fn faults_table(h: &mut String, periods: &[Period]) {
     h.push_str("</table></section>\n");
 }
 
+/// An outcome's column in counts: ok, fail, info.
+pub(crate) fn outcome_column(o: Outcome) -> usize {
+    match o {
+        Outcome::Ok => 0,
+        Outcome::Fail => 1,
+        Outcome::Info => 2,
+    }
+}
+
 fn counts_table(h: &mut String, ops: &[Operation]) {
     let mut counts: BTreeMap<&str, [usize; 3]> = BTreeMap::new();
     for o in ops {
-        let c = counts.entry(&o.f).or_default();
-        c[match o.outcome {
-            Outcome::Ok => 0,
-            Outcome::Fail => 1,
-            Outcome::Info => 2,
-        }] += 1;
+        counts.entry(&o.f).or_default()[outcome_column(o.outcome)] += 1;
     }
     h.push_str("<section id=\"counts\"><h2>Operations</h2><table><tr><th>function</th><th>ok</th><th>fail</th><th>info</th></tr>");
     for (f, [ok, fail, info]) in counts {
@@ -444,28 +369,7 @@ td.valid{color:#2a8a3e;font-weight:bold}td.invalid{color:#c62828;font-weight:bol
 table{border-collapse:collapse;margin:6px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}\
 th{background:#f4f4f4}tr.blocked td{background:#fbe4e4;font-weight:bold}b.blocked{color:#c62828}\
 details{margin:8px 0}summary{cursor:pointer;font-weight:600}.sentence{font-style:italic}\
+#summary{background:#f7f7f7;border-radius:6px;padding:6px 12px;margin:6px 0}#summary p{margin:2px 0}\
+span.ok{color:#2a8a3e}span.fail{color:#c62828}span.info{color:#b06f00}p.valid{color:#2a8a3e}p.invalid{color:#c62828}p.unknown{color:#b06f00}\
 canvas{border:1px solid #ccc;width:100%;cursor:grab}#tip{min-height:1.4em;color:#333;font-family:monospace}\
 figure{margin:8px 0}figure img{max-width:100%;border:1px solid #eee}pre{background:#f7f7f7;padding:8px;overflow:auto}";
-
-const JS: &str = r#"
-(()=>{const c=document.getElementById('tl'),x=c.getContext('2d'),tip=document.getElementById('tip');
-const rows=Math.max(DATA.procs.length,1),rh=Math.max(6,Math.min(22,360/rows));c.height=Math.max(120,rows*rh+30);
-const W=()=>c.width,L=60;let a=0,b=DATA.end||1;
-if(DATA.failure){const f=DATA.failure,s=f[1],e=f[2]<0?DATA.end:f[2],m=Math.max((e-s)*8,DATA.end/200);a=Math.max(0,s-m);b=Math.min(DATA.end,e+m);}
-const X=t=>L+(t-a)/(b-a)*(W()-L-10);const col=['#2a8a3e','#c62828','#e08a00'];
-function draw(){x.clearRect(0,0,W(),c.height);x.fillStyle='rgba(250,170,170,.35)';
-for(const f of DATA.faults){const p=X(f[0]),q=X(f[1]);if(q>L&&p<W())x.fillRect(Math.max(p,L),0,Math.min(q,W())-Math.max(p,L),c.height-20);}
-x.fillStyle='#555';x.font='11px sans-serif';DATA.procs.forEach((p,i)=>{if(rh>=9||i%5==0)x.fillText(p,4,i*rh+rh*.8)});
-for(const o of DATA.ops){const s=X(o[1]),e=o[2]<0?W():X(o[2]);if(e<L||s>W())continue;x.fillStyle=col[o[3]];
-x.fillRect(Math.max(s,L),o[0]*rh+1,Math.max(1.5,Math.min(e,W())-Math.max(s,L)),rh-2);}
-if(DATA.failure){const f=DATA.failure;x.strokeStyle='#000';x.lineWidth=2;x.strokeRect(X(f[1])-2,f[0]*rh-1,(f[2]<0?W():X(f[2]))-X(f[1])+4,rh+2);}
-x.fillStyle='#333';for(let i=0;i<=6;i++){const t=a+(b-a)*i/6;x.fillText(t.toFixed(1)+' '+DATA.unit,X(t)-10,c.height-5);}}
-c.addEventListener('wheel',ev=>{ev.preventDefault();const r=c.getBoundingClientRect(),px=(ev.clientX-r.left)*W()/r.width;
-const t=a+(px-L)/(W()-L-10)*(b-a),k=ev.deltaY>0?1.25:0.8;a=Math.max(0,t-(t-a)*k);b=Math.min(DATA.end,t+(b-t)*k);draw();});
-let drag=null;c.addEventListener('mousedown',ev=>drag=[ev.clientX,a,b]);window.addEventListener('mouseup',()=>drag=null);
-c.addEventListener('mousemove',ev=>{const r=c.getBoundingClientRect(),px=(ev.clientX-r.left)*W()/r.width,py=(ev.clientY-r.top)*c.height/r.height;
-if(drag){const d=(ev.clientX-drag[0])*W()/r.width/(W()-L-10)*(drag[2]-drag[1]);a=drag[1]-d;b=drag[2]-d;draw();return;}
-const t=a+(px-L)/(W()-L-10)*(b-a),row=Math.floor(py/rh);const o=DATA.ops.find(o=>o[0]==row&&o[1]<=t&&(o[2]<0||o[2]>=t));
-tip.textContent=o?o[4]+'  ['+o[1].toFixed(2)+' – '+(o[2]<0?'never':o[2].toFixed(2))+' '+DATA.unit+']':'';});
-draw();})();
-"#;

@@ -6,7 +6,8 @@
 //! The centre is [`RunView`], everything a report shows, and
 //! [`write_all`], which writes every file into a run folder. Modules:
 //! [`faults`] (fault periods from the nemesis ops), [`plot`], [`html`],
-//! [`cycle`] (dependency cycles as SVG), [`junit`].
+//! `timeline` (the report's timeline and its summary), [`cycle`]
+//! (dependency cycles as SVG), [`junit`].
 #![deny(missing_docs)]
 
 pub mod cycle;
@@ -14,6 +15,7 @@ pub mod faults;
 pub mod html;
 pub mod junit;
 pub mod plot;
+mod timeline;
 
 use std::path::Path;
 
