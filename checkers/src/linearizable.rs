@@ -20,7 +20,7 @@ use crate::history::{History, Operation};
 use crate::model::{self, Flavor, Model, ModelKind};
 use crate::value::Value;
 use crate::verdict::Verdict;
-use crate::wgl::{self, Entry, Limits, Search};
+use crate::wgl::{self, Entry, Limits, Search, STOPPED, TOTAL_SPENT};
 
 /// How to run the checker.
 #[derive(Clone, Debug)]
@@ -253,12 +253,6 @@ fn skipped<O>(part: &Part<O>, reason: &str) -> Partition {
         states: 0,
     }
 }
-
-/// Why a partition is unknown after `fail_fast` stopped the check.
-pub(crate) const STOPPED: &str = "not decided: --fail-fast stopped the check at the first invalid key";
-/// Why a partition is unknown when the whole check's budget ran out.
-pub(crate) const TOTAL_SPENT: &str =
-    "not decided: the whole check's time budget (--total-time-limit) ran out before or during its search";
 
 fn check_part<M: Model>(model: &M, part: &Part<M::Op>, timed: bool, limits: &Limits) -> Partition {
     let started = Instant::now();

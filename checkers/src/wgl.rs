@@ -48,6 +48,12 @@ pub struct Entry<'a, O> {
     pub id: u32,
 }
 
+/// Why a partition is unknown after `fail_fast` stopped the check.
+pub(crate) const STOPPED: &str = "not decided: --fail-fast stopped the check at the first invalid key";
+/// Why a partition is unknown when the whole check's budget ran out.
+pub(crate) const TOTAL_SPENT: &str =
+    "not decided: the whole check's time budget (--total-time-limit) ran out before or during its search";
+
 /// Budgets the search must respect, shared by concurrent searches.
 pub struct Limits<'a> {
     /// Give up after this instant.
@@ -621,11 +627,11 @@ impl<'m, 'o, M: Model> Searcher<'m, 'o, M> {
 
     fn budget_exceeded(&mut self, limits: &Limits) -> Option<String> {
         if limits.cancel.load(Ordering::Relaxed) {
-            return Some(crate::linearizable::STOPPED.into());
+            return Some(STOPPED.into());
         }
         if limits.deadline.is_some_and(|d| Instant::now() >= d) {
             if limits.deadline_is_total {
-                return Some(crate::linearizable::TOTAL_SPENT.into());
+                return Some(TOTAL_SPENT.into());
             }
             return Some(format!(
                 "time limit reached after exploring {} configurations",

@@ -1,44 +1,20 @@
 //! The `faultline` command: parse the command line, dispatch, and turn the
 //! outcome into Jepsen's exit codes (0 valid, 1 invalid, 2 unknown, 254 bad
-//! arguments or input, 255 internal error).
-
-mod bench;
-mod check;
-mod cleanup;
-mod cli;
-mod client_pause;
-mod cluster;
-mod controller;
-mod corrupt;
-mod db;
-mod demo;
-mod existing;
-mod journal;
-mod netns;
-mod node;
-mod proxies;
-mod run;
-mod serve;
-mod store;
-mod synth;
-mod systems;
-mod verdicts;
+//! arguments or input, 255 internal error). Everything else is the
+//! `harness` library.
 
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
 
-use crate::cli::{Cli, Command};
-
-/// Exit code for bad arguments or input.
-const BAD_INPUT: u8 = 254;
-/// Exit code for an internal error.
-const INTERNAL: u8 = 255;
+use harness::cli::{Cli, Command};
+use harness::commands;
+use harness::error::{UsageError, BAD_INPUT, INTERNAL};
 
 fn main() -> ExitCode {
     // Each system adds its own flags to `test`.
     let parsed = Cli::command()
-        .mut_subcommand("test", systems::augment)
+        .mut_subcommand("test", harness::systems::augment)
         .try_get_matches()
         .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
     let (cli, matches) = match parsed {
@@ -67,17 +43,17 @@ fn main() -> ExitCode {
                     nix::sys::signal::SigHandler::SigDfl,
                 );
             }
-            check::run(args)
+            commands::check::run(args)
         }
-        Command::Bench(args) => bench::run(args),
-        Command::Test(args) => run::test(
+        Command::Bench(args) => commands::bench::run(args),
+        Command::Test(args) => commands::test::test(
             *args,
             matches.subcommand_matches("test").expect("the test command"),
         ),
-        Command::Analyze(args) | Command::Report(args) => run::analyze(args),
-        Command::Cleanup => run::cleanup(),
-        Command::Serve(args) => run::serve(args),
-        Command::DemoNode(a) => demo::node::run(demo::node::NodeArgs {
+        Command::Analyze(args) | Command::Report(args) => commands::analyze::run(args),
+        Command::Cleanup => commands::cleanup::run(),
+        Command::Serve(args) => commands::serve::run(args),
+        Command::DemoNode(a) => harness::demo::node::run(harness::demo::node::NodeArgs {
             id: a.id,
             mode: a.mode,
             peers: a.peers,
@@ -91,7 +67,7 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             let bad_input = e
                 .chain()
-                .any(|c| c.is::<checkers::InputError>() || c.is::<cli::UsageError>());
+                .any(|c| c.is::<checkers::InputError>() || c.is::<UsageError>());
             ExitCode::from(if bad_input { BAD_INPUT } else { INTERNAL })
         }
     }

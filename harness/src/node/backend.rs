@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use super::ssh::{Ssh, SshNode, Target};
 use super::{local, Node};
-use crate::cleanup::{self, Registry, RemoteNode};
-use crate::cluster::Machines;
-use crate::netns::Network;
+use crate::node::ledger::{self, Registry, RemoteNode};
+use crate::node::machines::Machines;
+use crate::node::netns::Network;
 
 /// Where a run's nodes are and how they are reached.
 #[derive(Clone, Debug, Serialize)]
@@ -74,7 +74,8 @@ impl Backend {
         let nodes_dir = run_dir.join("nodes");
         match self {
             Backend::Local { count, namespaces } => {
-                let network = Network::create_if(*namespaces, *count, &mut registry)?;
+                let network =
+                    Network::create_if(*namespaces, *count, &mut registry, super::reclaim::reclaim)?;
                 let nodes = local::LocalNode::all(*count, network.as_ref(), &nodes_dir)
                     .into_iter()
                     .map(|n| Box::new(n) as Box<dyn Node>)
@@ -88,7 +89,7 @@ impl Backend {
                 remote_dir,
             } => {
                 let mut ssh = ssh.clone();
-                ssh.control_dir = cleanup::ssh_control_dir()?;
+                ssh.control_dir = ledger::ssh_control_dir()?;
                 registry.add_scratch(&ssh.control_dir)?;
                 // One folder per run on each node, keyed by the node too:
                 // test nodes may share a filesystem.
@@ -156,7 +157,7 @@ impl Backend {
                 }
                 if !errors.is_empty() {
                     // Dropping the machines leaves the nodes reached.
-                    return Err(crate::cli::UsageError(errors.join("\n")).into());
+                    return Err(crate::error::UsageError(errors.join("\n")).into());
                 }
                 Ok(machines)
             }

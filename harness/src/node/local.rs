@@ -12,7 +12,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::Node;
-use crate::netns::Network;
+use crate::node::netns::Network;
 
 /// A node on this machine.
 pub struct LocalNode {
@@ -110,7 +110,7 @@ impl Node for LocalNode {
 
     fn require(&mut self, path: &str, package: &str) -> Result<()> {
         if !Path::new(path).exists() {
-            return Err(crate::cli::UsageError(format!(
+            return Err(crate::error::UsageError(format!(
                 "{path} is missing: install Debian's {package} (apt-get install {package})"
             ))
             .into());
@@ -162,7 +162,7 @@ impl Node for LocalNode {
                 child.wait()?;
                 Ok(was_running)
             }
-            None => Ok(crate::cleanup::stop(&crate::cleanup::Started {
+            None => Ok(crate::node::ledger::stop(&crate::node::ledger::Started {
                 pid,
                 argv: argv.to_vec(),
                 node: None,
@@ -179,7 +179,7 @@ impl Node for LocalNode {
                 }
                 Ok(true)
             }
-            None => Ok(crate::cleanup::runs(pid, argv)),
+            None => Ok(crate::node::ledger::runs(pid, argv)),
         }
     }
 

@@ -12,7 +12,13 @@
 
 mod backend;
 pub mod firewall;
+pub mod ledger;
 pub mod local;
+pub mod machines;
+pub mod netns;
+pub mod process;
+pub mod proxies;
+pub mod reclaim;
 pub mod ssh;
 
 pub use backend::Backend;

@@ -266,7 +266,7 @@ impl SshNode {
         // What goes wrong here is the set-up's, for the user to mend.
         let out = ssh
             .check(&name, &target, &script, None)
-            .map_err(|e| crate::cli::UsageError(format!("{e:#}")))?;
+            .map_err(|e| crate::error::UsageError(format!("{e:#}")))?;
         let said = String::from_utf8_lossy(&out).trim().to_string();
         let (sudo, no_root) = match said.as_str() {
             "root" => ("", None),
@@ -288,7 +288,7 @@ impl SshNode {
     /// (iptables needs it).
     pub fn require_root(&self, why: &str) -> Result<()> {
         match &self.no_root {
-            Some(user) => Err(crate::cli::UsageError(format!(
+            Some(user) => Err(crate::error::UsageError(format!(
                 "{} ({}): {why} needs root there, but user {user} is not root and `sudo -n` asks for a password; \
                  connect as root (--ssh-user root) or allow {user} passwordless sudo",
                 self.name,
@@ -374,7 +374,7 @@ impl Node for SshNode {
             None,
         )?;
         if !out.status.success() {
-            return Err(crate::cli::UsageError(format!(
+            return Err(crate::error::UsageError(format!(
                 "{} ({}): {path} is missing there: install Debian's {package} on that node (apt-get install {package})",
                 self.name,
                 self.place()

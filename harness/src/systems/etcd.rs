@@ -14,8 +14,9 @@ use workloads::etcd::{Connection, EtcdClient, Reads, Tls};
 use workloads::{Client, Workload};
 
 use super::{Context, Flags, System};
-use crate::cli::UsageError;
-use crate::cluster::{Cluster, Daemon, Machines, Service};
+use crate::error::UsageError;
+use crate::db::cluster::{Cluster, Daemon, Service};
+use crate::node::machines::Machines;
 use crate::db::Db;
 
 /// etcd's flags.

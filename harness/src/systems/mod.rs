@@ -16,9 +16,9 @@ use clap::{ArgMatches, FromArgMatches};
 use nemesis::Fault;
 use workloads::{Client, Workload};
 
-use crate::cli::UsageError;
-use crate::cluster::Machines;
 use crate::db::Db;
+use crate::error::UsageError;
+use crate::node::machines::Machines;
 
 /// What the common flags say that a system's settings may depend on.
 pub struct Context<'a> {
@@ -51,7 +51,9 @@ pub trait System: Send + Sync {
     /// Why it cannot take `fault` on any backend, if it cannot. Only
     /// systems that run under libfaketime take the clock faults.
     fn refuses(&self, fault: Fault) -> Option<String> {
-        fault.moves_clocks().then(|| NO_FAKETIME.to_string())
+        fault
+            .moves_clocks()
+            .then(|| crate::db::cluster::NO_FAKETIME.to_string())
     }
 
     /// Whether its lock workload's holders make guarded writes (see
@@ -87,12 +89,6 @@ pub trait System: Send + Sync {
     /// A client of the existing node at `endpoint` (from `endpoint`).
     fn client(&self, endpoint: &str, timeout: Duration, workload: Workload) -> Result<Box<dyn Client>>;
 }
-
-/// Why a system's clocks cannot be moved. Measured on Debian's builds.
-pub const NO_FAKETIME: &str = "clock faults need libfaketime, and only ZooKeeper's JVMs honour it here: \
-     Go servers (etcd, Consul) read the clock through the vDSO, past libfaketime, \
-     and redis-server under libfaketime hangs at start (its allocator's clock_gettime recursion); \
-     the machine's own clock is never touched";
 
 /// A system's own flags, parsed by clap beside the common ones.
 pub trait Flags: clap::Args + Send + 'static {
@@ -217,73 +213,5 @@ pub fn socket_endpoint(given: &str) -> Result<std::net::SocketAddr, String> {
     match std::net::ToSocketAddrs::to_socket_addrs(given).map(|mut a| a.next()) {
         Ok(Some(addr)) => Ok(addr),
         _ => Err("host:port".into()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::{CommandFactory, FromArgMatches};
-
-    fn test_matches(args: &[&str]) -> Result<ArgMatches, clap::Error> {
-        let cmd = crate::cli::Cli::command().mut_subcommand("test", augment);
-        let mut argv = vec!["faultline", "test"];
-        argv.extend_from_slice(args);
-        let m = cmd.try_get_matches_from(argv)?;
-        Ok(m.subcommand_matches("test").unwrap().clone())
-    }
-
-    fn configured(args: &[&str]) -> Result<Box<dyn System>, UsageError> {
-        let m = test_matches(args).unwrap();
-        let db = m.get_one::<String>("db").unwrap().clone();
-        configure(
-            &db,
-            &m,
-            &Context {
-                nodes: 3,
-                existing: false,
-                faults: &[],
-            },
-        )
-    }
-
-    #[test]
-    fn every_system_parses_its_own_flags() {
-        assert_eq!(configured(&[]).unwrap().name(), "demo");
-        let etcd = configured(&["--db", "etcd", "--etcd-reads", "serializable"]).unwrap();
-        assert_eq!(etcd.variant(), "serializable");
-        let zk = configured(&["--db", "zookeeper", "--zookeeper-reads", "plain"]).unwrap();
-        assert!(zk.describe().contains("plain"), "{}", zk.describe());
-        assert_eq!(
-            configured(&["--db", "redis", "--redis-wait", "1"])
-                .unwrap()
-                .variant(),
-            "sentinel-wait1"
-        );
-    }
-
-    #[test]
-    fn another_systems_flag_is_refused() {
-        let e = configured(&["--db", "redis", "--etcd-reads", "serializable"])
-            .err()
-            .unwrap();
-        assert_eq!(e.0, "--etcd-reads is a flag of --db etcd, not of --db redis");
-        let e = configured(&["--db", "etcd", "--mode", "stale-reads"])
-            .err()
-            .unwrap();
-        assert!(e.0.contains("--mode is a flag of --db demo"), "{}", e.0);
-    }
-
-    #[test]
-    fn db_is_a_choice_among_the_systems() {
-        let e = test_matches(&["--db", "mongodb"]).unwrap_err().to_string();
-        assert!(
-            e.contains("possible values: demo, etcd, zookeeper, redis, consul"),
-            "{e}"
-        );
-        // The common flags still parse into TestArgs.
-        let m = test_matches(&["--db", "etcd", "--time-limit", "5"]).unwrap();
-        let args = crate::cli::TestArgs::from_arg_matches(&m).unwrap();
-        assert_eq!(args.db, "etcd");
     }
 }

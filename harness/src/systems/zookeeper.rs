@@ -26,8 +26,9 @@ use workloads::zookeeper::{Reads, ZkClient};
 use workloads::{Client, Workload};
 
 use super::{Context, Flags, System};
-use crate::cli::UsageError;
-use crate::cluster::{Cluster, Daemon, Machines, Service};
+use crate::error::UsageError;
+use crate::db::cluster::{Cluster, Daemon, Service};
+use crate::node::machines::Machines;
 use crate::db::Db;
 use crate::node::resolve;
 

@@ -25,16 +25,16 @@ use workloads::client::{Client, Completion, Invocation};
 use workloads::generator::{Generator, Plan, RateLimit};
 use workloads::Workload;
 
-use crate::cleanup::{self, Registry};
-use crate::cli::UsageError;
-use crate::client_pause::{ClientPauses, WithClients};
+use crate::db::existing::{Existing, Find};
 use crate::db::Db;
-use crate::existing::{Existing, Find};
-use crate::journal::{Counts, Journal};
+use crate::error::UsageError;
+use crate::node::ledger::Registry;
 use crate::node::Backend;
-use crate::store;
+use crate::run::client_pause::{ClientPauses, WithClients};
+use crate::run::journal::{Counts, Journal};
+use crate::run::store;
+use crate::run::verdicts;
 use crate::systems::System;
-use crate::verdicts;
 
 /// Which cluster a test runs against.
 #[derive(Clone, Debug, Serialize)]
@@ -285,7 +285,7 @@ fn lacking(db: &mut dyn Db, schedule: &mut Schedule) -> Option<String> {
 
 /// Runs one test and checks it.
 pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
-    for line in tokio::task::block_in_place(|| cleanup::cleanup(false))? {
+    for line in tokio::task::block_in_place(|| crate::node::reclaim::cleanup(false))? {
         eprintln!("cleanup: {line}");
     }
     let dir = store::create_run(&cfg.store, &cfg.name)?;
@@ -320,7 +320,12 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
                 Ok(db)
             }
             ClusterSpec::Existing { endpoints, access } => {
-                let existing = Existing::connect(endpoints.clone(), cfg.system.clone())?;
+                let system = cfg.system.clone();
+                let existing = Existing::connect(
+                    endpoints.clone(),
+                    cfg.system.name(),
+                    Arc::new(move |endpoint, timeout, workload| system.client(endpoint, timeout, workload)),
+                )?;
                 let mut db: Box<dyn Db> = match access {
                     None => Box::new(existing.alone(registry)),
                     Some(a) => {

@@ -1,19 +1,18 @@
-//! `faultline test`, `faultline analyze` and `faultline cleanup`: turn
-//! flags into a validated `TestConfig`, run it, and print the verdict, the
-//! anomaly in one sentence and the run folder.
+//! Raw flags to a validated `TestConfig`: the one place where `faultline
+//! test`'s command line is judged (every refusal before anything starts,
+//! with the flag at fault named) and turned into what the run needs.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
-use checkers::Verdict;
 use workloads::Workload;
 
-use crate::cli::{AnalyzeArgs, ServeArgs, TestArgs, UsageError};
-use crate::controller::{self, Access, ClusterSpec, TestConfig};
-use crate::existing::Find;
-use crate::node::{ssh, Backend};
-use crate::{cleanup, netns, store, systems, verdicts};
+use crate::cli::TestArgs;
+use crate::db::existing::Find;
+use crate::error::UsageError;
+use crate::node::{netns, ssh, Backend};
+use crate::run::controller::{Access, ClusterSpec, TestConfig};
+use crate::systems;
 
 fn seconds(flag: &str, v: f64) -> Result<Duration, UsageError> {
     if v.is_finite() && v > 0.0 {
@@ -25,7 +24,7 @@ fn seconds(flag: &str, v: f64) -> Result<Duration, UsageError> {
     }
 }
 
-fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig, UsageError> {
+pub fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig, UsageError> {
     let workload: Workload = args.workload.parse().map_err(UsageError)?;
     let existing = !args.endpoints.is_empty();
     let nemesis = args
@@ -306,104 +305,135 @@ fn backend(args: &TestArgs) -> Result<Backend, UsageError> {
     })
 }
 
-/// The cluster in words, for the opening line.
-fn describe(cfg: &TestConfig) -> String {
-    match &cfg.cluster {
-        ClusterSpec::Start { backend } => format!("{} ({})", cfg.system.describe(), backend.describe()),
-        ClusterSpec::Existing { endpoints, access } => format!(
-            "an existing {} cluster ({} endpoint{}; {}) that faultline did not start: {}",
-            cfg.system.name(),
-            endpoints.len(),
-            if endpoints.len() == 1 { "" } else { "s" },
-            cfg.system.describe(),
-            match access {
-                None => "no faults are injected".to_string(),
-                Some(a) => format!("faults through {}", a.backend.describe()),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::systems::{augment, configure, Context, System};
+    use clap::{ArgMatches, CommandFactory, FromArgMatches};
+
+    fn test_matches(args: &[&str]) -> Result<ArgMatches, clap::Error> {
+        let cmd = crate::cli::Cli::command().mut_subcommand("test", augment);
+        let mut argv = vec!["faultline", "test"];
+        argv.extend_from_slice(args);
+        let m = cmd.try_get_matches_from(argv)?;
+        Ok(m.subcommand_matches("test").unwrap().clone())
+    }
+
+    fn configured(args: &[&str]) -> Result<Box<dyn System>, UsageError> {
+        let m = test_matches(args).unwrap();
+        let db = m.get_one::<String>("db").unwrap().clone();
+        configure(
+            &db,
+            &m,
+            &Context {
+                nodes: 3,
+                existing: false,
+                faults: &[],
+            },
+        )
+    }
+
+    #[test]
+    fn every_system_parses_its_own_flags() {
+        assert_eq!(configured(&[]).unwrap().name(), "demo");
+        let etcd = configured(&["--db", "etcd", "--etcd-reads", "serializable"]).unwrap();
+        assert_eq!(etcd.variant(), "serializable");
+        let zk = configured(&["--db", "zookeeper", "--zookeeper-reads", "plain"]).unwrap();
+        assert!(zk.describe().contains("plain"), "{}", zk.describe());
+        assert_eq!(
+            configured(&["--db", "redis", "--redis-wait", "1"])
+                .unwrap()
+                .variant(),
+            "sentinel-wait1"
+        );
+    }
+
+    #[test]
+    fn another_systems_flag_is_refused() {
+        let e = configured(&["--db", "redis", "--etcd-reads", "serializable"])
+            .err()
+            .unwrap();
+        assert_eq!(e.0, "--etcd-reads is a flag of --db etcd, not of --db redis");
+        let e = configured(&["--db", "etcd", "--mode", "stale-reads"])
+            .err()
+            .unwrap();
+        assert!(e.0.contains("--mode is a flag of --db demo"), "{}", e.0);
+    }
+
+    #[test]
+    fn db_is_a_choice_among_the_systems() {
+        let e = test_matches(&["--db", "mongodb"]).unwrap_err().to_string();
+        assert!(
+            e.contains("possible values: demo, etcd, zookeeper, redis, consul"),
+            "{e}"
+        );
+        // The common flags still parse into TestArgs.
+        let m = test_matches(&["--db", "etcd", "--time-limit", "5"]).unwrap();
+        let args = crate::cli::TestArgs::from_arg_matches(&m).unwrap();
+        assert_eq!(args.db, "etcd");
+    }
+
+    /// `faultline test ARGS` judged, as `commands::test` does it.
+    fn judged(args: &[&str]) -> Result<TestConfig, UsageError> {
+        let m = test_matches(args).unwrap();
+        config(&crate::cli::TestArgs::from_arg_matches(&m).unwrap(), &m)
+    }
+
+    #[test]
+    fn defaults_are_the_demo_cluster_under_kill_and_pause() {
+        let cfg = judged(&["--seed", "7"]).unwrap();
+        assert_eq!(cfg.name, "demo-cas-register-correct");
+        assert_eq!(cfg.workload, Workload::CasRegister);
+        assert_eq!(cfg.faults, [nemesis::Fault::Kill, nemesis::Fault::Pause]);
+        assert_eq!(cfg.concurrency, 10);
+        assert_eq!(cfg.seed, 7);
+        assert_eq!(cfg.time_limit, Duration::from_secs(30));
+        assert!(cfg.store.is_absolute(), "{}", cfg.store.display());
+        match cfg.cluster {
+            ClusterSpec::Start { backend } => assert_eq!(backend.count(), 3),
+            ClusterSpec::Existing { .. } => panic!("the demo cluster is started"),
+        }
+    }
+
+    #[test]
+    fn what_cannot_work_is_refused_before_anything_starts() {
+        let refused = |args: &[&str]| judged(args).err().map(|e| e.0).unwrap_or_default();
+        assert!(refused(&[
+            "--db",
+            "etcd",
+            "--endpoints",
+            "http://127.0.0.1:1",
+            "--nemesis",
+            "kill"
+        ])
+        .starts_with("--nemesis with --endpoints"),);
+        assert!(refused(&["--readers-per-key", "4"]).starts_with("--readers-per-key 4: at most 3"));
+        assert!(refused(&["--time-limit", "0"]).starts_with("--time-limit 0: expected a positive number"));
+        assert!(
+            refused(&["-w", "list-append"]).contains("runs the"),
+            "{}",
+            refused(&["-w", "list-append"])
+        );
+        assert!(refused(&["--consistency-models", "serializable"]).contains("transactional workloads"));
+    }
+
+    #[test]
+    fn existing_clusters_take_no_faults_by_default() {
+        let cfg = judged(&[
+            "--db",
+            "etcd",
+            "--endpoints",
+            "http://127.0.0.1:1,http://127.0.0.1:2",
+        ])
+        .unwrap();
+        assert!(cfg.faults.is_empty());
+        assert_eq!(cfg.name, "etcd-cas-register-existing-linearizable");
+        match cfg.cluster {
+            ClusterSpec::Existing { endpoints, access } => {
+                assert_eq!(endpoints.len(), 2);
+                assert!(access.is_none());
             }
-        ),
-    }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")
-}
-
-pub fn test(args: TestArgs, matches: &clap::ArgMatches) -> Result<u8> {
-    let mut cfg = config(&args, matches)?;
-    let argv: Vec<String> = std::env::args().collect();
-    let rt = runtime()?;
-    let mut verdicts = Vec::new();
-    for i in 0..args.test_count {
-        if i > 0 {
-            cfg.seed = cfg.seed.wrapping_add(1);
-        }
-        eprintln!(
-            "faultline test: {} on {}, faults: {}, {} s, seed {}",
-            cfg.workload,
-            describe(&cfg),
-            cfg.schedule.describe(),
-            cfg.time_limit.as_secs_f64(),
-            cfg.seed
-        );
-        let out = rt.block_on(controller::run(&cfg, &argv))?;
-        println!(
-            "{}: {} ({} ops, {:.0} ops/s{})",
-            out.verdict,
-            out.sentence,
-            out.completions,
-            out.ops_per_sec,
-            if out.interrupted { ", interrupted" } else { "" }
-        );
-        println!("run folder: {}", out.dir.display());
-        // The verdict stands, but a node left unhealed is an error the
-        // exit code must carry.
-        if let Some(left) = out.left_behind {
-            eprintln!("error: tearing the cluster down: {left}");
-            return Ok(crate::INTERNAL);
-        }
-        verdicts.push(out.verdict);
-        if out.interrupted {
-            break;
+            ClusterSpec::Start { .. } => panic!("an existing cluster is not started"),
         }
     }
-    Ok(Verdict::compose(verdicts).exit_code() as u8)
-}
-
-pub fn analyze(args: AnalyzeArgs) -> Result<u8> {
-    let dir: PathBuf = match args.run {
-        Some(d) => d,
-        None => store::latest(&args.store)?,
-    };
-    let test: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(dir.join(store::TEST))
-            .with_context(|| format!("reading {}", dir.join(store::TEST).display()))?,
-    )?;
-    let Some(workload) = test["config"]["workload"].as_str() else {
-        bail!("{}: no config.workload", dir.join(store::TEST).display());
-    };
-    let workload: Workload = workload.parse().map_err(UsageError)?;
-    let judged = verdicts::judge(&dir, workload)?;
-    println!("{}: {}", judged.verdict, judged.sentence);
-    println!("run folder: {}", dir.display());
-    Ok(judged.verdict.exit_code() as u8)
-}
-
-pub fn serve(args: ServeArgs) -> Result<u8> {
-    let addr = std::net::SocketAddr::new(args.bind, args.port);
-    runtime()?.block_on(crate::serve::serve(&args.store, addr))?;
-    Ok(0)
-}
-
-pub fn cleanup() -> Result<u8> {
-    let done = cleanup::cleanup(true)?;
-    if done.is_empty() {
-        println!("nothing to clean up");
-    }
-    for line in done {
-        println!("{line}");
-    }
-    Ok(0)
 }

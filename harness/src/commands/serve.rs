@@ -12,7 +12,8 @@ use anyhow::{Context, Result};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::store;
+use crate::cli::ServeArgs;
+use crate::run::store;
 
 /// One stored run, for the index.
 struct Run {
@@ -176,6 +177,13 @@ async fn respond(mut stream: TcpStream, root: &Path) -> std::io::Result<()> {
 }
 
 /// Serves `store` on `addr` until interrupted.
+/// `faultline serve`: serves the store until interrupted.
+pub fn run(args: ServeArgs) -> Result<u8> {
+    let addr = SocketAddr::new(args.bind, args.port);
+    super::runtime()?.block_on(serve(&args.store, addr))?;
+    Ok(0)
+}
+
 pub async fn serve(store: &Path, addr: SocketAddr) -> Result<()> {
     std::fs::create_dir_all(store)?;
     let root = store

@@ -13,8 +13,7 @@ use reports::{CheckerView, RunView};
 use workloads::workload::Judge;
 use workloads::Workload;
 
-use crate::check::default_memory;
-use crate::store;
+use crate::run::store;
 
 /// A run's verdict and its finding in words.
 pub struct Judged {
@@ -264,4 +263,15 @@ fn mark_incomplete(mut c: CheckerView) -> CheckerView {
         c.sentence
     );
     c
+}
+
+/// Half of the machine's memory: the search shares the machine with the
+/// cluster under test and the browser reading the report.
+pub fn default_memory() -> u64 {
+    let total_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    });
+    total_kib.map_or(4 << 30, |k| k * 1024 / 2)
 }

@@ -14,8 +14,9 @@ use checkers::txn::{self, TxnReport, Txns, Workload};
 use checkers::{History, ModelKind, Value, Verdict};
 use serde::Serialize;
 
-use crate::cli::{CheckArgs, UsageError};
-use crate::BAD_INPUT;
+use crate::cli::CheckArgs;
+use crate::error::UsageError;
+use crate::error::BAD_INPUT;
 
 #[derive(Serialize)]
 struct FileResult<'a> {
@@ -117,7 +118,7 @@ fn settings(args: &CheckArgs) -> Result<Settings, UsageError> {
                 "--max-memory {s:?}: expected a size such as 512M, 4G or 1073741824"
             ))
         })?,
-        None => default_memory(),
+        None => crate::run::verdicts::default_memory(),
     };
     let threads = args
         .threads
@@ -173,17 +174,6 @@ pub fn parse_size(s: &str) -> Option<u64> {
     };
     let n: f64 = num.trim().parse().ok()?;
     (n.is_finite() && n > 0.0).then_some((n * mul as f64) as u64)
-}
-
-/// Half of the machine's memory: the search shares the machine with the
-/// cluster under test and the browser reading the report.
-pub fn default_memory() -> u64 {
-    let total_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
-        m.lines()
-            .find_map(|l| l.strip_prefix("MemTotal:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-    });
-    total_kib.map_or(4 << 30, |k| k * 1024 / 2)
 }
 
 /// Imports and checks one file with the given settings; also says how
@@ -263,14 +253,17 @@ fn write_report(dir: &Path, file: &str, history: &History, checked: &Checked) ->
             reports::CheckerView {
                 name: "linearizable".into(),
                 verdict: r.verdict,
-                sentence: crate::verdicts::linearizable_sentence(r),
+                sentence: crate::run::verdicts::linearizable_sentence(r),
             },
-            crate::verdicts::Detail::Linearizable(r),
+            crate::run::verdicts::Detail::Linearizable(r),
         ),
-        Checked::Txn(r) => (crate::verdicts::txn_view(r), crate::verdicts::Detail::Txn(r)),
+        Checked::Txn(r) => (
+            crate::run::verdicts::txn_view(r),
+            crate::run::verdicts::Detail::Txn(r),
+        ),
     };
     let details = serde_json::to_value(checked)?;
-    crate::verdicts::write_reports(dir, file.to_string(), None, history, checker, details, detail)?;
+    crate::run::verdicts::write_reports(dir, file.to_string(), None, history, checker, details, detail)?;
     Ok(())
 }
 

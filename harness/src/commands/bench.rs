@@ -13,12 +13,13 @@ use checkers::import;
 use checkers::linearizable::{check, Options, Report};
 use checkers::{History, ModelKind, Verdict};
 
-use crate::check::peak_rss;
-use crate::cli::{BenchArgs, UsageError};
-use crate::controller::{self, ClusterSpec, TestConfig};
+use crate::cli::BenchArgs;
+use crate::commands::check::peak_rss;
+use crate::commands::synth;
 use crate::demo::node::Mode;
+use crate::error::UsageError;
 use crate::node::Backend;
-use crate::synth;
+use crate::run::controller::{self, ClusterSpec, TestConfig};
 use crate::systems::demo::DemoFlags;
 use crate::systems::{self, Flags};
 
@@ -416,18 +417,18 @@ fn report_size(ops: usize, keys: usize) -> Result<()> {
     let checker = reports::CheckerView {
         name: "linearizable".into(),
         verdict: report.verdict,
-        sentence: crate::verdicts::linearizable_sentence(&report),
+        sentence: crate::run::verdicts::linearizable_sentence(&report),
     };
     let details = serde_json::to_value(&report)?;
     let started = Instant::now();
-    crate::verdicts::write_reports(
+    crate::run::verdicts::write_reports(
         &dir,
         "bench".into(),
         None,
         &history,
         checker,
         details,
-        crate::verdicts::Detail::Linearizable(&report),
+        crate::run::verdicts::Detail::Linearizable(&report),
     )?;
     let ms = started.elapsed().as_secs_f64() * 1e3;
     let mut total = 0;

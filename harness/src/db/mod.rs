@@ -2,7 +2,15 @@
 //! client for each node, teardown, and the nemesis powers it has (each
 //! optional, `nemesis::Powers`). Implemented by the clusters faultline
 //! starts (`cluster::Cluster`) and by existing ones (`existing`).
+//!
+//! The database layer: `systems/` builds on it (a system describes its
+//! daemons and starts a `Cluster`), and it builds on the node layer.
 
+pub mod cluster;
+pub mod corrupt;
+pub mod existing;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -18,3 +26,8 @@ pub trait Db: Powers + Send {
     /// run created (processes, rules, namespaces, state file). Idempotent.
     fn teardown(&mut self) -> Result<()>;
 }
+
+/// How a client reaches one endpoint of a cluster faultline did not
+/// start: the system's client maker, handed down by the layer that knows
+/// the system (systems sit above this layer).
+pub type Connect = Arc<dyn Fn(&str, Duration, Workload) -> Result<Box<dyn Client>> + Send + Sync>;

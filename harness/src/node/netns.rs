@@ -17,7 +17,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::cleanup::{read_lock, Lock, Owner, Registry, LOCKS};
+use crate::node::ledger::{read_lock, Lock, Owner, Registry, LOCKS};
 
 /// One node's place in the network.
 struct NetNode {
@@ -96,7 +96,7 @@ fn short_id() -> String {
 /// left (its state file lists it) is reclaimed — so a killed run's
 /// leftovers wait for `faultline cleanup` rather than vanishing under
 /// another run.
-fn lock_subnet(state: &Path) -> Result<(u8, PathBuf)> {
+fn lock_subnet(state: &Path, reclaim: Reclaim) -> Result<(u8, PathBuf)> {
     std::fs::create_dir_all(LOCKS)?;
     let me = Owner::me();
     let first = (me.pid % 256) as usize;
@@ -111,7 +111,7 @@ fn lock_subnet(state: &Path) -> Result<(u8, PathBuf)> {
             if path.exists() {
                 match read_lock(&path) {
                     Some(l) if take_stale && !l.owner.alive() => {
-                        for line in crate::cleanup::reclaim(&l.state)? {
+                        for line in reclaim(&l.state)? {
                             eprintln!("cleanup: {line}");
                         }
                         let _ = std::fs::remove_file(&path);
@@ -137,22 +137,31 @@ fn lock_subnet(state: &Path) -> Result<(u8, PathBuf)> {
     bail!("every /24 of 198.18.0.0/16 is in use by other faultline runs")
 }
 
+/// Removes what a dead run's state file lists (`reclaim::reclaim`),
+/// handed in: reclaiming removes namespaces, so it sits above this module.
+pub type Reclaim = fn(&Path) -> Result<Vec<String>>;
+
 impl Network {
     /// A namespace per node if `namespaces`, else none (loopback).
-    pub fn create_if(namespaces: bool, count: usize, registry: &mut Registry) -> Result<Option<Network>> {
+    pub fn create_if(
+        namespaces: bool,
+        count: usize,
+        registry: &mut Registry,
+        reclaim: Reclaim,
+    ) -> Result<Option<Network>> {
         if namespaces {
-            Network::create(count, registry).map(Some)
+            Network::create(count, registry, reclaim).map(Some)
         } else {
             Ok(None)
         }
     }
 
     /// Creates namespaces for `count` nodes, recording each piece first.
-    pub fn create(count: usize, registry: &mut Registry) -> Result<Network> {
+    pub fn create(count: usize, registry: &mut Registry, reclaim: Reclaim) -> Result<Network> {
         if let Some(why) = unavailable() {
             bail!(why);
         }
-        let (third, lock) = lock_subnet(registry.path())?;
+        let (third, lock) = lock_subnet(registry.path(), reclaim)?;
         registry.add_lock(&lock)?;
         let id = short_id();
         let bridge = format!("fl{id}br");

@@ -1,6 +1,8 @@
 //! The command line: raw flags as clap parses them. Validation into the
 //! checker's options happens in each command's module.
 
+pub mod config;
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -276,8 +278,3 @@ pub struct DemoNodeArgs {
     #[arg(long)]
     pub dir: PathBuf,
 }
-
-/// A command-line value that does not make sense.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);

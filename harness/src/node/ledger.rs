@@ -1,5 +1,5 @@
-//! What a run leaves behind if faultline dies, and how to remove exactly
-//! that.
+//! The ledger: what a run leaves behind if faultline dies, recorded
+//! before the run relies on it (`node::reclaim` removes exactly that).
 //!
 //! Everything a run creates — processes (PID and full command line),
 //! network namespaces, links, subnet lock files — is recorded in its
@@ -9,11 +9,9 @@
 //! cleanup` finds every dead run's leftovers whichever store it used.
 //! Each file names its owner by PID and start time: a file whose owner
 //! still runs is left alone (a reused PID has another start time), and a
-//! dead owner's file is reclaimed with exactly what it lists — each
-//! recorded process still running its recorded command line is continued
-//! and killed, then the namespaces (and with them their iptables rules),
-//! links and lock files are deleted. Processes are only ever stopped by
-//! PID; nothing outside the list is touched.
+//! dead owner's file is reclaimed with exactly what it lists. Processes
+//! are only ever stopped by PID, after checking they still run the
+//! recorded command line; nothing outside the list is touched.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -23,8 +21,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
-use crate::node::ssh::{Ssh, SshNode, Target};
-use crate::node::Node;
+use super::ssh::{Ssh, Target};
 
 /// Where subnet locks live: machine-wide, since namespaces and bridges
 /// are (and only root makes them).
@@ -143,31 +140,31 @@ pub struct Registry {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct StateFile {
-    owner: Owner,
-    run_dir: PathBuf,
-    processes: Vec<Started>,
+pub(super) struct StateFile {
+    pub(super) owner: Owner,
+    pub(super) run_dir: PathBuf,
+    pub(super) processes: Vec<Started>,
     #[serde(default)]
-    namespaces: Vec<String>,
+    pub(super) namespaces: Vec<String>,
     #[serde(default)]
-    links: Vec<String>,
+    pub(super) links: Vec<String>,
     #[serde(default)]
-    locks: Vec<PathBuf>,
+    pub(super) locks: Vec<PathBuf>,
     /// Remote nodes the run reached (processes name them).
     #[serde(default)]
-    remote: Vec<RemoteNode>,
+    pub(super) remote: Vec<RemoteNode>,
     /// faultline's iptables chain on the remote nodes.
     #[serde(default)]
-    chains: Vec<String>,
+    pub(super) chains: Vec<String>,
     /// Folders of this machine to remove (ssh control sockets).
     #[serde(default)]
-    scratch: Vec<PathBuf>,
+    pub(super) scratch: Vec<PathBuf>,
     /// Processes of an existing cluster, paused or killed.
     #[serde(default)]
-    disturbed: Vec<Disturbed>,
+    pub(super) disturbed: Vec<Disturbed>,
     /// faultline's lossy filesystems, mounted on this machine.
     #[serde(default)]
-    mounts: Vec<PathBuf>,
+    pub(super) mounts: Vec<PathBuf>,
 }
 
 /// The state file of the run owned by `pid`.
@@ -176,6 +173,16 @@ fn state_path(pid: u32) -> PathBuf {
 }
 
 impl Registry {
+    /// Writes what is still left at `path` (a reclaim that could not
+    /// reach everything keeps the rest for the next one).
+    pub(super) fn keep(path: &Path, state: StateFile) -> Result<()> {
+        Registry {
+            path: path.to_path_buf(),
+            state,
+        }
+        .save()
+    }
+
     /// Opens a state file for the run in `run_dir`.
     pub fn create(run_dir: &Path) -> Result<Registry> {
         let dir = state_dir();
@@ -347,190 +354,6 @@ pub struct Lock {
 /// written, or one from an older faultline).
 pub fn read_lock(path: &Path) -> Option<Lock> {
     serde_json::from_slice(&std::fs::read(path).ok()?).ok()
-}
-
-/// Removes what dead runs left behind: every state file in `state_dir()`
-/// and, with `locks`, every run named by a subnet lock whose owner is
-/// dead (wherever its state file is). Returns a line per thing removed.
-pub fn cleanup(locks: bool) -> Result<Vec<String>> {
-    let mut done = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(state_dir()) {
-        for entry in entries {
-            let path = entry?.path();
-            let is_state = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("run-") && n.ends_with(".json"));
-            if is_state {
-                done.extend(reclaim(&path)?);
-            }
-        }
-    }
-    if locks {
-        for entry in std::fs::read_dir(LOCKS).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.extension().is_some_and(|e| e == "lock") {
-                if let Some(lock) = read_lock(&path).filter(|l| !l.owner.alive()) {
-                    done.extend(reclaim(&lock.state)?);
-                    // The state file lists the lock; an older one may not.
-                    if path.exists() && std::fs::remove_file(&path).is_ok() {
-                        done.push(format!("removed {}", path.display()));
-                    }
-                }
-            }
-        }
-    }
-    Ok(done)
-}
-
-/// Removes everything the state file at `path` lists, if its owner is
-/// dead, then the file.
-pub fn reclaim(path: &Path) -> Result<Vec<String>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        // Another cleanup got there first.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
-    let state: StateFile =
-        serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
-    if state.owner.alive() {
-        return Ok(Vec::new());
-    }
-    let mut done = Vec::new();
-    let run = state.run_dir.display().to_string();
-    for s in state.processes.iter().filter(|s| s.node.is_none()) {
-        if stop(s) {
-            done.push(format!(
-                "stopped process {} ({}) left by the run in {run}",
-                s.pid,
-                s.argv.join(" ")
-            ));
-        }
-    }
-    for m in &state.mounts {
-        if unmount(m) {
-            done.push(format!("unmounted {}, left by the run in {run}", m.display()));
-        }
-    }
-    for line in crate::netns::remove(&state.namespaces, &state.links, &state.locks) {
-        done.push(format!("{line}, left by the run in {run}"));
-    }
-    let mut unreached = Vec::new();
-    for node in &state.remote {
-        match reclaim_remote(node, &state, &run) {
-            Ok(lines) => done.extend(lines),
-            Err(e) => {
-                done.push(format!(
-                    "could not clean {} up: {e:#} — run `faultline cleanup` again once it can be reached",
-                    node.name
-                ));
-                unreached.push(node.clone());
-            }
-        }
-    }
-    if !unreached.is_empty() {
-        // Keep what is left to do, for the next cleanup.
-        let names: Vec<&str> = unreached.iter().map(|n| n.name.as_str()).collect();
-        let left = StateFile {
-            processes: state
-                .processes
-                .into_iter()
-                .filter(|p| p.node.as_deref().is_some_and(|n| names.contains(&n)))
-                .collect(),
-            disturbed: state
-                .disturbed
-                .into_iter()
-                .filter(|d| names.contains(&d.node.as_str()))
-                .collect(),
-            namespaces: Vec::new(),
-            links: Vec::new(),
-            locks: Vec::new(),
-            remote: unreached,
-            ..state
-        };
-        let r = Registry {
-            path: path.to_path_buf(),
-            state: left,
-        };
-        r.save()?;
-        return Ok(done);
-    }
-    for d in &state.scratch {
-        let _ = std::fs::remove_dir_all(d);
-    }
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(e).with_context(|| format!("removing {}", path.display()))
-        }
-        _ => {}
-    }
-    Ok(done)
-}
-
-/// Detaches the mount at `dir`, if there is one (a dead run's lossy
-/// filesystem answers nothing: only a lazy unmount gets rid of it).
-/// Whether one was there.
-fn unmount(dir: &Path) -> bool {
-    nix::mount::umount2(dir, nix::mount::MntFlags::MNT_DETACH).is_ok()
-}
-
-/// Heals one remote node a dead run touched: processes of an existing
-/// cluster it paused continued and those it killed started again, its
-/// own processes stopped (by PID, if they still run the recorded command
-/// line), faultline's chain removed, the run's folder deleted.
-fn reclaim_remote(node: &RemoteNode, state: &StateFile, run: &str) -> Result<Vec<String>> {
-    let mut ssh = node.ssh.clone();
-    // This process's own connections, not the dead run's.
-    ssh.control_dir = ssh_control_dir()?;
-    let result = (|| {
-        let mut n = SshNode::connect(
-            node.name.clone(),
-            node.target.clone(),
-            ssh.clone(),
-            node.dir.clone(),
-        )?;
-        let mut done = Vec::new();
-        for d in state.disturbed.iter().filter(|d| d.node == node.name) {
-            done.push(format!(
-                "{} on {} ({}), left so by the run in {run}",
-                crate::existing::settle(&mut n, d)?,
-                node.name,
-                n.place()
-            ));
-        }
-        for p in state
-            .processes
-            .iter()
-            .filter(|p| p.node.as_deref() == Some(&node.name))
-        {
-            if n.stop(p.pid, &p.argv)? {
-                done.push(format!(
-                    "stopped process {} ({}) on {} ({}), left by the run in {run}",
-                    p.pid,
-                    p.argv.join(" "),
-                    node.name,
-                    n.place()
-                ));
-            }
-        }
-        for chain in &state.chains {
-            // A chain the run never got to create is no error.
-            if n.iptables(&crate::node::firewall::Firewall::removal(chain), true)
-                .is_ok()
-            {
-                done.push(format!(
-                    "removed iptables chain {chain} on {} ({}), left by the run in {run}",
-                    node.name,
-                    n.place()
-                ));
-            }
-        }
-        n.finish()?;
-        Ok(done)
-    })();
-    let _ = std::fs::remove_dir_all(&ssh.control_dir);
-    result
 }
 
 /// A fresh folder for this process's ssh master sockets: in the state

@@ -9,30 +9,28 @@
 //! first, so `faultline cleanup` can put it back. Every endpoint must
 //! answer a read before the test starts.
 
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine as _;
 use checkers::{OpType, Value};
 use nemesis::{Clock, FaultError, Grudge, Kill, Nodes, Partition, Pause, Powers};
 use serde::Serialize;
 use workloads::{Client, Invocation, Workload};
 
-use crate::cleanup::{Disturbed, Registry, Restart};
-use crate::cli::UsageError;
-use crate::cluster::Machines;
-use crate::db::Db;
+use crate::db::{Connect, Db};
+use crate::error::UsageError;
 use crate::node::firewall::Firewall;
-use crate::node::{on_each, quote, quote_all, Node};
-use crate::systems::System;
+use crate::node::ledger::{Disturbed, Registry};
+use crate::node::machines::Machines;
+use crate::node::process::{capture, settle};
+use crate::node::{on_each, quote, Node};
 
 /// A cluster faultline did not start.
 pub struct Existing {
     endpoints: Vec<String>,
-    system: Arc<dyn System>,
+    /// The system's name, for messages.
+    system: &'static str,
+    connect: Connect,
     /// The state file, when faultline has no access to the nodes.
     registry: Option<Registry>,
     /// Access to the nodes, if given.
@@ -42,10 +40,11 @@ pub struct Existing {
 impl Existing {
     /// Checks that every endpoint answers a read before the test starts;
     /// then `alone` or `control` says what else faultline has.
-    pub fn connect(endpoints: Vec<String>, system: Arc<dyn System>) -> Result<Existing> {
+    pub fn connect(endpoints: Vec<String>, system: &'static str, connect: Connect) -> Result<Existing> {
         let cluster = Existing {
             endpoints,
             system,
+            connect,
             registry: None,
             control: None,
         };
@@ -59,9 +58,7 @@ impl Existing {
         // endpoint gets a few seconds to answer.
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         for endpoint in &cluster.endpoints {
-            let mut client = cluster
-                .system
-                .client(endpoint, Duration::from_secs(5), Workload::Register)?;
+            let mut client = (cluster.connect)(endpoint, Duration::from_secs(5), Workload::Register)?;
             loop {
                 let done = tokio::runtime::Handle::current().block_on(client.invoke(&probe));
                 if done.kind == OpType::Ok {
@@ -70,7 +67,7 @@ impl Existing {
                 if std::time::Instant::now() >= deadline {
                     return Err(UsageError(format!(
                         "--endpoints: cannot read from {} at {endpoint}: {}",
-                        cluster.system.name(),
+                        cluster.system,
                         done.error.unwrap_or_default()
                     ))
                     .into());
@@ -120,8 +117,7 @@ impl Existing {
 
 impl Db for Existing {
     fn client(&self, node: usize, timeout: Duration, workload: Workload) -> Box<dyn Client> {
-        self.system
-            .client(&self.endpoints[node], timeout, workload)
+        (self.connect)(&self.endpoints[node], timeout, workload)
             .expect("the same settings built a client in connect")
     }
 
@@ -310,99 +306,6 @@ impl Control {
         settle(&mut *self.nodes[node], &d)?;
         self.registry.settle(&d.node, d.pid)
     }
-}
-
-/// How `pid` runs on `node` (one round trip), to start it again so.
-fn capture(node: &mut dyn Node, pid: i32) -> Result<Restart> {
-    let script = format!(
-        "p={pid}; readlink /proc/$p/cwd && stat -c '%U %G' /proc/$p && base64 -w0 /proc/$p/cmdline && echo && \
-         base64 -w0 /proc/$p/environ && echo"
-    );
-    let out = String::from_utf8(node.run(&script, true)?)?;
-    let mut lines = out.lines();
-    let mut next = || lines.next().context("an incomplete answer about the process");
-    let cwd = next()?.to_string();
-    let (user, group) = next()?.split_once(' ').context("no user and group")?;
-    let (user, group) = (user.to_string(), group.to_string());
-    let nul_list = |b64: &str| -> Result<Vec<String>> {
-        let raw = B64.decode(b64.trim())?;
-        Ok(raw
-            .split(|&b| b == 0)
-            .filter(|a| !a.is_empty())
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect())
-    };
-    let argv = nul_list(next()?)?;
-    let env = nul_list(next()?)?;
-    if argv.is_empty() {
-        bail!("process {pid} has no command line (a kernel thread, or gone)");
-    }
-    // Beside the run folders, not in one: the process outlives the run.
-    let log = node
-        .dir()
-        .parent()
-        .and_then(Path::parent)
-        .unwrap_or(node.dir())
-        .join(format!("restarted-{}-{pid}.log", node.name()))
-        .display()
-        .to_string();
-    Ok(Restart {
-        cwd,
-        user,
-        group,
-        argv,
-        env,
-        log,
-    })
-}
-
-/// Puts a disturbed process back: continues a paused one (if it still
-/// runs), starts a killed one again as it ran — unless something (a
-/// service manager) already has. Says what it did.
-pub fn settle(node: &mut dyn Node, d: &Disturbed) -> Result<String> {
-    let Some(r) = &d.restart else {
-        node.run(&format!("kill -CONT {} 2>/dev/null; true", d.pid), true)?;
-        return Ok(format!("continued process {}", d.pid));
-    };
-    let running = format!(
-        "for p in $(pgrep --ns $$ --nslist net -x {}); do [ \"$(tr '\\0' '\\n' < /proc/$p/cmdline)\" = {} ] && echo $p; done; true",
-        quote(&comm(&r.argv[0])),
-        quote(&r.argv.join("\n"))
-    );
-    let found = String::from_utf8_lossy(&node.run(&running, true)?)
-        .trim()
-        .to_string();
-    if !found.is_empty() {
-        return Ok(format!(
-            "process {} was already running again (as {found})",
-            d.pid
-        ));
-    }
-    let script = format!(
-        "cd {} || exit 1; setpriv --reuid={} --regid={} --init-groups env -i {} nohup setsid {} >> {} 2>&1 < /dev/null & echo $!",
-        quote(&r.cwd),
-        quote(&r.user),
-        quote(&r.group),
-        quote_all(&r.env),
-        quote_all(&r.argv),
-        quote(&r.log)
-    );
-    let pid = String::from_utf8_lossy(&node.run(&script, true)?)
-        .trim()
-        .to_string();
-    Ok(format!(
-        "started process {} again as {pid} ({}; output to {})",
-        d.pid,
-        r.argv.join(" "),
-        r.log
-    ))
-}
-
-/// The name `pgrep -x` matches for a program: its file name, cut to the
-/// 15 bytes the kernel keeps.
-fn comm(program: &str) -> String {
-    let name = program.rsplit('/').next().unwrap_or(program);
-    name.chars().take(15).collect()
 }
 
 impl Existing {

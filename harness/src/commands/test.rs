@@ -1,0 +1,68 @@
+//! `faultline test`: run the validated configuration (as many times as
+//! asked) and print the verdict, the anomaly in one sentence and the run
+//! folder.
+
+use anyhow::Result;
+use checkers::Verdict;
+
+use crate::cli::TestArgs;
+use crate::run::controller::{self, ClusterSpec, TestConfig};
+
+/// The cluster in words, for the opening line.
+fn describe(cfg: &TestConfig) -> String {
+    match &cfg.cluster {
+        ClusterSpec::Start { backend } => format!("{} ({})", cfg.system.describe(), backend.describe()),
+        ClusterSpec::Existing { endpoints, access } => format!(
+            "an existing {} cluster ({} endpoint{}; {}) that faultline did not start: {}",
+            cfg.system.name(),
+            endpoints.len(),
+            if endpoints.len() == 1 { "" } else { "s" },
+            cfg.system.describe(),
+            match access {
+                None => "no faults are injected".to_string(),
+                Some(a) => format!("faults through {}", a.backend.describe()),
+            }
+        ),
+    }
+}
+
+pub fn test(args: TestArgs, matches: &clap::ArgMatches) -> Result<u8> {
+    let mut cfg = crate::cli::config::config(&args, matches)?;
+    let argv: Vec<String> = std::env::args().collect();
+    let rt = super::runtime()?;
+    let mut verdicts = Vec::new();
+    for i in 0..args.test_count {
+        if i > 0 {
+            cfg.seed = cfg.seed.wrapping_add(1);
+        }
+        eprintln!(
+            "faultline test: {} on {}, faults: {}, {} s, seed {}",
+            cfg.workload,
+            describe(&cfg),
+            cfg.schedule.describe(),
+            cfg.time_limit.as_secs_f64(),
+            cfg.seed
+        );
+        let out = rt.block_on(controller::run(&cfg, &argv))?;
+        println!(
+            "{}: {} ({} ops, {:.0} ops/s{})",
+            out.verdict,
+            out.sentence,
+            out.completions,
+            out.ops_per_sec,
+            if out.interrupted { ", interrupted" } else { "" }
+        );
+        println!("run folder: {}", out.dir.display());
+        // The verdict stands, but a node left unhealed is an error the
+        // exit code must carry.
+        if let Some(left) = out.left_behind {
+            eprintln!("error: tearing the cluster down: {left}");
+            return Ok(crate::error::INTERNAL);
+        }
+        verdicts.push(out.verdict);
+        if out.interrupted {
+            break;
+        }
+    }
+    Ok(Verdict::compose(verdicts).exit_code() as u8)
+}
