@@ -13,11 +13,11 @@ use std::fmt::Write as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use checkers::counterexample::{describe_op, Counterexample};
-use checkers::{Operation, Outcome, Process, Verdict};
+use checkers::{Operation, Process};
 
 use crate::faults::Period;
 use crate::plot::Plot;
-use crate::{escape, RunView};
+use crate::{escape, outcome_column, verdict_class, RunView};
 
 /// Prefix steps shown before "the whole prefix".
 const LAST_STEPS: usize = 20;
@@ -28,14 +28,6 @@ const MAX_COUNTEREXAMPLES: usize = 5;
 
 fn secs(ns: u64) -> String {
     format!("{:.3} s", ns as f64 / 1e9)
-}
-
-pub(crate) fn verdict_class(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Valid => "valid",
-        Verdict::Invalid => "invalid",
-        Verdict::Unknown => "unknown",
-    }
 }
 
 /// Renders the report.
@@ -289,15 +281,6 @@ fn faults_table(h: &mut String, periods: &[Period]) {
         );
     }
     h.push_str("</table></section>\n");
-}
-
-/// An outcome's column in counts: ok, fail, info.
-pub(crate) fn outcome_column(o: Outcome) -> usize {
-    match o {
-        Outcome::Ok => 0,
-        Outcome::Fail => 1,
-        Outcome::Info => 2,
-    }
 }
 
 fn counts_table(h: &mut String, ops: &[Operation]) {

@@ -21,7 +21,7 @@ use std::path::Path;
 
 use checkers::linearizable::Report;
 use checkers::txn::TxnReport;
-use checkers::{History, Operation, Verdict};
+use checkers::{History, Operation, Outcome, Verdict};
 
 /// A report could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -109,4 +109,22 @@ pub(crate) fn escape(s: &str) -> String {
         }
     }
     out
+}
+
+/// A verdict's CSS class in the report.
+pub(crate) fn verdict_class(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Valid => "valid",
+        Verdict::Invalid => "invalid",
+        Verdict::Unknown => "unknown",
+    }
+}
+
+/// An outcome's column in counts: ok, fail, info.
+pub(crate) fn outcome_column(o: Outcome) -> usize {
+    match o {
+        Outcome::Ok => 0,
+        Outcome::Fail => 1,
+        Outcome::Info => 2,
+    }
 }

@@ -24,8 +24,8 @@ use checkers::{Operation, Outcome, Process};
 use serde_json::json;
 
 use crate::faults::Period;
-use crate::html::{outcome_column, verdict_class};
 use crate::{escape, RunView};
+use crate::{outcome_column, verdict_class};
 
 /// Operations the timeline carries at most.
 const TIMELINE_OPS: usize = 20_000;
