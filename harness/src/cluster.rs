@@ -705,13 +705,16 @@ fn no_proxies(action: &'static str) -> FaultError {
 }
 
 const NO_PROXIES: &str = "this cluster's links do not go through faultline's proxies";
+/// A clock fault on nodes started without libfaketime (the system's own
+/// refusal, with its reason, comes first where it has one).
+const NO_FAKETIME: &str = "this cluster's nodes do not run under libfaketime";
 
 impl<S: Service> Cluster<S> {
     fn clock_file(&self, node: usize, action: &'static str) -> Result<PathBuf, FaultError> {
         self.service
             .clock_file(node)
             .map(Path::to_path_buf)
-            .ok_or_else(|| self.fault(node, action, anyhow::anyhow!(crate::systems::NO_FAKETIME)))
+            .ok_or_else(|| self.fault(node, action, anyhow::anyhow!(NO_FAKETIME)))
     }
 
     /// Stops the strobes on `node`'s clock.
@@ -798,7 +801,7 @@ impl<S: Service> Powers for Cluster<S> {
     fn as_clock(&mut self) -> Result<&mut dyn Clock, String> {
         match self.service.clock_file(0) {
             Some(_) => Ok(self),
-            None => Err(crate::systems::NO_FAKETIME.into()),
+            None => Err(NO_FAKETIME.into()),
         }
     }
 

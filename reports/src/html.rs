@@ -17,10 +17,9 @@ use std::fmt::Write as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use checkers::counterexample::{describe_op, Counterexample};
-use checkers::{Operation, Outcome, Process, Verdict};
+use checkers::{FaultPeriod, Operation, Outcome, Process, Verdict};
 use serde_json::json;
 
-use crate::faults::Period;
 use crate::plot::Plot;
 use crate::{escape, RunView};
 
@@ -48,7 +47,7 @@ fn verdict_class(v: Verdict) -> &'static str {
 }
 
 /// Renders the report.
-pub fn render(view: &RunView, periods: &[Period], plots: &[Plot]) -> String {
+pub fn render(view: &RunView, periods: &[FaultPeriod], plots: &[Plot]) -> String {
     let mut h = String::with_capacity(1 << 20);
     let title = escape(&view.title);
     let v = verdict_class(view.verdict);
@@ -294,7 +293,7 @@ fn timeline_ops<'a>(ops: &'a [Operation], failure: Option<&Operation>) -> Vec<&'
         .collect()
 }
 
-fn timeline(h: &mut String, view: &RunView, periods: &[Period], failure: Option<&Operation>) {
+fn timeline(h: &mut String, view: &RunView, periods: &[FaultPeriod], failure: Option<&Operation>) {
     let shown = timeline_ops(&view.operations, failure);
     let mut procs: Vec<Process> = shown.iter().map(|o| o.process).collect();
     procs.sort();
@@ -324,7 +323,7 @@ fn timeline(h: &mut String, view: &RunView, periods: &[Period], failure: Option<
         "ops": ops,
         "end": end as f64 / scale,
         "unit": if view.history.timed { "ms" } else { "event" },
-        "faults": periods.iter().map(|p| json!([p.start as f64 / scale, p.end as f64 / scale, p.label])).collect::<Vec<_>>(),
+        "faults": periods.iter().map(|p| json!([p.start as f64 / scale, p.end as f64 / scale, p.label()])).collect::<Vec<_>>(),
         "failure": failure.map(|f| json!([row(f.process), f.call as f64 / scale, f.ret.map_or(-1.0, |r| r as f64 / scale)])),
     });
     let data = data.to_string().replace("</", "<\\/");
@@ -351,20 +350,29 @@ fn plots_section(h: &mut String, plots: &[Plot]) {
     h.push_str("</section>\n");
 }
 
-fn faults_table(h: &mut String, periods: &[Period]) {
+fn faults_table(h: &mut String, periods: &[FaultPeriod]) {
     h.push_str("<section id=\"faults\"><h2>Faults</h2>");
     if periods.is_empty() {
         h.push_str("<p>No faults were injected.</p></section>\n");
         return;
     }
-    h.push_str("<table><tr><th>from</th><th>to</th><th>fault</th></tr>");
+    h.push_str("<table><tr><th>from</th><th>to</th><th>fault</th><th>on</th><th>what was done</th></tr>");
     for p in periods.iter().take(MAX_ROWS) {
         let _ = write!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             secs(p.start),
             secs(p.end),
-            escape(&p.label)
+            escape(&p.kind),
+            escape(&p.nodes.join(", ")),
+            escape(&p.what)
+        );
+    }
+    if periods.len() > MAX_ROWS {
+        let _ = write!(
+            h,
+            "<tr><td colspan=\"5\">… {} more fault periods</td></tr>",
+            periods.len() - MAX_ROWS
         );
     }
     h.push_str("</table></section>\n");

@@ -51,7 +51,21 @@ pub trait System: Send + Sync {
     /// Why it cannot take `fault` on any backend, if it cannot. Only
     /// systems that run under libfaketime take the clock faults.
     fn refuses(&self, fault: Fault) -> Option<String> {
-        fault.moves_clocks().then(|| NO_FAKETIME.to_string())
+        if !fault.moves_clocks() {
+            return None;
+        }
+        self.no_faketime().map(|why| {
+            format!(
+                "clock faults need libfaketime, and only ZooKeeper's JVMs honour it here: {why}; the \
+                 machine's own clock is never touched"
+            )
+        })
+    }
+
+    /// Why its servers cannot run under libfaketime, for the clock faults'
+    /// refusal; `None` where they can.
+    fn no_faketime(&self) -> Option<&'static str> {
+        Some("faultline does not run this system under libfaketime")
     }
 
     /// Whether its lock workload's holders make guarded writes (see
@@ -88,11 +102,8 @@ pub trait System: Send + Sync {
     fn client(&self, endpoint: &str, timeout: Duration, workload: Workload) -> Result<Box<dyn Client>>;
 }
 
-/// Why a system's clocks cannot be moved. Measured on Debian's builds.
-pub const NO_FAKETIME: &str = "clock faults need libfaketime, and only ZooKeeper's JVMs honour it here: \
-     Go servers (etcd, Consul) read the clock through the vDSO, past libfaketime, \
-     and redis-server under libfaketime hangs at start (its allocator's clock_gettime recursion); \
-     the machine's own clock is never touched";
+/// Why a Go server's clock cannot be moved. Measured on Debian's builds.
+pub const GO_CLOCK: &str = "Go servers (etcd, Consul) read the clock through the vDSO, past libfaketime";
 
 /// A system's own flags, parsed by clap beside the common ones.
 pub trait Flags: clap::Args + Send + 'static {
