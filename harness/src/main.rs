@@ -13,6 +13,7 @@ mod corrupt;
 mod db;
 mod demo;
 mod existing;
+mod help;
 mod journal;
 mod netns;
 mod node;
@@ -26,7 +27,7 @@ mod verdicts;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::FromArgMatches;
 
 use crate::cli::{Cli, Command};
 
@@ -36,9 +37,9 @@ const BAD_INPUT: u8 = 254;
 const INTERNAL: u8 = 255;
 
 fn main() -> ExitCode {
-    // Each system adds its own flags to `test`.
-    let parsed = Cli::command()
-        .mut_subcommand("test", systems::augment)
+    // Each system adds its own flags to `test`; lists in help come from
+    // the registries.
+    let parsed = help::command()
         .try_get_matches()
         .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
     let (cli, matches) = match parsed {

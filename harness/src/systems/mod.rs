@@ -118,6 +118,9 @@ type Build = fn(&ArgMatches, &Context) -> Result<Box<dyn System>, UsageError>;
 pub struct Entry {
     /// The name `--db` takes.
     pub name: &'static str,
+    /// What it is and where it comes from, for help (`Debian's
+    /// etcd-server`).
+    pub what: &'static str,
     augment: fn(clap::Command) -> clap::Command,
     build: Build,
 }
@@ -128,31 +131,42 @@ fn build<F: Flags + FromArgMatches>(m: &ArgMatches, ctx: &Context) -> Result<Box
         .system(ctx)
 }
 
-const fn entry<F: Flags + FromArgMatches>(name: &'static str) -> Entry {
+const fn entry<F: Flags + FromArgMatches>(name: &'static str, what: &'static str) -> Entry {
     Entry {
         name,
+        what,
         augment: F::augment_args,
         build: build::<F>,
     }
 }
 
+impl Entry {
+    /// The flags of its own, as `--long` names.
+    pub fn flags(&self) -> Vec<String> {
+        (self.augment)(clap::Command::new(self.name))
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+            .collect()
+    }
+}
+
 /// Declares each system's module and lists it in `SYSTEMS`.
 macro_rules! systems {
-    ($($name:ident: $flags:ident),* $(,)?) => {
+    ($($name:ident: $flags:ident = $what:literal),* $(,)?) => {
         $(pub mod $name;)*
 
         /// Every system `--db` can name, the default first.
-        pub const SYSTEMS: &[Entry] = &[$(entry::<$name::$flags>(stringify!($name))),*];
+        pub const SYSTEMS: &[Entry] = &[$(entry::<$name::$flags>(stringify!($name), $what)),*];
     };
 }
 
 systems! {
-    demo: DemoFlags,
-    etcd: EtcdFlags,
-    zookeeper: ZooKeeperFlags,
-    redis: RedisFlags,
-    consul: ConsulFlags,
-    postgres: PostgresFlags,
+    demo: DemoFlags = "faultline's own, built in, with switchable bugs",
+    etcd: EtcdFlags = "Debian's etcd-server",
+    zookeeper: ZooKeeperFlags = "Debian's zookeeper",
+    redis: RedisFlags = "Debian's redis-server, with a Sentinel per node",
+    consul: ConsulFlags = "HashiCorp's consul binary",
+    postgres: PostgresFlags = "Debian's postgresql, one server",
 }
 
 /// Adds every system's flags to `faultline test`, and the systems'
