@@ -121,6 +121,37 @@ pub struct History {
     pub source: String,
 }
 
+/// A span during which the nemesis had one fault in force, read from its
+/// ops in a history (by the `nemesis` crate, which knows the faults; here
+/// it is only data, so reports can draw it without knowing them).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FaultPeriod {
+    /// The fault's name (`kill`, `partition`, `lose-unsynced`).
+    pub kind: String,
+    /// The nodes (or workers) it acted on.
+    pub nodes: Vec<String>,
+    /// When it took effect, in the history's time (nanoseconds since the
+    /// test began, or the event's position in an untimed history).
+    pub start: u64,
+    /// When it was undone, or the end of the history.
+    pub end: u64,
+    /// What exactly was done, in words (`kill n2`, `partition halves: n1 |
+    /// n2,n3`).
+    pub what: String,
+}
+
+impl FaultPeriod {
+    /// Its label: what was done, led by the fault's name where the words
+    /// do not start with it (`corrupt: kill n2 and ...`, but `kill n2`),
+    /// so a label cut short still says which fault it was.
+    pub fn label(&self) -> String {
+        match self.what.strip_prefix(self.kind.as_str()) {
+            Some(rest) if rest.starts_with(' ') => self.what.clone(),
+            _ => format!("{}: {}", self.kind, self.what),
+        }
+    }
+}
+
 /// How an operation ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -369,6 +400,24 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fault_label_leads_with_the_faults_name() {
+        let period = |kind: &str, what: &str| FaultPeriod {
+            kind: kind.into(),
+            nodes: vec!["n2".into()],
+            start: 1,
+            end: 2,
+            what: what.into(),
+        };
+        assert_eq!(period("kill", "kill n2").label(), "kill n2");
+        assert_eq!(
+            period("corrupt", "kill n2 and corrupt its data").label(),
+            "corrupt: kill n2 and corrupt its data"
+        );
+        // A name that only begins a word is no lead.
+        assert_eq!(period("pause", "pauses n2").label(), "pause: pauses n2");
+    }
 
     fn op(line: usize, kind: OpType, p: u64, f: &str, value: Value) -> Op {
         Op {

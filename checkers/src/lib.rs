@@ -26,7 +26,7 @@ pub mod verdict;
 pub mod wgl;
 
 pub use error::InputError;
-pub use history::{History, Op, OpType, Operation, Outcome, Paired, Process};
+pub use history::{FaultPeriod, History, Op, OpType, Operation, Outcome, Paired, Process};
 pub use model::{Model, ModelKind};
 pub use value::Value;
 pub use verdict::Verdict;

@@ -5,16 +5,16 @@
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::FromArgMatches;
 
 use harness::cli::{Cli, Command};
 use harness::commands;
 use harness::error::{UsageError, BAD_INPUT, INTERNAL};
 
 fn main() -> ExitCode {
-    // Each system adds its own flags to `test`.
-    let parsed = Cli::command()
-        .mut_subcommand("test", harness::systems::augment)
+    // Each system adds its own flags to `test`; lists in help come from
+    // the registries.
+    let parsed = harness::cli::help::command()
         .try_get_matches()
         .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
     let (cli, matches) = match parsed {

@@ -217,3 +217,67 @@ fn the_timeline_keeps_a_row_per_worker_when_processes_retire() {
     );
     std::fs::remove_dir_all(&s).unwrap();
 }
+
+/// The faults reports once left out, on real etcd (Debian's etcd-server):
+/// in the browser, report.html's Faults table lists each with its nodes
+/// and what was done, and the timeline is drawn with a labelled span for
+/// each.
+#[test]
+fn every_fault_period_renders_in_the_faults_table_and_the_timeline() {
+    let s = store("faults");
+    let o = common::faultline(&[
+        "test",
+        "--db",
+        "etcd",
+        "--store",
+        s.to_str().unwrap(),
+        "--nemesis",
+        "delay,blackhole,lose-unsynced,corrupt",
+        "--nemesis-interval",
+        "2",
+        "--time-limit",
+        "18",
+    ]);
+    assert!(
+        matches!(o.status.code(), Some(0..=2)),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let run = s.join(std::fs::read_link(s.join("latest")).unwrap());
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("results.json")).unwrap()).unwrap();
+    let faults = results["faults"].as_array().unwrap();
+    let dom = rendered_dom(
+        &format!("file://{}", run.join("report.html").display()),
+        &s.join("profile"),
+    );
+    let table = dom
+        .split("<section id=\"faults\">")
+        .nth(1)
+        .and_then(|t| t.split("</section>").next())
+        .expect("the Faults section");
+    // One row per fault period, each naming its fault and what was done.
+    let rows: Vec<String> = table.split("<tr>").skip(2).map(unescape).collect();
+    assert_eq!(rows.len(), faults.len(), "{table}");
+    for kind in ["delay", "blackhole", "lose-unsynced", "corrupt"] {
+        assert!(
+            rows.iter().any(|r| r.contains(&format!("<td>{kind}</td>"))),
+            "no {kind} row in {table}"
+        );
+    }
+    for (row, p) in rows.iter().zip(faults) {
+        assert!(row.contains(p["what"].as_str().unwrap()), "{row} for {p}");
+    }
+    assert!(dom.contains("<canvas id=\"tl\""), "the timeline is drawn");
+    // A script's text is not escaped in the DOM.
+    let data = common::timeline_data(&dom);
+    let spans = data["faults"].as_array().unwrap();
+    assert_eq!(spans.len(), faults.len());
+    for (span, p) in spans.iter().zip(faults) {
+        let label = span[2].as_str().unwrap();
+        assert!(
+            label.starts_with(p["kind"].as_str().unwrap()) && label.contains(p["what"].as_str().unwrap()),
+            "{label} for {p}"
+        );
+    }
+}

@@ -1,32 +1,40 @@
-//! faultline's nemesis: fault injection and the guarantee that every fault
-//! is healed.
+//! faultline's nemesis: fault injection, and the guarantee that every
+//! fault is healed.
 //!
-//! A database offers its powers as separate traits — [`Kill`] (kill and
-//! start a node), [`Pause`] (pause and resume one), [`Partition`],
-//! [`Clock`] — each optional behind [`Powers`], as Jepsen's DB protocols
-//! are; [`missing`] names the powers a run's faults need and lack. A [`Nemesis`] picks faults and targets from a seeded
-//! generator, applies them through those powers, remembers what is active
-//! and undoes all of it in [`Nemesis::heal`]. Every action returns an
-//! [`Event`] for the history, so reports can shade fault periods. The
-//! schedule (when to start and stop) belongs to the caller.
+//! Every fault is defined once, in [`FAULTS`] ([`fault`]): its name, its
+//! verbs in the history, the [`Power`] it needs, whether `--nemesis all`
+//! takes it. A database offers its powers as separate traits — [`Kill`],
+//! [`Pause`], [`Partition`], [`Links`], [`Disk`], [`Clock`], and the
+//! controller's [`PauseClients`] — each optional behind [`Powers`], as
+//! Jepsen's DB protocols are; [`missing`] names the powers a run's faults
+//! need and lack. A [`Nemesis`] takes the steps of a [`Schedule`] in turn,
+//! picks targets from a seeded generator, applies faults through those
+//! powers, remembers what is active and undoes all of it in
+//! [`Nemesis::heal`]. Every action returns an [`Event`] for the history;
+//! [`periods`] reads them back as fault periods for results and reports.
+//! When to start and stop is the caller's.
 //!
-//! Network faults go through [`Partition`]: a partition is data, a
-//! [`Grudge`] (which nodes each node drops), built in the shapes Jepsen
-//! uses (halves, random majority/minority, isolate one, majorities ring,
-//! bridge); packet loss drops a share of traffic between nodes. This crate
-//! knows nothing of processes, namespaces or iptables itself.
+//! Modules: [`fault`] (the table), `schedule` (`--nemesis` as written),
+//! `periods` (fault periods in a history), `grudge` (partitions as data,
+//! in Jepsen's shapes), [`proxy`] (the TCP proxies `delay` and
+//! `blackhole` act through), [`lossyfs`] (the filesystem that forgets
+//! what was not fsynced). This crate knows nothing of processes,
+//! namespaces or iptables: the harness implements the powers.
 
 #![deny(missing_docs)]
 
+pub mod fault;
 mod grudge;
 pub mod lossyfs;
+mod periods;
 pub mod proxy;
 mod schedule;
 
+pub use fault::{Fault, FaultDef, Power, FAULTS};
 pub use grudge::{Grudge, Shape};
+pub use periods::periods;
 pub use schedule::Schedule;
 
-use std::fmt;
 use std::str::FromStr;
 
 /// A power failed (a signal could not be sent, a node would not start).
@@ -156,17 +164,10 @@ pub fn missing<D: Powers + ?Sized>(faults: &[Fault], db: &mut D) -> Option<Strin
     let reasons: Vec<String> = faults
         .iter()
         .filter_map(|&f| {
-            let r = match f {
-                Fault::Kill => db.as_kill().map(|_| ()),
-                Fault::Pause => db.as_pause().map(|_| ()),
-                Fault::Partition | Fault::Loss => db.as_partition().map(|_| ()),
-                Fault::Delay | Fault::Blackhole => db.as_links().map(|_| ()),
-                Fault::LoseUnsynced | Fault::Corrupt => db.as_disk().map(|_| ()),
-                Fault::Clock | Fault::Strobe => db.as_clock().map(|_| ()),
-                // The controller's own power: every run has it.
-                Fault::ClientPause => Ok(()),
-            };
-            r.err().map(|why| format!("--nemesis {f}: {why}"))
+            f.def()
+                .needs
+                .lacking(db)
+                .map(|why| format!("--nemesis {f}: {why}"))
         })
         .collect();
     (!reasons.is_empty()).then(|| reasons.join("; "))
@@ -201,40 +202,6 @@ pub trait Nodes {
     fn name(&self, node: usize) -> String;
 }
 
-/// The faults a test may inject.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Fault {
-    /// Kill a node, later restart it.
-    Kill,
-    /// Pause a node, later resume it.
-    Pause,
-    /// Partition the network in a random shape, later heal it.
-    Partition,
-    /// Drop a share of the packets between nodes, later stop.
-    Loss,
-    /// Bump one node's wall clock by up to a minute either way, later
-    /// reset it.
-    Clock,
-    /// Flip one node's wall clock back and forth (by 0.2–2 s, every
-    /// `STROBE_PERIOD`), later reset it.
-    Strobe,
-    /// Delay every proxied link by `DELAY` plus up to `JITTER`, later
-    /// stop.
-    Delay,
-    /// Hold all traffic toward one node (it still sends), later let it
-    /// flow.
-    Blackhole,
-    /// Kill every node (or the primary, aimed at it) and lose what each
-    /// had written but not fsynced, later start them.
-    LoseUnsynced,
-    /// Kill one node, cut one of its data files short or flip bits in
-    /// it, later start it.
-    Corrupt,
-    /// Pause one client worker (a lock holder, in the lock workload)
-    /// between its operations, later let it go on.
-    ClientPause,
-}
-
 /// The delay `Fault::Delay` adds to each chunk on a link, each way.
 pub const DELAY: std::time::Duration = std::time::Duration::from_millis(50);
 /// Up to this much more, at random.
@@ -245,84 +212,6 @@ pub const STROBE_PERIOD_MS: u64 = 500;
 
 /// The share of packets `Fault::Loss` drops.
 pub const LOSS_PROBABILITY: f64 = 0.2;
-
-impl Fault {
-    fn verbs(self) -> (&'static str, &'static str) {
-        match self {
-            Fault::Kill => ("kill", "start"),
-            Fault::Pause => ("pause", "resume"),
-            Fault::Partition => ("start-partition", "stop-partition"),
-            Fault::Loss => ("start-loss", "stop-loss"),
-            Fault::Clock => ("bump-clock", "reset-clock"),
-            Fault::Strobe => ("strobe-clock", "reset-clock"),
-            Fault::ClientPause => ("pause-client", "resume-client"),
-            Fault::Delay => ("start-delay", "stop-delay"),
-            Fault::LoseUnsynced => ("lose-unsynced", "start"),
-            Fault::Corrupt => ("corrupt", "start"),
-            Fault::Blackhole => ("start-blackhole", "stop-blackhole"),
-        }
-    }
-
-    /// Whether the fault acts on the network (needs namespaces).
-    pub fn is_network(self) -> bool {
-        matches!(self, Fault::Partition | Fault::Loss)
-    }
-
-    /// Whether the fault moves node clocks (the nodes then run under
-    /// libfaketime).
-    pub fn moves_clocks(self) -> bool {
-        matches!(self, Fault::Clock | Fault::Strobe)
-    }
-
-    /// Whether the fault acts through faultline's proxies.
-    pub fn is_proxied(self) -> bool {
-        matches!(self, Fault::Delay | Fault::Blackhole)
-    }
-}
-
-impl fmt::Display for Fault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Fault::Kill => "kill",
-            Fault::Pause => "pause",
-            Fault::Partition => "partition",
-            Fault::Loss => "loss",
-            Fault::Clock => "clock",
-            Fault::Strobe => "strobe",
-            Fault::ClientPause => "client-pause",
-            Fault::Delay => "delay",
-            Fault::Blackhole => "blackhole",
-            Fault::LoseUnsynced => "lose-unsynced",
-            Fault::Corrupt => "corrupt",
-        })
-    }
-}
-
-impl FromStr for Fault {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Ok(match s {
-            "kill" => Fault::Kill,
-            "pause" => Fault::Pause,
-            "partition" => Fault::Partition,
-            "loss" => Fault::Loss,
-            "clock" => Fault::Clock,
-            "strobe" => Fault::Strobe,
-            "client-pause" => Fault::ClientPause,
-            "delay" => Fault::Delay,
-            "blackhole" => Fault::Blackhole,
-            "lose-unsynced" => Fault::LoseUnsynced,
-            "corrupt" => Fault::Corrupt,
-            other => {
-                return Err(format!(
-                    "unknown fault {other:?}; expected none, kill, pause, partition, loss, delay, blackhole, \
-                     lose-unsynced, corrupt, clock, strobe, client-pause or all (steps separated by commas, \
-                     faults that strike together joined by +)"
-                ))
-            }
-        })
-    }
-}
 
 /// A power the database lacks, as the error of the action that needed it.
 fn power<T>(p: Result<T, String>, action: &'static str) -> Result<T, FaultError> {
@@ -386,11 +275,6 @@ impl Nemesis {
         }
     }
 
-    /// Whether this nemesis ever does anything.
-    pub fn is_idle(&self) -> bool {
-        self.steps.is_empty()
-    }
-
     /// The faults in force, in words (`kill n2`), for progress lines.
     pub fn describe_active(&self) -> Option<String> {
         let parts: Vec<&str> = self.active.iter().map(|a| a.words.as_str()).collect();
@@ -434,7 +318,7 @@ impl Nemesis {
                 } else {
                     power(db.as_pause(), "pause").and_then(|p| p.pause(node))
                 };
-                let words = format!("{} {}", fault.verbs().0, db.name(node));
+                let words = format!("{} {}", fault.def().start, db.name(node));
                 (vec![node], vec![db.name(node)], result, words)
             }
             Fault::Partition => {
@@ -572,7 +456,7 @@ impl Nemesis {
             }
         };
         let event = Event {
-            f: fault.verbs().0,
+            f: fault.def().start,
             nodes: nodes.clone(),
             detail: words.clone(),
             error: result.err().map(|e| e.to_string()),
@@ -591,25 +475,22 @@ impl Nemesis {
     pub fn heal<D: Powers + ?Sized>(&mut self, db: &mut D) -> Vec<Event> {
         let mut events = Vec::new();
         while let Some(a) = self.active.pop() {
-            let result = match a.fault {
-                Fault::Kill | Fault::LoseUnsynced | Fault::Corrupt => power(db.as_kill(), "start")
+            // A fault is undone by its power's own undo.
+            let result = match a.fault.def().needs {
+                Power::Kill | Power::Disk => power(db.as_kill(), "start")
                     .and_then(|p| a.targets.iter().map(|&n| p.start(n)).fold(Ok(()), Result::and)),
-                Fault::Pause => power(db.as_pause(), "resume").and_then(|p| p.resume(a.targets[0])),
-                Fault::Partition | Fault::Loss => {
-                    power(db.as_partition(), "heal").and_then(|p| p.heal_network())
-                }
-                Fault::Clock | Fault::Strobe => {
+                Power::Pause => power(db.as_pause(), "resume").and_then(|p| p.resume(a.targets[0])),
+                Power::Network => power(db.as_partition(), "heal").and_then(|p| p.heal_network()),
+                Power::Clock => {
                     power(db.as_clock(), "reset clock").and_then(|p| p.set_clock(a.targets[0], 0))
                 }
-                Fault::ClientPause => {
+                Power::Clients => {
                     power(db.as_pause_clients(), "resume clients").and_then(|p| p.resume_clients())
                 }
-                Fault::Delay | Fault::Blackhole => {
-                    power(db.as_links(), "heal links").and_then(|p| p.heal_links())
-                }
+                Power::Links => power(db.as_links(), "heal links").and_then(|p| p.heal_links()),
             };
             events.push(Event {
-                f: a.fault.verbs().1,
+                f: a.fault.def().undo,
                 nodes: a.nodes,
                 detail: format!("undo: {}", a.words),
                 error: result.err().map(|e| e.to_string()),

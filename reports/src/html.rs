@@ -13,9 +13,8 @@ use std::fmt::Write as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use checkers::counterexample::{describe_op, Counterexample};
-use checkers::{Operation, Process};
+use checkers::{FaultPeriod, Operation, Process};
 
-use crate::faults::Period;
 use crate::plot::Plot;
 use crate::{escape, outcome_column, verdict_class, RunView};
 
@@ -31,7 +30,7 @@ fn secs(ns: u64) -> String {
 }
 
 /// Renders the report.
-pub fn render(view: &RunView, periods: &[Period], plots: &[Plot]) -> String {
+pub fn render(view: &RunView, periods: &[FaultPeriod], plots: &[Plot]) -> String {
     let mut h = String::with_capacity(1 << 20);
     let title = escape(&view.title);
     let v = verdict_class(view.verdict);
@@ -264,20 +263,29 @@ fn plots_section(h: &mut String, plots: &[Plot]) {
     h.push_str("</section>\n");
 }
 
-fn faults_table(h: &mut String, periods: &[Period]) {
+fn faults_table(h: &mut String, periods: &[FaultPeriod]) {
     h.push_str("<section id=\"faults\"><h2>Faults</h2>");
     if periods.is_empty() {
         h.push_str("<p>No faults were injected.</p></section>\n");
         return;
     }
-    h.push_str("<table><tr><th>from</th><th>to</th><th>fault</th></tr>");
+    h.push_str("<table><tr><th>from</th><th>to</th><th>fault</th><th>on</th><th>what was done</th></tr>");
     for p in periods.iter().take(MAX_ROWS) {
         let _ = write!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             secs(p.start),
             secs(p.end),
-            escape(&p.label)
+            escape(&p.kind),
+            escape(&p.nodes.join(", ")),
+            escape(&p.what)
+        );
+    }
+    if periods.len() > MAX_ROWS {
+        let _ = write!(
+            h,
+            "<tr><td colspan=\"5\">… {} more fault periods</td></tr>",
+            periods.len() - MAX_ROWS
         );
     }
     h.push_str("</table></section>\n");

@@ -58,6 +58,7 @@ mod tests {
             test: None,
             history: &h,
             operations: Vec::new(),
+            faults: Vec::new(),
             checkers: vec![CheckerView {
                 name: "linearizable".into(),
                 verdict: Verdict::Invalid,

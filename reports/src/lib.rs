@@ -4,14 +4,14 @@
 //! decide validity — every verdict shown comes from a checker.
 //!
 //! The centre is [`RunView`], everything a report shows, and
-//! [`write_all`], which writes every file into a run folder. Modules:
-//! [`faults`] (fault periods from the nemesis ops), [`plot`], [`html`],
-//! `timeline` (the report's timeline and its summary), [`cycle`]
-//! (dependency cycles as SVG), [`junit`].
+//! [`write_all`], which writes every file into a run folder. Fault periods
+//! come in the view as data (the `nemesis` crate reads them from the
+//! history): reports draw and list them, and know no fault by name.
+//! Modules: [`plot`], [`html`], `timeline` (the report's timeline and its
+//! summary), [`cycle`] (dependency cycles as SVG), [`junit`].
 #![deny(missing_docs)]
 
 pub mod cycle;
-pub mod faults;
 pub mod html;
 pub mod junit;
 pub mod plot;
@@ -21,7 +21,7 @@ use std::path::Path;
 
 use checkers::linearizable::Report;
 use checkers::txn::TxnReport;
-use checkers::{History, Operation, Outcome, Verdict};
+use checkers::{FaultPeriod, History, Operation, Outcome, Verdict};
 
 /// A report could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +64,8 @@ pub struct RunView<'a> {
     pub history: &'a History,
     /// Its client operations, paired.
     pub operations: Vec<Operation>,
+    /// The faults in force and when, in start order.
+    pub faults: Vec<FaultPeriod>,
     /// Each checker's finding.
     pub checkers: Vec<CheckerView>,
     /// The linearizability result, for per-key verdicts and counterexamples.
@@ -81,8 +83,8 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
 
 /// Writes `report.html`, `junit.xml` and the plots (PNG and SVG) into `dir`.
 pub fn write_all(dir: &Path, view: &RunView) -> Result<(), ReportError> {
-    let periods = faults::periods(view.history);
-    let plots = plot::render_all(&view.operations, &periods)?;
+    let periods = &view.faults;
+    let plots = plot::render_all(&view.operations, periods)?;
     for p in &plots {
         write(&dir.join(format!("{}.png", p.name)), &p.png)?;
         write(&dir.join(format!("{}.svg", p.name)), p.svg.as_bytes())?;
@@ -90,7 +92,7 @@ pub fn write_all(dir: &Path, view: &RunView) -> Result<(), ReportError> {
     write(&dir.join("junit.xml"), junit::render(view).as_bytes())?;
     write(
         &dir.join("report.html"),
-        html::render(view, &periods, &plots).as_bytes(),
+        html::render(view, periods, &plots).as_bytes(),
     )?;
     Ok(())
 }

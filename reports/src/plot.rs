@@ -8,11 +8,10 @@
 use std::collections::BTreeMap;
 use std::sync::Once;
 
-use checkers::{Operation, Outcome};
+use checkers::{FaultPeriod, Operation, Outcome};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::faults::Period;
 use crate::ReportError;
 
 /// Width and height of every plot, in pixels.
@@ -72,7 +71,7 @@ struct Data {
 }
 
 impl Data {
-    fn new(ops: &[Operation], periods: &[Period]) -> Data {
+    fn new(ops: &[Operation], periods: &[FaultPeriod]) -> Data {
         let mut points: BTreeMap<(String, Outcome), Vec<(f64, f64)>> = BTreeMap::new();
         let mut span: f64 = 1.0;
         let (mut lo, mut hi) = (f64::MAX, 0.0f64);
@@ -101,7 +100,7 @@ impl Data {
             bucket: (span / 100.0).max(0.1),
             faults: periods
                 .iter()
-                .map(|p| (p.start as f64 / 1e9, p.end as f64 / 1e9, p.label.clone()))
+                .map(|p| (p.start as f64 / 1e9, p.end as f64 / 1e9, p.label()))
                 .collect(),
         }
     }
@@ -328,7 +327,7 @@ fn svg(kind: Kind, data: &Data, name: &str) -> Result<String, ReportError> {
 }
 
 /// Draws every plot.
-pub fn render_all(ops: &[Operation], periods: &[Period]) -> Result<Vec<Plot>, ReportError> {
+pub fn render_all(ops: &[Operation], periods: &[FaultPeriod]) -> Result<Vec<Plot>, ReportError> {
     font();
     let data = Data::new(ops, periods);
     let mut plots = Vec::new();

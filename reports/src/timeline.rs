@@ -20,10 +20,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 use checkers::counterexample::describe_op;
-use checkers::{Operation, Outcome, Process};
+use checkers::{FaultPeriod, Operation, Outcome, Process};
 use serde_json::json;
 
-use crate::faults::Period;
 use crate::{escape, RunView};
 use crate::{outcome_column, verdict_class};
 
@@ -198,7 +197,7 @@ fn timeline_ops<'a>(ops: &'a [Operation], failure: Option<&Operation>) -> Vec<&'
 fn data(
     view: &RunView,
     shown: &[&Operation],
-    periods: &[Period],
+    periods: &[FaultPeriod],
     failure: Option<&Operation>,
 ) -> serde_json::Value {
     let given_up = given_up(view);
@@ -232,20 +231,20 @@ fn data(
         "ops": ops,
         "end": at(end),
         "unit": if view.history.timed { "ms" } else { "event" },
-        "faults": periods.iter().map(|p| json!([at(p.start), at(p.end), p.label])).collect::<Vec<_>>(),
+        "faults": periods.iter().map(|p| json!([at(p.start), at(p.end), p.label()])).collect::<Vec<_>>(),
         "failure": failure,
     })
 }
 
 /// Operations by outcome, faults by kind, and the anomaly sentence.
-fn summary(h: &mut String, view: &RunView, periods: &[Period]) {
+fn summary(h: &mut String, view: &RunView, periods: &[FaultPeriod]) {
     let mut outcomes = [0usize; 3];
     for o in &view.operations {
         outcomes[outcome_column(o.outcome)] += 1;
     }
     let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
     for p in periods {
-        *kinds.entry(p.kind).or_default() += 1;
+        *kinds.entry(p.kind.as_str()).or_default() += 1;
     }
     let mut kinds: Vec<_> = kinds.into_iter().collect();
     kinds.sort_by_key(|&(k, n)| (Reverse(n), k));
@@ -274,7 +273,7 @@ fn summary(h: &mut String, view: &RunView, periods: &[Period]) {
 
 /// The timeline section: the summary, a line on how to read it, and the
 /// canvas with its data and script.
-pub(crate) fn section(h: &mut String, view: &RunView, periods: &[Period], failure: Option<&Operation>) {
+pub(crate) fn section(h: &mut String, view: &RunView, periods: &[FaultPeriod], failure: Option<&Operation>) {
     h.push_str("<section id=\"timeline\"><h2>Timeline</h2>");
     summary(h, view, periods);
     let shown = timeline_ops(&view.operations, failure);
@@ -364,6 +363,7 @@ mod tests {
             checkers: Vec::new(),
             linearizable: None,
             transactions: None,
+            faults: Vec::new(),
         }
     }
 
@@ -378,7 +378,7 @@ mod tests {
     }
 
     /// The section's embedded `DATA`, as the browser reads it.
-    fn embedded(view: &RunView, periods: &[Period]) -> (String, serde_json::Value) {
+    fn embedded(view: &RunView, periods: &[FaultPeriod]) -> (String, serde_json::Value) {
         let mut h = String::new();
         section(&mut h, view, periods, None);
         let from = h.find("const DATA=").expect("DATA is embedded") + "const DATA=".len();
@@ -489,11 +489,12 @@ mod tests {
             (4, "invoke", "0", "read"),
             (5, "info", "0", "read"),
         ]);
-        let period = |kind, label: &str, start, end| Period {
-            kind,
-            label: label.into(),
+        let period = |kind: &str, what: &str, start, end| FaultPeriod {
+            kind: kind.into(),
+            nodes: Vec::new(),
             start,
             end,
+            what: what.into(),
         };
         let periods = [
             period("partition", "partition isolate one: n1,n3 | n2", 0, 3),

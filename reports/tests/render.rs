@@ -59,6 +59,7 @@ fn plots_and_report_show_the_run() {
         test: Some(serde_json::json!({"command": ["faultline", "test"], "config": {}})),
         history: &history,
         operations: history.operations().unwrap(),
+        faults: nemesis::periods(&history),
         checkers: vec![CheckerView {
             name: "linearizable".into(),
             verdict: report.verdict,
@@ -121,6 +122,7 @@ fn a_transactional_report_draws_each_cycle_and_explains_it() {
         test: None,
         history: &history,
         operations: history.operations().unwrap(),
+        faults: Vec::new(),
         checkers: vec![CheckerView {
             name: "list-append".into(),
             verdict: report.verdict,
@@ -140,4 +142,55 @@ fn a_transactional_report_draws_each_cycle_and_explains_it() {
         html.contains("not <b>repeatable-read</b>"),
         "the weakest model ruled out is named"
     );
+}
+
+/// Reports draw the periods they are given, whatever the fault: each is
+/// a row of the Faults table and a labelled span in the timeline's data.
+#[test]
+fn every_fault_period_given_is_listed_and_labelled() {
+    let (history, _) = import::parse(&history_text(), "h.jsonl", None).unwrap();
+    let report = check(&history, ModelKind::Register, None, &Options::default()).unwrap();
+    let faults: Vec<checkers::FaultPeriod> =
+        ["delay", "blackhole", "lose-unsynced", "corrupt", "client-pause"]
+            .iter()
+            .enumerate()
+            .map(|(i, kind)| checkers::FaultPeriod {
+                kind: kind.to_string(),
+                nodes: vec![format!("n{i}")],
+                start: i as u64 * 100_000_000,
+                end: i as u64 * 100_000_000 + 50_000_000,
+                what: format!("something <{kind}> did to n{i}"),
+            })
+            .collect();
+    let view = RunView {
+        title: "faults".into(),
+        verdict: report.verdict,
+        sentence: String::new(),
+        test: None,
+        history: &history,
+        operations: history.operations().unwrap(),
+        faults: faults.clone(),
+        checkers: Vec::new(),
+        linearizable: Some(&report),
+        transactions: None,
+    };
+    let html = reports::html::render(&view, &view.faults, &[]);
+    let table = html.split("<section id=\"faults\">").nth(1).unwrap();
+    let data = html.split("const DATA=").nth(1).unwrap();
+    let data: serde_json::Value = serde_json::Deserializer::from_str(data)
+        .into_iter()
+        .next()
+        .unwrap()
+        .unwrap();
+    let spans = data["faults"].as_array().unwrap();
+    assert_eq!(spans.len(), faults.len());
+    for (p, span) in faults.iter().zip(spans) {
+        let row = format!(
+            "<td>{}</td><td>{}</td><td>something &lt;{}&gt; did to {}</td>",
+            p.kind, p.nodes[0], p.kind, p.nodes[0]
+        );
+        assert!(table.contains(&row), "no row {row} in {table}");
+        assert_eq!(span[2], p.label(), "{span}");
+        assert!(span[2].as_str().unwrap().starts_with(&p.kind));
+    }
 }

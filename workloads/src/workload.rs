@@ -68,6 +68,24 @@ impl Workload {
         }
     }
 
+    /// What the clients do and what is checked, in words, for help.
+    pub fn about(self) -> &'static str {
+        match self {
+            Workload::Register => "reads and writes on independent keys, checked for linearizability",
+            Workload::CasRegister => {
+                "reads, writes and compare-and-sets on independent keys, checked for linearizability"
+            }
+            Workload::Set => "adds to one set, then final reads: no acknowledged add may be lost",
+            Workload::Lock => "acquire and release on independent locks, checked as a mutex",
+            Workload::ListAppend => {
+                "transactions of appends and whole-list reads; Elle's list-append checker"
+            }
+            Workload::RwRegister => {
+                "transactions that read two registers and write one; Elle's rw-register checker"
+            }
+        }
+    }
+
     /// The checker that judges it.
     pub fn judge(self) -> Judge {
         match self {

@@ -89,17 +89,13 @@ pub fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig,
             _ => {}
         }
     }
-    if schedule.all {
-        for f in schedule.faults() {
-            if let Some(why) = system
-                .refuses(f)
-                .or_else(|| impossible_here(f, &backend, &*system))
-            {
-                eprintln!("--nemesis all: without {f} ({why})");
-                schedule.retain(|g| g != f);
-            }
-        }
-    }
+    // Under `all`, what the system or the nodes cannot take is left out
+    // (said with the rest once the cluster's own powers are known).
+    schedule.leave_out(|f| {
+        system
+            .refuses(f)
+            .or_else(|| impossible_here(f, &backend, &*system))
+    });
     let faults = schedule.faults();
     local_namespaces(&mut backend, &*system, &faults)?;
     let targets = args

@@ -1,7 +1,10 @@
 //! The command line: raw flags as clap parses them. Validation into the
-//! checker's options happens in each command's module.
+//! checker's options happens in each command's module. Flags that list
+//! things (systems, workloads, faults, models) get their help from those
+//! lists in `help.rs`; the doc comments here say only what the flag is.
 
 pub mod config;
+pub mod help;
 
 use std::path::PathBuf;
 
@@ -32,7 +35,8 @@ pub enum Command {
     /// One node of the built-in demo cluster (started by `faultline test`).
     #[command(hide = true)]
     DemoNode(DemoNodeArgs),
-    /// Check recorded histories for linearizability.
+    /// Check recorded histories: linearizability against a model, or
+    /// Elle's transactional anomalies.
     #[command(
         after_help = "Exit codes: 0 every file valid; 1 some file invalid (even if others could not be \
 read: a finding is never hidden); 2 some file unknown (a budget ran out); 254 bad arguments, or a file \
@@ -48,17 +52,11 @@ pub struct CheckArgs {
     /// History files: faultline JSONL, Jepsen EDN, Porcupine etcd or kv logs.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// The model: register, cas-register, multi-register, etcd, kv, mutex,
-    /// set, unordered-queue, fifo-queue; or, for transactional histories,
-    /// list-append or rw-register (Elle's checkers). Default: the format's
-    /// own (etcd logs: etcd, kv logs: kv), else guessed from the functions
-    /// and micro-ops used.
+    /// The model (help: the list of models).
     #[arg(long, short)]
     pub model: Option<String>,
-    /// For list-append and rw-register: the consistency models the history
-    /// must satisfy, comma-separated: strict-serializable, serializable,
-    /// snapshot-isolation, repeatable-read, read-committed,
-    /// read-uncommitted. Default: strict-serializable.
+    /// For transactional histories, the consistency models to hold them
+    /// to (help: the list of models).
     #[arg(long, value_delimiter = ',')]
     pub consistency_models: Vec<String>,
     /// Force the input format: jsonl, edn, etcd-log, kv-log.
@@ -124,11 +122,7 @@ pub struct BenchArgs {
 
 #[derive(Args, Debug)]
 pub struct TestArgs {
-    /// The system under test: demo (built in), etcd (Debian's
-    /// etcd-server), zookeeper (Debian's zookeeper), redis (Debian's
-    /// redis-server, with Sentinel) or consul. Each has flags of its own
-    /// (--etcd-reads, --zookeeper-reads, --redis-wait, --consul-reads,
-    /// --mode, ...).
+    /// The system under test (help: the list of systems).
     #[arg(long, default_value = "demo")]
     pub db: String,
     /// Test an existing cluster of --db's system instead of starting one
@@ -181,18 +175,14 @@ pub struct TestArgs {
     /// change the key: what shows stale reads.
     #[arg(long, default_value_t = 0)]
     pub readers_per_key: usize,
-    /// register, cas-register (independent keys), set, lock, or the
-    /// transactional list-append and rw-register (Elle's checkers).
+    /// What the clients do (help: the list of workloads).
     #[arg(long, short, default_value = "cas-register")]
     pub workload: String,
-    /// For list-append and rw-register: the consistency models the
-    /// history must satisfy, comma-separated (strict-serializable,
-    /// serializable, snapshot-isolation, repeatable-read, read-committed,
-    /// read-uncommitted). Default: strict-serializable.
+    /// For transactional workloads, the consistency models to hold the
+    /// history to (help: the list of models).
     #[arg(long, value_delimiter = ',')]
     pub consistency_models: Vec<String>,
-    /// Faults: none, kill, pause, partition, loss, all, or a comma list.
-    /// Default: kill,pause (none with --endpoints).
+    /// The faults (help: the fault table).
     #[arg(long)]
     pub nemesis: Option<String>,
     /// Which nodes faults hit: random, or primary (the current leader).

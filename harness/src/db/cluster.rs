@@ -25,12 +25,6 @@ use crate::node::netns::Network;
 use crate::node::proxies::Proxies;
 use crate::node::{self, on_each, Node};
 
-/// Why a system's clocks cannot be moved. Measured on Debian's builds.
-pub const NO_FAKETIME: &str = "clock faults need libfaketime, and only ZooKeeper's JVMs honour it here: \
-     Go servers (etcd, Consul) read the clock through the vDSO, past libfaketime, \
-     and redis-server under libfaketime hangs at start (its allocator's clock_gettime recursion); \
-     the machine's own clock is never touched";
-
 /// One daemon on one node.
 pub struct Daemon {
     /// Its name in messages (`n1`, `n1-sentinel`).
@@ -503,6 +497,9 @@ fn no_proxies(action: &'static str) -> FaultError {
 }
 
 const NO_PROXIES: &str = "this cluster's links do not go through faultline's proxies";
+/// A clock fault on nodes started without libfaketime (the system's own
+/// refusal, with its reason, comes first where it has one).
+const NO_FAKETIME: &str = "this cluster's nodes do not run under libfaketime";
 
 impl<S: Service> Cluster<S> {
     fn clock_file(&self, node: usize, action: &'static str) -> Result<PathBuf, FaultError> {

@@ -268,16 +268,15 @@ async fn perform(
 }
 
 /// Why the cluster cannot take the schedule's faults, if it cannot; under
-/// `--nemesis all`, what it cannot take is dropped instead (and said).
+/// `--nemesis all`, what it cannot take is dropped instead, and every
+/// fault `all` left out is said once, with its reason.
 fn lacking(db: &mut dyn Db, schedule: &mut Schedule) -> Option<String> {
     if !schedule.all {
         return nemesis::missing(&schedule.faults(), db);
     }
-    for f in schedule.faults() {
-        if let Some(why) = nemesis::missing(&[f], db) {
-            eprintln!("--nemesis all: without {f} ({why})");
-            schedule.retain(|g| g != f);
-        }
+    schedule.leave_out(|f| f.def().needs.lacking(db));
+    for line in schedule.left_out_lines() {
+        eprintln!("--nemesis all: {line}");
     }
     eprintln!("--nemesis all: {}", schedule.describe());
     None

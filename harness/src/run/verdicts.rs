@@ -1,6 +1,8 @@
 //! Judging a history and writing what a person reads: run the checker,
 //! compose the verdict, say the finding in one sentence, and write
-//! `results.json`, `report.html`, `junit.xml` and the plots. `faultline
+//! `results.json` (with the fault periods: `"faults": [{"kind", "nodes",
+//! "start", "end", "what"}]`, times in ns since the test began),
+//! `report.html`, `junit.xml` and the plots. `faultline
 //! test`, `analyze`, `report` and `check --report` all end here.
 
 use std::path::Path;
@@ -104,10 +106,14 @@ pub fn write_reports(
     details: serde_json::Value,
     detail: Detail<'_>,
 ) -> Result<Judged> {
+    // Read once from the nemesis's ops: what results.json lists is what
+    // the report shades.
+    let faults = nemesis::periods(history);
     let results = serde_json::json!({
         "verdict": checker.verdict,
         "sentence": checker.sentence,
         "checkers": { checker.name.clone(): details },
+        "faults": faults,
     });
     let out = dir.join(store::RESULTS);
     std::fs::write(&out, serde_json::to_vec_pretty(&results)?)
@@ -119,6 +125,7 @@ pub fn write_reports(
         test,
         history,
         operations: history.operations()?,
+        faults,
         checkers: vec![checker.clone()],
         linearizable: match detail {
             Detail::Linearizable(r) => Some(r),

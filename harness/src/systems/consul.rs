@@ -103,6 +103,10 @@ impl System for ConsulSystem {
         serde_json::json!(self.flags)
     }
 
+    fn no_faketime(&self) -> Option<&'static str> {
+        Some(super::GO_CLOCK)
+    }
+
     fn start(&self, machines: Machines, _faults: &[Fault]) -> Result<Box<dyn Db>> {
         Ok(Box::new(Consul::start(&self.bin, machines, self.reads)?))
     }

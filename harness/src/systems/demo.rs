@@ -75,7 +75,7 @@ impl System for DemoSystem {
                  faults, or --nemesis kill,pause"
                     .into(),
             ),
-            Fault::Clock => {
+            f if f.moves_clocks() => {
                 Some("the demo cluster does not run under libfaketime; use --db zookeeper".into())
             }
             _ => None,

@@ -127,6 +127,10 @@ impl System for EtcdSystem {
         true
     }
 
+    fn no_faketime(&self) -> Option<&'static str> {
+        Some(super::GO_CLOCK)
+    }
+
     fn start(&self, machines: Machines, _faults: &[Fault]) -> Result<Box<dyn Db>> {
         Ok(Box::new(Etcd::start(machines, self.reads, self.lease_ttl())?))
     }

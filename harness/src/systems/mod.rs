@@ -51,9 +51,21 @@ pub trait System: Send + Sync {
     /// Why it cannot take `fault` on any backend, if it cannot. Only
     /// systems that run under libfaketime take the clock faults.
     fn refuses(&self, fault: Fault) -> Option<String> {
-        fault
-            .moves_clocks()
-            .then(|| crate::db::cluster::NO_FAKETIME.to_string())
+        if !fault.moves_clocks() {
+            return None;
+        }
+        self.no_faketime().map(|why| {
+            format!(
+                "clock faults need libfaketime, and only ZooKeeper's JVMs honour it here: {why}; the \
+                 machine's own clock is never touched"
+            )
+        })
+    }
+
+    /// Why its servers cannot run under libfaketime, for the clock faults'
+    /// refusal; `None` where they can.
+    fn no_faketime(&self) -> Option<&'static str> {
+        Some("faultline does not run this system under libfaketime")
     }
 
     /// Whether its lock workload's holders make guarded writes (see
@@ -90,6 +102,9 @@ pub trait System: Send + Sync {
     fn client(&self, endpoint: &str, timeout: Duration, workload: Workload) -> Result<Box<dyn Client>>;
 }
 
+/// Why a Go server's clock cannot be moved. Measured on Debian's builds.
+pub const GO_CLOCK: &str = "Go servers (etcd, Consul) read the clock through the vDSO, past libfaketime";
+
 /// A system's own flags, parsed by clap beside the common ones.
 pub trait Flags: clap::Args + Send + 'static {
     /// The system these flags configure.
@@ -103,6 +118,9 @@ type Build = fn(&ArgMatches, &Context) -> Result<Box<dyn System>, UsageError>;
 pub struct Entry {
     /// The name `--db` takes.
     pub name: &'static str,
+    /// What it is and where it comes from, for help (`Debian's
+    /// etcd-server`).
+    pub what: &'static str,
     augment: fn(clap::Command) -> clap::Command,
     build: Build,
 }
@@ -113,31 +131,42 @@ fn build<F: Flags + FromArgMatches>(m: &ArgMatches, ctx: &Context) -> Result<Box
         .system(ctx)
 }
 
-const fn entry<F: Flags + FromArgMatches>(name: &'static str) -> Entry {
+const fn entry<F: Flags + FromArgMatches>(name: &'static str, what: &'static str) -> Entry {
     Entry {
         name,
+        what,
         augment: F::augment_args,
         build: build::<F>,
     }
 }
 
+impl Entry {
+    /// The flags of its own, as `--long` names.
+    pub fn flags(&self) -> Vec<String> {
+        (self.augment)(clap::Command::new(self.name))
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+            .collect()
+    }
+}
+
 /// Declares each system's module and lists it in `SYSTEMS`.
 macro_rules! systems {
-    ($($name:ident: $flags:ident),* $(,)?) => {
+    ($($name:ident: $flags:ident = $what:literal),* $(,)?) => {
         $(pub mod $name;)*
 
         /// Every system `--db` can name, the default first.
-        pub const SYSTEMS: &[Entry] = &[$(entry::<$name::$flags>(stringify!($name))),*];
+        pub const SYSTEMS: &[Entry] = &[$(entry::<$name::$flags>(stringify!($name), $what)),*];
     };
 }
 
 systems! {
-    demo: DemoFlags,
-    etcd: EtcdFlags,
-    zookeeper: ZooKeeperFlags,
-    redis: RedisFlags,
-    consul: ConsulFlags,
-    postgres: PostgresFlags,
+    demo: DemoFlags = "faultline's own, built in, with switchable bugs",
+    etcd: EtcdFlags = "Debian's etcd-server",
+    zookeeper: ZooKeeperFlags = "Debian's zookeeper",
+    redis: RedisFlags = "Debian's redis-server, with a Sentinel per node",
+    consul: ConsulFlags = "HashiCorp's consul binary",
+    postgres: PostgresFlags = "Debian's postgresql, one server",
 }
 
 /// Adds every system's flags to `faultline test`, and the systems'

@@ -120,6 +120,11 @@ impl System for RedisSystem {
         serde_json::json!({ "redis_wait": self.wait, "redis_appendfsync": self.aof })
     }
 
+    /// Measured on Debian's build.
+    fn no_faketime(&self) -> Option<&'static str> {
+        Some("redis-server under libfaketime hangs at start (its allocator's clock_gettime recursion)")
+    }
+
     /// Sentinels turn a returning old primary into a replica only at
     /// their 10-second check; a final read before that counts its missing
     /// writes as lost.

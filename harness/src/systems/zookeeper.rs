@@ -97,7 +97,7 @@ impl System for ZooKeeperSystem {
     }
 
     /// Every fault, the clock included: the JVM honours libfaketime.
-    fn refuses(&self, _fault: Fault) -> Option<String> {
+    fn no_faketime(&self) -> Option<&'static str> {
         None
     }
 

@@ -142,3 +142,14 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// The data report.html's timeline is drawn from (`const DATA=...`), as
+/// the page holds it or the browser's DOM shows it.
+pub fn timeline_data(html: &str) -> serde_json::Value {
+    let from = html.split("const DATA=").nth(1).expect("the timeline's data");
+    serde_json::Deserializer::from_str(from)
+        .into_iter()
+        .next()
+        .expect("the timeline's data")
+        .expect("the timeline's data is JSON")
+}
