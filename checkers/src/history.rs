@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::InputError;
 use crate::value::Value;
 
-/// The four event types of DESIGN §1.
+/// The four event types: `invoke` (an operation begins), `ok` (it took
+/// effect), `fail` (it certainly did not), `info` (it may have, at any
+/// time after its invocation, or never).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OpType {

@@ -1,16 +1,21 @@
 //! faultline's checkers: the history model, importers, models, and the
-//! checkers that decide whether a history is linearizable.
+//! checkers that judge a history — linearizability (Knossos' and
+//! Porcupine's job), transactional consistency (Elle's), and lost adds.
 //!
 //! The centre is [`Model`] (init, step, parse) and [`linearizable::check`],
-//! which returns plain data ([`linearizable::Report`]); rendering is the
-//! `reports` crate's job. This crate does no I/O beyond reading history
-//! files and knows nothing of clusters, clients or faults.
+//! which returns plain data ([`linearizable::Report`]); [`txn::check`]
+//! does the same for transactions. Rendering is the `reports` crate's job.
+//! This crate does no I/O beyond reading history files and knows nothing
+//! of clusters, clients or faults.
 //!
 //! Modules: [`value`] and [`history`] (the data), [`import`] (JSONL, EDN,
-//! Porcupine logs), [`model`] (register, cas-register, multi-register,
-//! etcd, kv, mutex, set, queues), [`wgl`] (the search), [`linearizable`]
-//! (partitioning, parallelism, budgets), [`counterexample`] (why, in
-//! words), [`set`] (lost adds), [`verdict`].
+//! Porcupine logs), [`model`] (one model per module: register and
+//! cas-register, multi-register, etcd, kv, mutex, set, queues), [`wgl`]
+//! (the search), [`linearizable`] (partitioning, parallelism, budgets),
+//! [`counterexample`] (why, in words), [`txn`] (list-append and
+//! rw-register: dependency graphs, cycles, anomalies, consistency
+//! models), [`set`] (lost adds), [`verdict`], [`error`] (bad input, with
+//! file and line).
 #![deny(missing_docs)]
 
 pub mod counterexample;

@@ -1,5 +1,6 @@
 //! `Verdict`: valid, invalid or unknown, and how verdicts compose
-//! (invalid beats unknown beats valid, DESIGN §2).
+//! (invalid beats unknown beats valid: one invalid key makes the history
+//! invalid, and an undecided one makes an otherwise valid history unknown).
 
 use std::fmt;
 

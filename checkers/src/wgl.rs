@@ -163,7 +163,8 @@ struct Events {
 impl Events {
     fn new(calls: &[u64], rets: &[Option<u64>]) -> Events {
         // (time, kind, op): at equal times calls sort before returns, so
-        // ops that share a timestamp are concurrent (DESIGN §2).
+        // ops that share a timestamp are concurrent: intervals are closed,
+        // since a clock too coarse to order two events must not order them.
         let mut ev: Vec<(u64, u8, u32)> = Vec::with_capacity(calls.len() * 2);
         for (i, (&c, r)) in calls.iter().zip(rets).enumerate() {
             ev.push((c, 0, i as u32));

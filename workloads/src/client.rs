@@ -6,7 +6,8 @@
 //! `ok` (took effect), `fail` (definitely did not: refused before sending,
 //! a compare that did not match), `info` (anything else on a mutation). A
 //! read that times out is a `fail`: reads have no effect. Mutations are
-//! never retried after an indeterminate error (DESIGN §5).
+//! never retried after an indeterminate error: a retry could apply them
+//! twice, and the history would not say so.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -25,7 +25,8 @@ use crate::client::{BoxFuture, Client, Completion, Invocation};
 use crate::etcd::explain;
 
 /// Consul's read consistency modes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Consistency {
     /// `?consistent`: the leader confirms it still leads.
     Consistent,
@@ -33,6 +34,27 @@ pub enum Consistency {
     Default,
     /// `?stale`: any server answers from its own state.
     Stale,
+}
+
+impl Consistency {
+    /// Each mode by name, with what it means: `--consul-reads`' choices.
+    pub const NAMED: &[(&str, &str, Consistency)] = &[
+        (
+            "consistent",
+            "the leader confirms it still leads",
+            Consistency::Consistent,
+        ),
+        (
+            "default",
+            "the leader answers without checking it still leads",
+            Consistency::Default,
+        ),
+        (
+            "stale",
+            "any server answers from its own state",
+            Consistency::Stale,
+        ),
+    ];
 }
 
 impl Consistency {

@@ -24,12 +24,25 @@ use zookeeper_client as zk;
 use crate::client::{BoxFuture, Client, Completion, Invocation};
 
 /// How reads are served.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Reads {
     /// `getData` from the session's server: may be stale.
     Plain,
     /// `sync` first, so the server has caught up with the leader.
     Sync,
+}
+
+impl Reads {
+    /// Each mode by name, with what it means: `--zookeeper-reads`' choices.
+    pub const NAMED: &[(&str, &str, Reads)] = &[
+        ("sync", "sync, then read", Reads::Sync),
+        (
+            "plain",
+            "read what the session's server has: may be stale",
+            Reads::Plain,
+        ),
+    ];
 }
 
 const ROOT: &str = "/faultline";

@@ -1,6 +1,6 @@
 //! faultline's native JSON Lines history: one op per line with the fields
-//! of DESIGN §1 (`index`, `time`, `type`, `process`, `f`, `key`, `value`,
-//! `error`). Unknown fields are ignored so newer writers stay readable.
+//! `index`, `time` (ns since the test began), `type`, `process`, `f`,
+//! `key`, `value` and `error`, as `faultline test` writes them. Unknown fields are ignored so newer writers stay readable.
 
 use std::borrow::Cow;
 

@@ -1,6 +1,6 @@
 //! Importers: turn a history file of any supported format into a `History`.
 //!
-//! Formats (DESIGN §1): faultline's JSONL, Jepsen EDN (one map per line, one
+//! Formats: faultline's JSONL, Jepsen EDN (one map per line, one
 //! vector of maps, `#jepsen.history.Op{...}` records), Porcupine's etcd logs
 //! and Porcupine's kv logs (EDN maps with a `:key`). The format is detected
 //! from the content unless forced. Jepsen's independent `[key value]` tuples

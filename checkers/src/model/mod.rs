@@ -17,22 +17,22 @@
 //! it is overwritten may be forgotten).
 
 mod kv;
+mod multi_register;
 mod mutex;
 mod queue;
 mod register;
 mod set;
-mod txn;
 
 use std::fmt;
 use std::hash::Hash;
 use std::str::FromStr;
 
 pub use kv::Kv;
+pub use multi_register::MultiRegister;
 pub use mutex::Mutex;
 pub use queue::{FifoQueue, UnorderedQueue};
 pub use register::{Flavor, Register};
 pub use set::Set;
-pub use txn::MultiRegister;
 
 use crate::error::excerpt;
 use crate::history::Operation;

@@ -1,4 +1,4 @@
-//! The run store (DESIGN §4): one folder per run,
+//! The run store: one folder per run,
 //! `<store>/<test-name>/<YYYYMMDDTHHMMSS>/`, holding `test.json`,
 //! `history.jsonl`, `results.json` and `nodes/`; `<store>/latest` points
 //! to the newest run.

@@ -27,32 +27,17 @@ use crate::db::Db;
 pub struct ConsulFlags {
     /// Consul reads: consistent, default (the leader answers without
     /// checking it still leads) or stale (any server).
-    #[arg(long, value_enum, default_value = "consistent")]
-    pub consul_reads: ConsulReads,
+    #[arg(long, default_value = "consistent", value_parser = super::named(Consistency::NAMED))]
+    pub consul_reads: Consistency,
     /// The consul binary for --db consul (default: `consul` on PATH).
     #[arg(long)]
     pub consul_bin: Option<PathBuf>,
 }
 
-/// `--consul-reads`.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ConsulReads {
-    /// `?consistent`.
-    Consistent,
-    /// Neither flag.
-    Default,
-    /// `?stale`.
-    Stale,
-}
 
 impl Flags for ConsulFlags {
     fn system(self, ctx: &Context) -> Result<Box<dyn System>, UsageError> {
-        let reads = match self.consul_reads {
-            ConsulReads::Consistent => Consistency::Consistent,
-            ConsulReads::Default => Consistency::Default,
-            ConsulReads::Stale => Consistency::Stale,
-        };
+        let reads = self.consul_reads;
         // An existing cluster needs no binary here.
         let bin = if ctx.existing {
             PathBuf::from("consul")

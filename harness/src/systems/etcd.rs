@@ -24,8 +24,8 @@ use crate::db::Db;
 pub struct EtcdFlags {
     /// etcd reads: linearizable, or serializable (served locally; stale
     /// under partition).
-    #[arg(long, value_enum, default_value = "linearizable")]
-    pub etcd_reads: EtcdReads,
+    #[arg(long, default_value = "linearizable", value_parser = super::named(Reads::NAMED))]
+    pub etcd_reads: Reads,
     /// CA certificate (PEM) for etcd's https:// endpoints.
     #[arg(long)]
     pub cacert: Option<PathBuf>,
@@ -41,15 +41,6 @@ pub struct EtcdFlags {
     pub lease_ttl: u64,
 }
 
-/// `--etcd-reads`.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum EtcdReads {
-    /// Through the leader.
-    Linearizable,
-    /// From the node's own state.
-    Serializable,
-}
 
 impl Flags for EtcdFlags {
     fn system(self, ctx: &Context) -> Result<Box<dyn System>, UsageError> {
@@ -61,10 +52,7 @@ impl Flags for EtcdFlags {
         }
         let tls = load_tls(self.cacert.as_deref(), self.cert.as_deref(), self.key.as_deref())
             .map_err(|e| UsageError(format!("{e:#}")))?;
-        let reads = match self.etcd_reads {
-            EtcdReads::Linearizable => Reads::Linearizable,
-            EtcdReads::Serializable => Reads::Serializable,
-        };
+        let reads = self.etcd_reads;
         Ok(Box::new(EtcdSystem {
             flags: self,
             reads,

@@ -150,6 +150,27 @@ impl Entry {
     }
 }
 
+/// A flag's parser for one of a client library's modes, by name (the
+/// library's own table, `NAMED`: the library knows no clap), so each mode
+/// is one type from the flag to the client.
+pub fn named<T: Clone + Send + Sync + 'static>(
+    named: &'static [(&'static str, &'static str, T)],
+) -> impl clap::builder::TypedValueParser<Value = T> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser as _};
+    PossibleValuesParser::new(
+        named
+            .iter()
+            .map(|(n, help, _)| PossibleValue::new(*n).help(*help)),
+    )
+    .map(move |given| {
+        let (_, _, mode) = named
+            .iter()
+            .find(|(n, _, _)| *n == given)
+            .expect("clap checked the name");
+        mode.clone()
+    })
+}
+
 /// Declares each system's module and lists it in `SYSTEMS`.
 macro_rules! systems {
     ($($name:ident: $flags:ident = $what:literal),* $(,)?) => {

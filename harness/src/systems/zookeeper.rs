@@ -37,27 +37,15 @@ use crate::node::resolve;
 pub struct ZooKeeperFlags {
     /// ZooKeeper reads: sync (sync, then read) or plain (served by any
     /// server as it is; stale during a partition).
-    #[arg(long, value_enum, default_value = "sync")]
-    pub zookeeper_reads: ZkReads,
+    #[arg(long, default_value = "sync", value_parser = super::named(Reads::NAMED))]
+    pub zookeeper_reads: Reads,
 }
 
-/// `--zookeeper-reads`.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ZkReads {
-    /// `sync`, then read.
-    Sync,
-    /// Read what the server has.
-    Plain,
-}
 
 impl Flags for ZooKeeperFlags {
     fn system(self, _ctx: &Context) -> Result<Box<dyn System>, UsageError> {
         Ok(Box::new(ZooKeeperSystem {
-            reads: match self.zookeeper_reads {
-                ZkReads::Sync => Reads::Sync,
-                ZkReads::Plain => Reads::Plain,
-            },
+            reads: self.zookeeper_reads,
             flags: self,
         }))
     }

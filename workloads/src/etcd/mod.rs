@@ -1,5 +1,5 @@
 //! An etcd v3 client over the JSON gateway (`/v3/kv/range`, `/v3/kv/put`,
-//! `/v3/kv/txn`; keys and values base64, DESIGN §5), for register and
+//! `/v3/kv/txn`; keys and values base64, as the gateway wants), for register and
 //! cas-register workloads.
 //!
 //! Keys are `faultline/<key>`, values decimal integers. A cas is a txn
@@ -31,12 +31,29 @@ use serde_json::{json, Value as Json};
 use crate::client::{BoxFuture, Client, Completion, Invocation};
 
 /// How reads are served.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Reads {
     /// Through the leader, linearizable (etcd's default).
     Linearizable,
     /// From the node's local state (`serializable: true`).
     Serializable,
+}
+
+impl Reads {
+    /// Each mode by name, with what it means: `--etcd-reads`' choices.
+    pub const NAMED: &[(&str, &str, Reads)] = &[
+        (
+            "linearizable",
+            "through the leader (etcd's default)",
+            Reads::Linearizable,
+        ),
+        (
+            "serializable",
+            "from the node's own state: stale under partition",
+            Reads::Serializable,
+        ),
+    ];
 }
 
 /// TLS material for `https://` endpoints, as PEM.
