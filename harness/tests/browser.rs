@@ -12,9 +12,8 @@ fn store(name: &str) -> std::path::PathBuf {
     common::store("browser", name)
 }
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// The DOM after scripts ran, as headless Chromium renders `url`.
 fn rendered_dom(url: &str, profile: &Path) -> String {
@@ -105,20 +104,7 @@ fn an_invalid_report_and_the_index_render_in_a_browser() {
     );
     assert!(dom.contains("<canvas id=\"tl\""), "the timeline is there");
 
-    let mut server = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(["serve", "--store", s.to_str().unwrap(), "--port", "0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let url = first
-        .split_whitespace()
-        .last()
-        .expect("the URL is printed")
-        .to_string();
+    let (mut server, url) = common::serve(&s);
     assert!(url.starts_with("http://127.0.0.1:"), "bound to loopback: {url}");
     let index = rendered_dom(&url, &s.join("profile2"));
     let report_link = rendered_dom(

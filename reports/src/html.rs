@@ -29,6 +29,13 @@ fn secs(ns: u64) -> String {
     format!("{:.3} s", ns as f64 / 1e9)
 }
 
+/// What cut the run short (`Ctrl-C`, `SIGTERM`), if a signal did: its
+/// `test.json` says so where the run ended.
+fn interrupted<'a>(view: &'a RunView) -> Option<&'a str> {
+    let ended = view.test.as_ref()?.get("ended")?;
+    (ended["interrupted"] == true).then(|| ended["by"].as_str().unwrap_or("a signal"))
+}
+
 /// Renders the report.
 pub fn render(view: &RunView, periods: &[FaultPeriod], plots: &[Plot]) -> String {
     let mut h = String::with_capacity(1 << 20);
@@ -38,9 +45,13 @@ pub fn render(view: &RunView, periods: &[FaultPeriod], plots: &[Plot]) -> String
     let _ = write!(
         h,
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}: {v}</title><style>{CSS}</style></head><body>\n\
-         <header class=\"{v}\"><h1 id=\"verdict\">{}</h1><p id=\"anomaly\">{}</p>\
+         <header class=\"{v}\"><h1 id=\"verdict\">{}{}</h1><p id=\"anomaly\">{}</p>\
          <p class=\"meta\">{title} · {} operations · {} nemesis events · {}</p></header>\n",
         v.to_uppercase(),
+        interrupted(view).map_or(String::new(), |by| format!(
+            " <span id=\"interrupted\">interrupted ({})</span>",
+            escape(by)
+        )),
         escape(&view.sentence),
         view.operations.len(),
         view.history.ops.iter().filter(|o| o.process == Process::Nemesis).count() / 2,
@@ -354,6 +365,7 @@ fn config(h: &mut String, view: &RunView) {
 
 const CSS: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1240px;padding:0 16px 40px;color:#222}\
 header{padding:14px 18px;margin:12px 0;border-radius:6px}header h1{margin:0;font-size:28px}\
+#interrupted{font-size:15px;font-weight:normal;margin-left:10px;padding:2px 8px;border:1px solid #d68a00;border-radius:4px}\
 header.valid{background:#e3f4e6;border-left:8px solid #2a8a3e}header.invalid{background:#fbe4e4;border-left:8px solid #c62828}\
 header.unknown{background:#fff3d6;border-left:8px solid #d68a00}#anomaly{font-size:17px;margin:6px 0}.meta{color:#555;margin:0}\
 td.valid{color:#2a8a3e;font-weight:bold}td.invalid{color:#c62828;font-weight:bold}td.unknown{color:#b06f00;font-weight:bold}\

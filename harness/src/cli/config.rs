@@ -58,6 +58,16 @@ pub fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig,
     } else {
         backend.count()
     };
+    for (flag, n) in [
+        ("nodes", nodes),
+        ("concurrency", args.concurrency),
+        ("test-count", args.test_count),
+        ("ops-per-key", args.ops_per_key),
+    ] {
+        if n == 0 {
+            return Err(UsageError(format!("--{flag} 0: expected at least 1")));
+        }
+    }
     if existing && ssh_nodes && backend.count() != nodes {
         return Err(UsageError(format!(
             "--endpoints gives {nodes} and --nodes {}: endpoint i must be served by node i, one each",
@@ -87,6 +97,16 @@ pub fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig,
                 )))
             }
             _ => {}
+        }
+    }
+    if let (Backend::Local { count, .. }, Some(limit), false) = (&backend, system.local_limit(), existing) {
+        if *count > limit.nodes {
+            return Err(UsageError(format!(
+                "--nodes {count}: {} forms a cluster of at most {} nodes on one machine: {}",
+                system.name(),
+                limit.nodes,
+                limit.why
+            )));
         }
     }
     // Under `all`, what the system or the nodes cannot take is left out
@@ -133,11 +153,6 @@ pub fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig,
         }
         ClusterSpec::Start { backend }
     };
-    if args.concurrency == 0 || nodes == 0 || args.test_count == 0 || args.ops_per_key == 0 {
-        return Err(UsageError(
-            "--concurrency, --nodes, --test-count and --ops-per-key must be at least 1".into(),
-        ));
-    }
     // Groups are four workers (Plan's default); at least one must write.
     if args.readers_per_key > 3 {
         return Err(UsageError(format!(
@@ -411,6 +426,10 @@ mod tests {
             refused(&["-w", "list-append"])
         );
         assert!(refused(&["--consistency-models", "serializable"]).contains("transactional workloads"));
+        assert!(refused(&["--db", "zookeeper", "--nodes", "26"])
+            .starts_with("--nodes 26: zookeeper forms a cluster of at most 25 nodes"));
+        assert!(refused(&["--db", "redis", "-w", "set", "--nodes", "51"]).contains("at most 50"));
+        assert!(judged(&["--db", "etcd", "--nodes", "25"]).is_ok());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use workloads::Workload;
 
 use crate::cli::AnalyzeArgs;
@@ -15,16 +15,29 @@ pub fn run(args: AnalyzeArgs) -> Result<u8> {
         Some(d) => d,
         None => store::latest(&args.store)?,
     };
-    let test: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(dir.join(store::TEST))
-            .with_context(|| format!("reading {}", dir.join(store::TEST).display()))?,
-    )?;
+    // Every way the folder can fail to be a run is bad input (254).
+    let path = dir.join(store::TEST);
+    let text = std::fs::read(&path).map_err(|e| {
+        UsageError(format!(
+            "{}: not a run folder ({}: {e})",
+            dir.display(),
+            path.display()
+        ))
+    })?;
+    let test: serde_json::Value = serde_json::from_slice(&text)
+        .map_err(|e| UsageError(format!("{}:{}:{}: {e}", path.display(), e.line(), e.column())))?;
+    if let Some(why) = store::not_started(&test) {
+        return Err(UsageError(format!(
+            "{}: no run to analyze: its cluster never served ({why})",
+            dir.display()
+        ))
+        .into());
+    }
     let Some(workload) = test["config"]["workload"].as_str() else {
-        bail!("{}: no config.workload", dir.join(store::TEST).display());
+        return Err(UsageError(format!("{}: no config.workload", path.display())).into());
     };
     let workload: Workload = workload.parse().map_err(UsageError)?;
     let judged = verdicts::judge(&dir, workload)?;
-    println!("{}: {}", judged.verdict, judged.sentence);
-    println!("run folder: {}", dir.display());
+    super::print_finding(judged.verdict, &judged.sentence, judged.note.as_deref(), &dir);
     Ok(judged.verdict.exit_code() as u8)
 }

@@ -305,10 +305,12 @@ pub fn run(args: CheckArgs) -> Result<u8> {
                 });
             }
             Err(e) => {
-                if !args.json {
-                    println!("{file}  error  {}", e.message);
-                }
+                // The error is said once, on stderr (file, line and
+                // column); the file's own line only gives its verdict.
                 eprintln!("error: {e}");
+                if !args.json {
+                    println!("{file}  unreadable");
+                }
                 results.push(FileResult {
                     file,
                     format: None,
@@ -334,11 +336,13 @@ pub fn run(args: CheckArgs) -> Result<u8> {
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
+        // Unreadable files are among the unknown, so the counts add up.
         let errors = if unreadable > 0 {
-            format!(", {unreadable} unreadable")
+            format!(" ({unreadable} unreadable)")
         } else {
             String::new()
         };
+        let unknown = unknown + unreadable;
         println!(
             "{verdict}: {} file{} checked: {valid} valid, {invalid} invalid, {unknown} unknown{errors}",
             results.len(),
@@ -361,10 +365,15 @@ fn print_report(file: &str, r: &Report) {
             .filter(|p| p.verdict != Verdict::Valid)
             .count();
         let n = r.partitions.len();
-        if bad > 0 {
-            format!("{n} keys ({bad} not valid), ")
+        let keys = if n == 1 {
+            "1 key".to_string()
         } else {
-            format!("{n} keys, ")
+            format!("{n} keys")
+        };
+        if bad > 0 {
+            format!("{keys} ({bad} not valid), ")
+        } else {
+            format!("{keys}, ")
         }
     } else {
         String::new()

@@ -11,6 +11,22 @@ pub mod test;
 
 use anyhow::{Context, Result};
 
+/// The last lines a person reads after a run is judged: the verdict and
+/// the finding, a note on it if any, the report and the run folder.
+pub(crate) fn print_finding(
+    verdict: checkers::Verdict,
+    finding: &str,
+    note: Option<&str>,
+    dir: &std::path::Path,
+) {
+    println!("{verdict}: {finding}");
+    if let Some(note) = note {
+        println!("note: {note}");
+    }
+    println!("report: {}", dir.join("report.html").display());
+    println!("run folder: {}", dir.display());
+}
+
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

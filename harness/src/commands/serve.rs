@@ -1,6 +1,8 @@
 //! `faultline serve`: a small web server over the run store. The index
-//! lists runs newest first with their verdict in colour, test name and
-//! time, and links to each run's report and files; any other path serves
+//! lists runs newest first with their verdict in colour (and whether a
+//! signal cut the run short), test name and time, and links to each run's
+//! report and files that exist; a folder whose cluster never served is no
+//! run and is not listed. Any other path serves
 //! a file from inside the store, never outside it (paths are resolved and
 //! checked against the store's own canonical path). Bound to 127.0.0.1
 //! unless told otherwise. GET only; one request per connection.
@@ -20,8 +22,27 @@ struct Run {
     test: String,
     stamp: String,
     verdict: String,
+    interrupted: bool,
     sentence: String,
     rel: String,
+    /// The run's files the index links to, those that exist.
+    files: Vec<(&'static str, &'static str)>,
+}
+
+/// What the index links to in a run folder, by label.
+const FILES: [(&str, &str); 5] = [
+    ("report", "report.html"),
+    ("history", store::HISTORY),
+    ("results", store::RESULTS),
+    ("junit", "junit.xml"),
+    ("test", store::TEST),
+];
+
+fn json(path: &Path) -> serde_json::Value {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
 }
 
 fn runs(store: &Path) -> Vec<Run> {
@@ -38,17 +59,23 @@ fn runs(store: &Path) -> Vec<Run> {
             continue;
         };
         for run in stamps.flatten().filter(|e| e.path().join(store::TEST).exists()) {
-            let results: serde_json::Value = std::fs::read(run.path().join(store::RESULTS))
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or_default();
+            let test = json(&run.path().join(store::TEST));
+            if store::not_started(&test).is_some() {
+                continue;
+            }
+            let results = json(&run.path().join(store::RESULTS));
             let stamp = run.file_name().to_string_lossy().to_string();
             out.push(Run {
                 rel: format!("{name}/{stamp}"),
                 test: name.clone(),
                 stamp,
                 verdict: results["verdict"].as_str().unwrap_or("not checked").to_string(),
+                interrupted: store::interrupted(&test).is_some(),
                 sentence: results["sentence"].as_str().unwrap_or("").to_string(),
+                files: FILES
+                    .into_iter()
+                    .filter(|(_, f)| run.path().join(f).exists())
+                    .collect(),
             });
         }
     }
@@ -71,14 +98,15 @@ fn index(store: &Path) -> String {
          body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:12px}\
          table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:5px 8px;text-align:left}\
          .valid{background:#e3f4e6}.invalid{background:#fbe4e4}.unknown{background:#fff3d6}\
-         .v{font-weight:bold;text-transform:uppercase}</style></head><body><h1>faultline runs</h1>",
+         .v{font-weight:bold;text-transform:uppercase}.cut{display:block;font-size:11px}</style></head><body><h1>faultline runs</h1>",
     );
     if runs.is_empty() {
         h.push_str("<p id=\"empty\">No runs in this store yet: run <code>faultline test</code>.</p>");
     } else {
         h.push_str(&format!(
-            "<p>{} runs, newest first.</p><table><tr><th>verdict</th><th>test</th><th>started (UTC)</th><th>finding</th><th>files</th></tr>",
-            runs.len()
+            "<p>{} run{}, newest first.</p><table><tr><th>verdict</th><th>test</th><th>started (UTC)</th><th>finding</th><th>files</th></tr>",
+            runs.len(),
+            if runs.len() == 1 { "" } else { "s" }
         ));
         for r in &runs {
             let cls = match r.verdict.as_str() {
@@ -86,15 +114,19 @@ fn index(store: &Path) -> String {
                 _ => "",
             };
             let rel = escape(&r.rel);
+            let links: Vec<String> = r
+                .files
+                .iter()
+                .map(|(label, file)| format!("<a href=\"/{rel}/{file}\">{label}</a>"))
+                .collect();
             h.push_str(&format!(
-                "<tr class=\"run {cls}\"><td class=\"v\">{}</td><td>{}</td><td>{}</td><td>{}</td>\
-                 <td><a href=\"/{rel}/report.html\">report</a> · <a href=\"/{rel}/history.jsonl\">history</a> · \
-                 <a href=\"/{rel}/results.json\">results</a> · <a href=\"/{rel}/junit.xml\">junit</a> · \
-                 <a href=\"/{rel}/test.json\">test</a></td></tr>",
+                "<tr class=\"run {cls}\"><td class=\"v\">{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 escape(&r.verdict),
+                if r.interrupted { "<span class=\"cut\">interrupted</span>" } else { "" },
                 escape(&r.test),
                 escape(&r.stamp),
-                escape(&r.sentence)
+                escape(&r.sentence),
+                links.join(" · ")
             ));
         }
         h.push_str("</table>");

@@ -44,15 +44,12 @@ pub fn test(args: TestArgs, matches: &clap::ArgMatches) -> Result<u8> {
             cfg.seed
         );
         let out = rt.block_on(controller::run(&cfg, &argv))?;
-        println!(
-            "{}: {} ({} ops, {:.0} ops/s{})",
+        super::print_finding(
             out.verdict,
-            out.sentence,
-            out.completions,
-            out.ops_per_sec,
-            if out.interrupted { ", interrupted" } else { "" }
+            &format!("{}, at {:.0} ops/s", out.sentence, out.ops_per_sec),
+            out.note.as_deref(),
+            &out.dir,
         );
-        println!("run folder: {}", out.dir.display());
         // The verdict stands, but a node left unhealed is an error the
         // exit code must carry.
         if let Some(left) = out.left_behind {
@@ -64,5 +61,41 @@ pub fn test(args: TestArgs, matches: &clap::ArgMatches) -> Result<u8> {
             break;
         }
     }
-    Ok(Verdict::compose(verdicts).exit_code() as u8)
+    let composed = Verdict::compose(verdicts.iter().copied());
+    if args.test_count > 1 {
+        println!("{composed}: {}", runs(&verdicts, args.test_count));
+    }
+    Ok(composed.exit_code() as u8)
+}
+
+/// The runs of `--test-count` in words: how many ran, and each verdict's
+/// count (`2 runs: 2 valid, 0 invalid, 0 unknown`).
+fn runs(verdicts: &[Verdict], asked: usize) -> String {
+    let count = |v: Verdict| verdicts.iter().filter(|&&w| w == v).count();
+    let ran = if verdicts.len() == asked {
+        format!("{asked} runs")
+    } else {
+        format!("{} of {asked} runs (interrupted)", verdicts.len())
+    };
+    format!(
+        "{ran}: {} valid, {} invalid, {} unknown",
+        count(Verdict::Valid),
+        count(Verdict::Invalid),
+        count(Verdict::Unknown)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_runs_line_counts_what_ran() {
+        use Verdict::*;
+        assert_eq!(runs(&[Valid, Valid], 2), "2 runs: 2 valid, 0 invalid, 0 unknown");
+        assert_eq!(
+            runs(&[Invalid], 3),
+            "1 of 3 runs (interrupted): 0 valid, 1 invalid, 0 unknown"
+        );
+    }
 }

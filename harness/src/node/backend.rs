@@ -47,15 +47,15 @@ impl Backend {
 
     /// The nodes in words, for the opening line.
     pub fn describe(&self) -> String {
+        let nodes = match self.count() {
+            1 => "1 node".to_string(),
+            n => format!("{n} nodes"),
+        };
         match self {
-            Backend::Local {
-                count,
-                namespaces: true,
-            } => format!("{count} nodes, each in its own network namespace"),
-            Backend::Local { count, .. } => format!("{count} nodes on loopback: process faults only"),
+            Backend::Local { namespaces: true, .. } => format!("{nodes}, each in its own network namespace"),
+            Backend::Local { .. } => format!("{nodes} on loopback: process faults only"),
             Backend::Ssh { targets, ssh, .. } => format!(
-                "{} nodes over SSH: {}",
-                targets.len(),
+                "{nodes} over SSH: {}",
                 targets
                     .iter()
                     .map(|t| t.describe(ssh))

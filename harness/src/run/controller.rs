@@ -9,10 +9,10 @@
 //! the recorded history is read back from disk and checked — the same
 //! path `faultline analyze` takes.
 
-use std::io::IsTerminal as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -146,9 +146,9 @@ pub struct RunOutcome {
     pub sentence: String,
     /// Operations completed in the main phase, per second.
     pub ops_per_sec: f64,
-    /// Completions recorded.
-    pub completions: u64,
-    /// Whether Ctrl-C ended the main phase early.
+    /// A note on the finding, for the last lines (see `verdicts::Judged`).
+    pub note: Option<String>,
+    /// Whether Ctrl-C or SIGTERM ended the main phase early.
     pub interrupted: bool,
     /// What teardown could not undo (a node out of reach), in words.
     pub left_behind: Option<String>,
@@ -160,6 +160,8 @@ struct Shared {
     journal: Journal,
     stop: AtomicBool,
     stopped: Notify,
+    /// What ended the main phase early (`Ctrl-C`, `SIGTERM`), if anything did.
+    interrupted: OnceLock<&'static str>,
     cluster: Mutex<Box<dyn Db>>,
     nemesis: Mutex<Nemesis>,
     pauses: ClientPauses,
@@ -295,7 +297,7 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
     let started = std::time::Instant::now();
     let ssh_before = crate::node::ssh::COMMANDS.load(Ordering::Relaxed);
     let mut schedule = cfg.schedule.clone();
-    let cluster: Box<dyn Db> = tokio::task::block_in_place(|| -> Result<Box<dyn Db>> {
+    let cluster = tokio::task::block_in_place(|| -> Result<Box<dyn Db>> {
         match &cfg.cluster {
             ClusterSpec::Start { backend } => {
                 let network = cfg.faults.iter().any(|f| f.is_network());
@@ -341,7 +343,20 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
             }
         }
     })
-    .context("starting the cluster")?;
+    .context("starting the cluster");
+    let cluster = match cluster {
+        Ok(c) => c,
+        Err(e) => {
+            // No run happened: the folder stays for the node logs the
+            // error names, marked so that nothing lists it as a run.
+            test_json[store::NOT_STARTED] = serde_json::json!(format!("{e:#}"));
+            if let Err(w) = std::fs::write(dir.join(store::TEST), serde_json::to_vec_pretty(&test_json)?) {
+                tracing::warn!("marking {} as not started: {w}", dir.display());
+            }
+            return Err(e);
+        }
+    };
+    store::point_latest(&cfg.store, &dir)?;
     eprintln!("cluster up in {:.2} s", started.elapsed().as_secs_f64());
 
     let counts = Arc::new(Counts::default());
@@ -351,6 +366,7 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
         journal,
         stop: AtomicBool::new(false),
         stopped: Notify::new(),
+        interrupted: OnceLock::new(),
         cluster: Mutex::new(cluster),
         nemesis: Mutex::new(Nemesis::with_steps(schedule.steps, cfg.targets, cfg.seed)),
         pauses: ClientPauses::new(cfg.concurrency, cfg.workload, cfg.system.guarded_locks()),
@@ -375,11 +391,13 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
     if ssh_commands > 0 {
         eprintln!("ssh: {ssh_commands} commands, each one round trip on a shared connection");
     }
-    let (main_elapsed, interrupted) = driven?;
+    let main_elapsed = driven?;
     written?;
 
+    let interrupted = shared.interrupted.get().copied();
     test_json[store::ENDED] = serde_json::json!({
-        "interrupted": interrupted,
+        "interrupted": interrupted.is_some(),
+        "by": interrupted,
         "main_phase_s": main_elapsed.as_secs_f64(),
     });
     std::fs::write(dir.join(store::TEST), serde_json::to_vec_pretty(&test_json)?)?;
@@ -390,15 +408,15 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
         sentence: judged.sentence,
         left_behind: torn_down.err().map(|e| format!("{e:#}")),
         ops_per_sec: counts.total() as f64 / main_elapsed.as_secs_f64().max(1e-9),
-        completions: counts.total(),
-        interrupted,
+        note: judged.note,
+        interrupted: interrupted.is_some(),
     })
 }
 
 /// The phases: main (workers and nemesis until the time limit or Ctrl-C),
-/// heal, recovery, final ops. Returns the main phase's length and whether
-/// it was interrupted.
-async fn drive(shared: &Arc<Shared>, cfg: &TestConfig) -> Result<(Duration, bool)> {
+/// heal, recovery, final ops. Returns the main phase's length (what
+/// interrupted it, if anything did, is in `shared`).
+async fn drive(shared: &Arc<Shared>, cfg: &TestConfig) -> Result<Duration> {
     let generator = Arc::new(Mutex::new(Generator::new(
         cfg.workload,
         Plan {
@@ -410,22 +428,27 @@ async fn drive(shared: &Arc<Shared>, cfg: &TestConfig) -> Result<(Duration, bool
         },
     )));
     let rate = cfg.rate.map(|r| Arc::new(RateLimit::new(r)));
-    let interrupted = Arc::new(AtomicBool::new(false));
     // SIGTERM (a CI job's timeout, `timeout`, systemd) ends a run as
     // Ctrl-C does: healed and torn down, not abandoned.
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("listening for SIGTERM")?;
     let timer = {
-        let (shared, interrupted, limit) = (shared.clone(), interrupted.clone(), cfg.time_limit);
+        let (shared, limit) = (shared.clone(), cfg.time_limit);
         tokio::spawn(async move {
             let signal = tokio::select! {
                 _ = tokio::time::sleep(limit) => None,
-                _ = tokio::signal::ctrl_c() => Some("interrupted"),
-                _ = terminate.recv() => Some("terminated"),
+                _ = tokio::signal::ctrl_c() => Some(("interrupted", "Ctrl-C")),
+                _ = terminate.recv() => Some(("terminated", "SIGTERM")),
             };
-            if let Some(why) = signal {
-                interrupted.store(true, Ordering::Relaxed);
-                eprintln!("\n{why}: healing faults, tearing the cluster down, checking what was recorded");
+            if let Some((what, by)) = signal {
+                // Set before the line is written: `progress` looks at it
+                // under stderr's lock, so no progress line follows this one.
+                let _ = shared.interrupted.set(by);
+                // On a terminal the progress line is open: end it first.
+                let nl = if std::io::stderr().is_terminal() { "\n" } else { "" };
+                eprintln!(
+                    "{nl}{what} ({by}): healing faults, tearing the cluster down, checking what was recorded"
+                );
             }
             shared.request_stop();
         })
@@ -532,7 +555,7 @@ async fn drive(shared: &Arc<Shared>, cfg: &TestConfig) -> Result<(Duration, bool
         tokio::time::sleep(cfg.recovery).await;
     }
     final_reads(shared, &generator, cfg, &processes).await;
-    Ok((main_elapsed, interrupted.load(Ordering::Relaxed)))
+    Ok(main_elapsed)
 }
 
 /// After healing: each worker's final op, retried a few times (each try a
@@ -573,7 +596,8 @@ async fn final_reads(
     }
 }
 
-/// A live progress line on a terminal; a plain line every 5 s otherwise.
+/// A live progress line on a terminal; a plain line every 5 s otherwise;
+/// none once the run is interrupted.
 async fn progress(shared: Arc<Shared>, counts: Arc<Counts>, limit: Duration) {
     let terminal = std::io::stderr().is_terminal();
     let every = Duration::from_secs(if terminal { 1 } else { 5 });
@@ -591,11 +615,15 @@ async fn progress(shared: Arc<Shared>, counts: Arc<Counts>, limit: Duration) {
             &counts,
             fault.as_deref().unwrap_or("none"),
         );
-        if terminal {
-            eprint!("\r{line}\x1b[K");
-        } else {
-            eprintln!("{line}");
+        let mut err = std::io::stderr().lock();
+        if shared.interrupted.get().is_some() {
+            return;
         }
+        let _ = if terminal {
+            write!(err, "\r{line}\x1b[K")
+        } else {
+            writeln!(err, "{line}")
+        };
     }
 }
 

@@ -1,12 +1,16 @@
 //! The run store: one folder per run,
 //! `<store>/<test-name>/<YYYYMMDDTHHMMSS>/`, holding `test.json`,
 //! `history.jsonl`, `results.json` and `nodes/`; `<store>/latest` points
-//! to the newest run.
+//! to the newest run whose cluster served. A folder whose cluster never
+//! served keeps its node logs (the error names them) but is marked as no
+//! run, and `serve` and `analyze` pass it by.
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+
+use crate::error::UsageError;
 
 /// The file names inside a run folder.
 pub const TEST: &str = "test.json";
@@ -16,6 +20,22 @@ pub const HISTORY: &str = "history.jsonl";
 pub const RESULTS: &str = "results.json";
 /// The field of `test.json` a run writes when it ends (absent: it died).
 pub const ENDED: &str = "ended";
+/// The field of `test.json` that says why the cluster never served (the
+/// folder holds no run).
+pub const NOT_STARTED: &str = "not_started";
+
+/// What interrupted a run's main phase (`Ctrl-C`, `SIGTERM`), if
+/// anything did (from its `test.json`).
+pub fn interrupted(test: &serde_json::Value) -> Option<&str> {
+    let ended = test.get(ENDED)?;
+    (ended["interrupted"] == true).then(|| ended["by"].as_str().unwrap_or("a signal"))
+}
+
+/// Why the run in a folder never started, if it did not (from its
+/// `test.json`).
+pub fn not_started(test: &serde_json::Value) -> Option<&str> {
+    test.get(NOT_STARTED).and_then(|v| v.as_str())
+}
 
 /// `YYYYMMDDTHHMMSS` in UTC for a time since the epoch.
 fn stamp(secs: u64) -> String {
@@ -39,7 +59,8 @@ fn stamp(secs: u64) -> String {
     )
 }
 
-/// Creates a fresh run folder for `test_name` and points `latest` at it.
+/// Creates a fresh run folder for `test_name` (`latest` is pointed at it
+/// once its cluster serves: `point_latest`).
 /// Runs started in the same second (in this process or another) get
 /// `-2`, `-3`… suffixes: the folder is claimed by creating it, which only
 /// one can do.
@@ -59,26 +80,35 @@ pub fn create_run(store: &Path, test_name: &str) -> Result<PathBuf> {
             Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
         }
     };
+    Ok(dir)
+}
+
+/// Points `<store>/latest` at the run folder `dir`.
+pub fn point_latest(store: &Path, dir: &Path) -> Result<()> {
     let latest = store.join("latest");
-    let target = dir.strip_prefix(store).unwrap_or(&dir);
+    let target = dir.strip_prefix(store).unwrap_or(dir);
     // A link of our own, renamed over `latest`: the swap is atomic and two
     // runs never share the temporary name.
     let own = target.display().to_string().replace('/', "_");
     let tmp = store.join(format!(".latest.{own}.{}.tmp", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     std::os::unix::fs::symlink(target, &tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    std::fs::rename(&tmp, &latest).with_context(|| format!("pointing {} at the run", latest.display()))?;
-    Ok(dir)
+    std::fs::rename(&tmp, &latest).with_context(|| format!("pointing {} at the run", latest.display()))
 }
 
 /// The run folder `latest` points to.
 pub fn latest(store: &Path) -> Result<PathBuf> {
     let link = store.join("latest");
-    let target =
-        std::fs::read_link(&link).with_context(|| format!("no run yet: {} is missing", link.display()))?;
+    let target = std::fs::read_link(&link).map_err(|_| {
+        UsageError(format!(
+            "no run in {} yet: {} is missing",
+            store.display(),
+            link.display()
+        ))
+    })?;
     let dir = store.join(target);
     if !dir.join(HISTORY).exists() {
-        bail!("{} has no {HISTORY}", dir.display());
+        return Err(UsageError(format!("{} has no {HISTORY}", dir.display())).into());
     }
     Ok(dir)
 }
@@ -93,7 +123,13 @@ mod tests {
         let _ = std::fs::remove_dir_all(&store);
         let dirs: Vec<PathBuf> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..8)
-                .map(|_| s.spawn(|| create_run(&store, "t").unwrap()))
+                .map(|_| {
+                    s.spawn(|| {
+                        let dir = create_run(&store, "t").unwrap();
+                        point_latest(&store, &dir).unwrap();
+                        dir
+                    })
+                })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });

@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use checkers::linearizable::{self, Options, Report};
 use checkers::txn::{self, TxnReport};
-use checkers::{import, set, History, ModelKind, Verdict};
+use checkers::{import, set, History, ModelKind, OpType, Verdict};
 use reports::{CheckerView, RunView};
 use workloads::workload::Judge;
 use workloads::Workload;
@@ -23,6 +23,9 @@ pub struct Judged {
     pub verdict: Verdict,
     /// The anomaly (or the all-clear) in one sentence.
     pub sentence: String,
+    /// What a person may misread in the history, in one line: failed
+    /// cas operations in a cas-register run.
+    pub note: Option<String>,
 }
 
 /// The one-sentence finding of a linearizability report.
@@ -36,8 +39,14 @@ pub fn linearizable_sentence(report: &Report) -> String {
         let keys = report.partitions.len();
         return if report.partitions.iter().any(|p| p.key.is_some()) {
             format!(
-                "all {keys} keys are linearizable ({} operations, {} model)",
-                report.ops, report.model
+                "{} linearizable ({} operations, {} model)",
+                if keys == 1 {
+                    "the 1 key is".to_string()
+                } else {
+                    format!("all {keys} keys are")
+                },
+                report.ops,
+                report.model
             )
         } else {
             format!(
@@ -109,12 +118,15 @@ pub fn write_reports(
     // Read once from the nemesis's ops: what results.json lists is what
     // the report shades.
     let faults = nemesis::periods(history);
-    let results = serde_json::json!({
+    let mut results = serde_json::json!({
         "verdict": checker.verdict,
         "sentence": checker.sentence,
         "checkers": { checker.name.clone(): details },
         "faults": faults,
     });
+    if test.as_ref().and_then(store::interrupted).is_some() {
+        results["interrupted"] = true.into();
+    }
     let out = dir.join(store::RESULTS);
     std::fs::write(&out, serde_json::to_vec_pretty(&results)?)
         .with_context(|| format!("writing {}", out.display()))?;
@@ -140,6 +152,7 @@ pub fn write_reports(
     Ok(Judged {
         verdict: checker.verdict,
         sentence: checker.sentence,
+        note: None,
     })
 }
 
@@ -155,14 +168,11 @@ pub fn judge(dir: &Path, workload: Workload) -> Result<Judged> {
         .as_ref()
         .and_then(|t| t["config"]["name"].as_str().map(String::from))
         .unwrap_or_else(|| dir.display().to_string());
-    // A run records its end in test.json; one without that record died
-    // (SIGKILL, a crash) before its final reads.
-    let incomplete = test.as_ref().is_some_and(|t| t.get(store::ENDED).is_none());
+    let short = test.as_ref().and_then(cut_short);
     let finish = |checker: CheckerView, details: serde_json::Value, detail: Detail<'_>| {
-        let checker = if incomplete {
-            mark_incomplete(checker)
-        } else {
-            checker
+        let checker = match &short {
+            Some(why) => mark_cut_short(checker, why),
+            None => checker,
         };
         write_reports(
             dir,
@@ -174,7 +184,7 @@ pub fn judge(dir: &Path, workload: Workload) -> Result<Judged> {
             detail,
         )
     };
-    match workload.judge() {
+    let judged = match workload.judge() {
         Judge::Linearizable(model) => {
             let report = linearizable::check(&history, model, None, &options())?;
             let checker = CheckerView {
@@ -234,7 +244,32 @@ pub fn judge(dir: &Path, workload: Workload) -> Result<Judged> {
             };
             finish(checker, serde_json::to_value(&report)?, Detail::Plain)
         }
-    }
+    }?;
+    Ok(Judged {
+        note: (workload == Workload::CasRegister)
+            .then(|| failed_cas(&history))
+            .flatten(),
+        ..judged
+    })
+}
+
+/// Failed cas operations explained: in a correct cluster many cas fail,
+/// and that is no fault.
+fn failed_cas(history: &History) -> Option<String> {
+    let done = || {
+        history
+            .ops
+            .iter()
+            .filter(|o| &*o.f == "cas" && o.kind != OpType::Invoke)
+    };
+    let failed = done().filter(|o| o.kind == OpType::Fail).count();
+    (failed > 0).then(|| {
+        format!(
+            "{failed} of {} cas failed: a cas whose compare did not match is a fail (it wrote nothing), so many \
+             fail even in a correct cluster",
+            done().count()
+        )
+    })
 }
 
 /// A lock history's two checks: its `acquire` and `release` ops against
@@ -258,17 +293,35 @@ pub fn check_locks(history: &History) -> Result<(Report, Option<set::SetReport>)
     Ok((report, guards))
 }
 
-/// An incomplete run's finding: an anomaly in what was recorded is still
-/// one, but no pass is claimed for a run that did not finish.
-fn mark_incomplete(mut c: CheckerView) -> CheckerView {
+/// Why a run did not run its course, if it did not (from its
+/// `test.json`): it records its end there, and whether a signal cut its
+/// main phase short; a run without that record died (SIGKILL, a crash)
+/// before its final reads.
+fn cut_short(test: &serde_json::Value) -> Option<String> {
+    let Some(ended) = test.get(store::ENDED) else {
+        return Some(
+            "incomplete run: faultline stopped before the run ended (killed or crashed), so faults may have \
+             stayed in force and no final reads were made"
+                .into(),
+        );
+    };
+    let limit = &test["config"]["time_limit"];
+    let limit = limit["secs"].as_f64().unwrap_or(0.0) + limit["nanos"].as_f64().unwrap_or(0.0) / 1e9;
+    store::interrupted(test).map(|by| {
+        format!(
+            "interrupted ({by}) {:.1} s into its main phase of {limit} s, so it did not run its course",
+            ended["main_phase_s"].as_f64().unwrap_or(0.0),
+        )
+    })
+}
+
+/// The finding of a run cut short: an anomaly in what was recorded is
+/// still one, but no pass is claimed for a run that did not finish.
+fn mark_cut_short(mut c: CheckerView, why: &str) -> CheckerView {
     if c.verdict == Verdict::Valid {
         c.verdict = Verdict::Unknown;
     }
-    c.sentence = format!(
-        "incomplete run: faultline stopped before the run ended (killed or crashed), so faults may have \
-         stayed in force and no final reads were made; in what was recorded: {}",
-        c.sentence
-    );
+    c.sentence = format!("{why}; in what was recorded: {}", c.sentence);
     c
 }
 

@@ -85,6 +85,13 @@ pub trait System: Send + Sync {
         None
     }
 
+    /// How many nodes it forms a cluster of on one machine at most, and
+    /// why no more (measured), if it has such a limit: asked before a
+    /// local cluster starts, so what cannot come up is refused at once.
+    fn local_limit(&self) -> Option<LocalLimit> {
+        None
+    }
+
     /// Whether it runs only on this machine's loopback — no SSH nodes,
     /// no namespaces — and why.
     fn loopback_only(&self) -> Option<&'static str> {
@@ -104,6 +111,14 @@ pub trait System: Send + Sync {
 
 /// Why a Go server's clock cannot be moved. Measured on Debian's builds.
 pub const GO_CLOCK: &str = "Go servers (etcd, Consul) read the clock through the vDSO, past libfaketime";
+
+/// The most nodes a system comes up with on one machine, and why.
+pub struct LocalLimit {
+    /// At most this many.
+    pub nodes: usize,
+    /// Why no more, with what was measured.
+    pub why: &'static str,
+}
 
 /// A system's own flags, parsed by clap beside the common ones.
 pub trait Flags: clap::Args + Send + 'static {

@@ -1,8 +1,9 @@
 //! Helpers shared by the integration tests that run faultline for real.
 #![allow(dead_code)]
 
+use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 /// A fresh folder for one test's store.
 pub fn store(suite: &str, name: &str) -> PathBuf {
@@ -152,4 +153,23 @@ pub fn timeline_data(html: &str) -> serde_json::Value {
         .next()
         .expect("the timeline's data")
         .expect("the timeline's data is JSON")
+}
+
+/// `faultline serve` over `store` on a free port, and the URL it prints.
+pub fn serve(store: &Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["serve", "--store", store.to_str().unwrap(), "--port", "0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .split_whitespace()
+        .last()
+        .expect("the URL is printed")
+        .to_string();
+    (child, url)
 }
