@@ -64,16 +64,19 @@ pub fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig,
             backend.count()
         )));
     }
-    let system = systems::configure(
-        &args.db,
-        matches,
-        &systems::Context {
-            nodes,
-            existing,
-            // `all` drops what the system refuses instead of failing.
-            faults: if schedule.all { &[] } else { &faults },
-        },
-    )?;
+    let ctx = systems::Context {
+        nodes,
+        existing,
+        // `all` drops what the system refuses instead of failing.
+        faults: if schedule.all { &[] } else { &faults },
+    };
+    let (system, chosen) = match &args.system {
+        Some(file) => (
+            systems::from_file(file, matches, &ctx)?,
+            format!("--system {}", file.display()),
+        ),
+        None => (systems::configure(&args.db, matches, &ctx)?, format!("--db {}", args.db)),
+    };
     if let (Some(n), false) = (system.nodes(), existing) {
         let given = matches.value_source("nodes") == Some(clap::parser::ValueSource::CommandLine)
             || args.nodes_file.is_some();
@@ -81,8 +84,7 @@ pub fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig,
             Backend::Local { count, .. } if !given => *count = n,
             b if b.count() != n => {
                 return Err(UsageError(format!(
-                    "--db {} runs {n} node{}: use --nodes {n}",
-                    args.db,
+                    "{chosen} runs {n} node{}: use --nodes {n}",
                     if n == 1 { "" } else { "s" }
                 )))
             }
@@ -106,11 +108,13 @@ pub fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig,
         .nemesis_targets
         .parse()
         .map_err(|e| UsageError(format!("--nemesis-targets: {e}")))?;
+    if let Some(why) = system.refuses_target(targets) {
+        return Err(UsageError(format!("--nemesis-targets {}: {why}", args.nemesis_targets)));
+    }
     if !system.workloads().contains(&workload) {
         let names: Vec<&str> = system.workloads().iter().map(|w| w.name()).collect();
         return Err(UsageError(format!(
-            "--db {} runs the {} workloads, not {workload}",
-            args.db,
+            "{chosen} runs the {} workloads, not {workload}",
             names.join(", ")
         )));
     }
@@ -184,7 +188,7 @@ pub fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig,
         name: args
             .name
             .clone()
-            .unwrap_or_else(|| format!("{}-{workload}-{variant}", args.db)),
+            .unwrap_or_else(|| format!("{}-{workload}-{variant}", system.name())),
         workload,
         recovery: match args.recovery {
             Some(r) => seconds("recovery", r)?,

@@ -131,6 +131,11 @@ pub struct TestArgs {
     /// --mode, ...).
     #[arg(long, default_value = "demo")]
     pub db: String,
+    /// A database described in a file instead (TOML: how to start, stop
+    /// and fault its nodes, its default client; see the README's "Any
+    /// database" and examples/*/system.toml).
+    #[arg(long, value_name = "FILE", conflicts_with = "db")]
+    pub system: Option<PathBuf>,
     /// Test an existing cluster of --db's system instead of starting one
     /// (comma-separated): URLs for etcd and Consul, host:port for
     /// ZooKeeper and Redis. No faults are injected, unless its nodes are

@@ -29,7 +29,7 @@ use crate::node::{on_each, quote, Node};
 pub struct Existing {
     endpoints: Vec<String>,
     /// The system's name, for messages.
-    system: &'static str,
+    system: String,
     connect: Connect,
     /// The state file, when faultline has no access to the nodes.
     registry: Option<Registry>,
@@ -40,10 +40,10 @@ pub struct Existing {
 impl Existing {
     /// Checks that every endpoint answers a read before the test starts;
     /// then `alone` or `control` says what else faultline has.
-    pub fn connect(endpoints: Vec<String>, system: &'static str, connect: Connect) -> Result<Existing> {
+    pub fn connect(endpoints: Vec<String>, system: &str, connect: Connect) -> Result<Existing> {
         let cluster = Existing {
             endpoints,
-            system,
+            system: system.to_string(),
             connect,
             registry: None,
             control: None,
