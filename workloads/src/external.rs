@@ -38,6 +38,11 @@ use crate::workload::Workload;
 /// says more than a kill, and stays in service.
 pub const GRACE: Duration = Duration::from_secs(1);
 
+/// The least time a program has to start and answer `open`: an
+/// interpreter or a JVM on a loaded machine takes seconds, longer than
+/// an operation may.
+pub const START: Duration = Duration::from_secs(10);
+
 /// How long a closed program may take to exit before it is killed.
 const EXIT_WAIT: Duration = Duration::from_secs(1);
 
@@ -260,7 +265,7 @@ impl ExternalClient {
         let status = p.child.wait().await;
         let mut said = match status {
             Ok(s) if s.signal() == Some(Signal::SIGKILL as i32) => String::new(),
-            Ok(s) => format!(" ({s})"),
+            Ok(s) => format!("; it had ended ({s})"),
             Err(e) => format!(" (waiting for it: {e})"),
         };
         if let Some(last) = last_line(&self.stderr_path()) {
@@ -298,7 +303,8 @@ impl ExternalClient {
             key: None,
             value: None,
         };
-        let outcome = match self.exchange(&msg, self.open.timeout + GRACE).await {
+        let within = (self.open.timeout + GRACE).max(START);
+        let outcome = match self.exchange(&msg, within).await {
             Ok(a) if a.kind == Kind::Ok => return Ok(()),
             Ok(a) => a.error.unwrap_or_else(|| "refused".into()),
             Err(Broken::Late(d)) => format!("no answer within {} ms", d.as_millis()),
@@ -472,11 +478,10 @@ fn filled_in(workload: Workload, sent: &Value, got: Value) -> Result<Value, Stri
         let (Some([sf, sk, sv]), Some([gf, gk, gv])) = (s.as_list(), g.as_list()) else {
             return Err(format!("micro-op {g}: expected [f, key, value] for {s}"));
         };
-        let read_fits = match (workload, gv) {
-            (Workload::ListAppend, Value::List(_)) => true,
-            (Workload::RwRegister, Value::Int(_) | Value::Nil) => true,
-            _ => false,
-        };
+        let read_fits = matches!(
+            (workload, gv),
+            (Workload::ListAppend, Value::List(_)) | (Workload::RwRegister, Value::Int(_) | Value::Nil)
+        );
         let fits = sf == gf
             && sk == gk
             && if sf.as_str() == Some("r") {

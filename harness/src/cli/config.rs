@@ -64,16 +64,27 @@ pub fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig,
             backend.count()
         )));
     }
-    let system = systems::configure(
-        &args.db,
-        matches,
-        &systems::Context {
-            nodes,
-            existing,
-            // `all` drops what the system refuses instead of failing.
-            faults: if schedule.all { &[] } else { &faults },
-        },
-    )?;
+    let client = match args.client.as_deref().map(str::trim) {
+        Some("") => return Err(UsageError("--client: expected a command".into())),
+        c => c.map(String::from),
+    };
+    let db_given = matches.value_source("db") == Some(clap::parser::ValueSource::CommandLine);
+    let system: Box<dyn systems::System> = if existing && client.is_some() && !db_given {
+        Box::new(systems::any::AnyDatabase)
+    } else {
+        systems::configure(
+            &args.db,
+            matches,
+            &systems::Context {
+                nodes,
+                existing,
+                // `all` drops what the system refuses instead of failing.
+                faults: if schedule.all { &[] } else { &faults },
+            },
+        )?
+    };
+    // A client program answers for the workloads it runs.
+    let client = client.or_else(|| system.client_command());
     if let (Some(n), false) = (system.nodes(), existing) {
         let given = matches.value_source("nodes") == Some(clap::parser::ValueSource::CommandLine)
             || args.nodes_file.is_some();
@@ -106,11 +117,11 @@ pub fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig,
         .nemesis_targets
         .parse()
         .map_err(|e| UsageError(format!("--nemesis-targets: {e}")))?;
-    if !system.workloads().contains(&workload) {
+    if client.is_none() && !system.workloads().contains(&workload) {
         let names: Vec<&str> = system.workloads().iter().map(|w| w.name()).collect();
         return Err(UsageError(format!(
-            "--db {} runs the {} workloads, not {workload}",
-            args.db,
+            "--db {} runs the {} workloads, not {workload} (a client program, --client, may run any)",
+            system.name(),
             names.join(", ")
         )));
     }
@@ -121,6 +132,14 @@ pub fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig,
             .map(|e| {
                 system
                     .endpoint(e)
+                    // A client program is given the endpoint as the user wrote it.
+                    .map(|own| {
+                        if client.is_some() {
+                            e.trim().to_string()
+                        } else {
+                            own
+                        }
+                    })
                     .map_err(|expected| UsageError(format!("--endpoints {e}: expected {expected}")))
             })
             .collect::<Result<_, _>>()?;
@@ -184,7 +203,7 @@ pub fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig,
         name: args
             .name
             .clone()
-            .unwrap_or_else(|| format!("{}-{workload}-{variant}", args.db)),
+            .unwrap_or_else(|| format!("{}-{workload}-{variant}", system.name())),
         workload,
         recovery: match args.recovery {
             Some(r) => seconds("recovery", r)?,
@@ -218,6 +237,7 @@ pub fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig,
             .map_err(|e| UsageError(format!("--store {}: {e}", args.store.display())))?,
         proxies,
         journal: !args.no_journal,
+        client,
     })
 }
 

@@ -6,7 +6,8 @@
 //!
 //! Adding a database is its module here, its client in `workloads/`, and
 //! one line in the `systems!` list below (which declares the module and
-//! registers its flags).
+//! registers its flags). [`any`] is no `--db` choice: it is the existing
+//! cluster of `--client CMD --endpoints …` without `--db`.
 
 use std::time::Duration;
 
@@ -79,6 +80,12 @@ pub trait System: Send + Sync {
         None
     }
 
+    /// The client program (`--client`'s form) its clients are, if its
+    /// clients are a program rather than built in.
+    fn client_command(&self) -> Option<String> {
+        None
+    }
+
     /// Starts it on `machines` and waits until every node serves.
     fn start(&self, machines: Machines, faults: &[Fault]) -> Result<Box<dyn Db>>;
 
@@ -130,6 +137,8 @@ macro_rules! systems {
         pub const SYSTEMS: &[Entry] = &[$(entry::<$name::$flags>(stringify!($name))),*];
     };
 }
+
+pub mod any;
 
 systems! {
     demo: DemoFlags,
