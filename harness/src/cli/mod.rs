@@ -136,6 +136,13 @@ pub struct TestArgs {
     /// database" and examples/*/system.toml).
     #[arg(long, value_name = "FILE", conflicts_with = "db")]
     pub system: Option<PathBuf>,
+    /// A client program in any language, instead of the system's own
+    /// client: a shell command, started in the run folder once per
+    /// process, speaking JSON lines on its stdin and stdout
+    /// (docs/client-protocol.md). With --endpoints and no --db, the
+    /// cluster may be of any database.
+    #[arg(long, value_name = "CMD")]
+    pub client: Option<String>,
     /// Test an existing cluster of --db's system instead of starting one
     /// (comma-separated): URLs for etcd and Consul, host:port for
     /// ZooKeeper and Redis. No faults are injected, unless its nodes are

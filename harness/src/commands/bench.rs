@@ -152,6 +152,7 @@ fn controller_throughput(seconds: Duration) -> Result<()> {
             store: store.clone(),
             proxies: false,
             journal,
+            client: None,
         };
         let (cpu0, wall0) = (cpu_seconds(), Instant::now());
         let out = rt.block_on(controller::run(&cfg, &[]))?;

@@ -17,7 +17,7 @@ use nemesis::{Clock, Disk, FaultError, Grudge, Kill, Links, Nodes, Partition, Pa
 use nix::sys::signal::Signal;
 use workloads::{Client, Workload};
 
-use crate::db::Db;
+use crate::db::{Db, Reach};
 use crate::node::firewall::Firewall;
 use crate::node::ledger::{Registry, Started};
 use crate::node::machines::Machines;
@@ -114,6 +114,8 @@ impl Daemon {
 pub trait Service: Send {
     /// A client of `node` for one process.
     fn client(&self, node: usize, timeout: Duration, workload: Workload) -> Box<dyn Client>;
+    /// Where a client reaches `node`, in the form `--endpoints` takes.
+    fn endpoint(&self, node: usize) -> String;
     /// The nodes acting as primary now, asking only those `running`.
     fn primaries(&self, running: &[bool]) -> Vec<usize>;
     /// Called before node `node` starts again after a crash, with which
@@ -352,6 +354,14 @@ fn no_network(action: &'static str) -> FaultError {
 impl<S: Service> Db for Cluster<S> {
     fn client(&self, node: usize, timeout: Duration, workload: Workload) -> Box<dyn Client> {
         self.service.client(node, timeout, workload)
+    }
+
+    fn reach(&self, node: usize) -> Reach {
+        Reach {
+            node: self.nodes[node].name().to_string(),
+            address: self.nodes[node].host().to_string(),
+            endpoint: self.service.endpoint(node),
+        }
     }
 
     /// Each node at once: its daemons stopped, faultline's chain

@@ -6,7 +6,8 @@
 //!
 //! Adding a database is its module here, its client in `workloads/`, and
 //! one line in the `systems!` list below (which declares the module and
-//! registers its flags).
+//! registers its flags). [`any`] is no `--db` choice: it is the existing
+//! cluster of `--client CMD --endpoints …` without `--db`.
 
 use std::time::Duration;
 
@@ -85,6 +86,12 @@ pub trait System: Send + Sync {
         None
     }
 
+    /// The client program (`--client`'s form) its clients are, if its
+    /// clients are a program rather than built in.
+    fn client_command(&self) -> Option<String> {
+        None
+    }
+
     /// Starts it on `machines` and waits until every node serves.
     fn start(&self, machines: Machines, faults: &[Fault]) -> Result<Box<dyn Db>>;
 
@@ -137,6 +144,7 @@ macro_rules! systems {
     };
 }
 
+pub mod any;
 pub mod file;
 
 systems! {
@@ -177,7 +185,11 @@ pub fn configure(db: &str, m: &ArgMatches, ctx: &Context) -> Result<Box<dyn Syst
 }
 
 /// The system a file describes; every system's own flag is refused.
-pub fn from_file(file: &std::path::Path, m: &ArgMatches, ctx: &Context) -> Result<Box<dyn System>, UsageError> {
+pub fn from_file(
+    file: &std::path::Path,
+    m: &ArgMatches,
+    ctx: &Context,
+) -> Result<Box<dyn System>, UsageError> {
     foreign_flags(m, None, "--system")?;
     let system = file::FileSystem::load(file)?;
     takes_faults(&system, ctx)?;
@@ -208,7 +220,11 @@ fn foreign_flags(m: &ArgMatches, chosen: Option<&Entry>, what: &str) -> Result<(
 
 /// Refuses the first fault asked for that `system` cannot take.
 fn takes_faults(system: &dyn System, ctx: &Context) -> Result<(), UsageError> {
-    match ctx.faults.iter().find_map(|&f| system.refuses(f).map(|why| (f, why))) {
+    match ctx
+        .faults
+        .iter()
+        .find_map(|&f| system.refuses(f).map(|why| (f, why)))
+    {
         Some((f, why)) => Err(UsageError(format!("--nemesis {f}: {why}"))),
         None => Ok(()),
     }

@@ -17,6 +17,7 @@ pub mod spec;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -52,23 +53,6 @@ impl FileSystem {
             spec: Arc::new(spec),
             here,
         })
-    }
-
-    /// The client command the file names, if it names one.
-    pub fn default_client(&self) -> Result<Option<String>, UsageError> {
-        let Some(t) = &self.spec.client else {
-            return Ok(None);
-        };
-        let here = self.here.display().to_string();
-        let vars = Vars {
-            node: None,
-            peers: &[],
-            here: &here,
-            dir: None,
-            data: None,
-            bootstrap: None,
-        };
-        self.spec.render(t, &vars, Use::Shell).map(Some)
     }
 }
 
@@ -115,9 +99,28 @@ impl System for FileSystem {
 
     fn refuses_target(&self, target: Target) -> Option<String> {
         (target == Target::Primary && self.spec.primary.is_none()).then(|| {
-            self.spec
-                .lacks("primary", "a command that prints the name of the node acting as primary")
+            self.spec.lacks(
+                "primary",
+                "a command that prints the name of the node acting as primary",
+            )
         })
+    }
+
+    /// The file's `client`, its `{{ here }}` filled in (a command given
+    /// with --client replaces it).
+    fn client_command(&self) -> Option<String> {
+        let t = self.spec.client.as_ref()?;
+        let here = self.here.display().to_string();
+        let vars = Vars {
+            node: None,
+            peers: &[],
+            here: &here,
+            dir: None,
+            data: None,
+            bootstrap: None,
+        };
+        // Rendered once when the file was read: it renders.
+        self.spec.render(t, &vars, Use::Shell).ok()
     }
 
     fn start(&self, machines: Machines, _faults: &[Fault]) -> Result<Box<dyn Db>> {
@@ -129,8 +132,8 @@ impl System for FileSystem {
         Ok(given.to_string())
     }
 
-    fn client(&self, endpoint: &str, timeout: Duration, workload: Workload) -> Result<Box<dyn Client>> {
-        todo!("{endpoint} {timeout:?} {workload}")
+    fn client(&self, _endpoint: &str, _timeout: Duration, _workload: Workload) -> Result<Box<dyn Client>> {
+        bail!("a system file's clients are its client program (`client`, or --client)")
     }
 }
 
@@ -142,7 +145,9 @@ pub struct FileService {
     /// Per node: its folder, and its data folder if the file has one.
     dirs: Vec<(PathBuf, Option<String>)>,
     /// What a client is told of each node.
-    pub endpoints: Vec<String>,
+    endpoints: Vec<String>,
+    /// Per node: whether its last restart bootstrapped.
+    bootstrapping: Vec<AtomicBool>,
 }
 
 impl FileService {
@@ -227,6 +232,7 @@ fn start(spec: Arc<Spec>, here: &Path, mut m: Machines) -> Result<Cluster<FileSe
         spec: spec.clone(),
         here: here.display().to_string(),
         dirs: m.nodes.iter().map(|n| (n.dir().to_path_buf(), None)).collect(),
+        bootstrapping: nodes.iter().map(|_| AtomicBool::new(false)).collect(),
         nodes,
         endpoints: Vec::new(),
     };
@@ -271,11 +277,16 @@ fn start(spec: Arc<Spec>, here: &Path, mut m: Machines) -> Result<Cluster<FileSe
             .collect::<Result<Vec<_>, _>>()?;
         let dir = &service.dirs[i].0;
         daemons.push(
-            Daemon::new(vars.node.map_or_else(String::new, |n| n.name.clone()), i, argv, dir.join(format!("{}.log", spec.name)))
-                .with_env(env)
-                .with_user(spec.user.clone())
-                .with_stop(spec.stop)
-                .with_logs(logs),
+            Daemon::new(
+                vars.node.map_or_else(String::new, |n| n.name.clone()),
+                i,
+                argv,
+                dir.join(format!("{}.log", spec.name)),
+            )
+            .with_env(env)
+            .with_user(spec.user.clone())
+            .with_stop(spec.stop)
+            .with_logs(logs),
         );
     }
     let count = daemons.len();
@@ -293,8 +304,14 @@ fn start(spec: Arc<Spec>, here: &Path, mut m: Machines) -> Result<Cluster<FileSe
 }
 
 impl Service for FileService {
-    fn client(&self, node: usize, timeout: Duration, workload: Workload) -> Box<dyn Client> {
-        todo!("{node} {timeout:?} {workload}")
+    /// Never asked: a run of a system file has a client program, which
+    /// makes every client (`cli::config` refuses one without).
+    fn client(&self, _node: usize, _timeout: Duration, _workload: Workload) -> Box<dyn Client> {
+        unreachable!("a system file's clients are its client program")
+    }
+
+    fn endpoint(&self, node: usize) -> String {
+        self.endpoints[node].clone()
     }
 
     /// The node the file's `primary` command names, if it runs.
@@ -328,8 +345,14 @@ impl Service for FileService {
 
     /// A node started while no other runs bootstraps (every node went
     /// down); the file's `restart` script runs first.
-    fn restarting(&self, node: usize, on: &mut dyn crate::node::Node, running: &[bool]) -> Result<Option<Vec<String>>> {
+    fn restarting(
+        &self,
+        node: usize,
+        on: &mut dyn crate::node::Node,
+        running: &[bool],
+    ) -> Result<Option<Vec<String>>> {
         let alone = !running.iter().enumerate().any(|(i, &r)| r && i != node);
+        self.bootstrapping[node].store(alone, Ordering::Relaxed);
         let vars = self.vars(node, alone);
         if let Some(t) = &self.spec.restart {
             let script = self.spec.render(t, &vars, Use::Shell)?;
@@ -338,12 +361,21 @@ impl Service for FileService {
         Ok(Some(self.spec.argv(&vars)?))
     }
 
-    /// Waits until it serves again.
+    /// Waits until a node that bootstrapped serves again: the others
+    /// join it. One that joins a running cluster is not awaited (a
+    /// joiner may copy the whole state first), so the nemesis, and the
+    /// clients that wait on it, go on.
     fn restarted(&self, node: usize) -> Result<()> {
+        if !self.bootstrapping[node].load(Ordering::Relaxed) {
+            return Ok(());
+        }
         let deadline = Instant::now() + self.spec.ready_timeout;
         while !self.ready(node) {
             if Instant::now() > deadline {
-                bail!("did not serve within {:?} of its restart", self.spec.ready_timeout);
+                bail!(
+                    "did not serve within {:?} of its restart",
+                    self.spec.ready_timeout
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -201,8 +201,8 @@ const READY_TIMEOUT: f64 = 60.0;
 impl Spec {
     /// Reads and checks `file`.
     pub fn load(file: &Path) -> Result<Spec, UsageError> {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| UsageError(format!("{}: {e}", file.display())))?;
+        let text =
+            std::fs::read_to_string(file).map_err(|e| UsageError(format!("{}: {e}", file.display())))?;
         Spec::parse(file, text)
     }
 
@@ -251,18 +251,31 @@ impl Spec {
             text,
         };
         let name = raw.name.get_ref();
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(spec.error(raw.name.span(), "name: expected a word of letters, digits, - and _"));
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(spec.error(
+                raw.name.span(),
+                "name: expected a word of letters, digits, - and _",
+            ));
         }
         for w in &raw.workloads {
-            let workload = w.get_ref().parse().map_err(|e: String| spec.error(w.span(), &format!("workloads: {e}")))?;
+            let workload = w
+                .get_ref()
+                .parse()
+                .map_err(|e: String| spec.error(w.span(), &format!("workloads: {e}")))?;
             spec.workloads.push(workload);
         }
         if spec.workloads.is_empty() {
             return Err(spec.error(0..0, "workloads: expected at least one workload the client runs"));
         }
         if !spec.ports.contains_key("client") {
-            return Err(spec.error(raw.ports.span(), "[ports] has no `client`: the port clients connect to"));
+            return Err(spec.error(
+                raw.ports.span(),
+                "[ports] has no `client`: the port clients connect to",
+            ));
         }
         let template = |s: Spanned<String>, key: &str, text: &str| Template {
             at: content_start(text, s.span()),
@@ -284,9 +297,19 @@ impl Spec {
             .collect();
         if let Some(s) = &raw.start.stop_signal {
             let word = s.get_ref().to_ascii_uppercase();
-            let word = if word.starts_with("SIG") { word } else { format!("SIG{word}") };
+            let word = if word.starts_with("SIG") {
+                word
+            } else {
+                format!("SIG{word}")
+            };
             let signal: Signal = word.parse().map_err(|_| {
-                spec.error(s.span(), &format!("start.stop_signal: {:?} is no signal; expected e.g. SIGTERM", s.get_ref()))
+                spec.error(
+                    s.span(),
+                    &format!(
+                        "start.stop_signal: {:?} is no signal; expected e.g. SIGTERM",
+                        s.get_ref()
+                    ),
+                )
             })?;
             let grace = match &raw.start.stop_grace {
                 Some(g) => seconds(&spec, g, "start.stop_grace")?,
@@ -370,7 +393,12 @@ impl Spec {
                 vars.data = Some(self.render(t, &vars, Use::Plain)?);
             }
             self.argv(&vars)?;
-            for t in self.logs.iter().chain(&self.endpoint).chain(self.env.iter().map(|(_, t)| t)) {
+            for t in self
+                .logs
+                .iter()
+                .chain(&self.endpoint)
+                .chain(self.env.iter().map(|(_, t)| t))
+            {
                 self.render(t, &vars, Use::Plain)?;
             }
             let scripts = [&self.setup, &self.restart, &self.teardown];
@@ -400,7 +428,11 @@ impl Spec {
                 } else {
                     String::new()
                 };
-                UsageError(format!("{}: {}: {what}{hint}", position(&self.file, &self.text, at), t.key))
+                UsageError(format!(
+                    "{}: {}: {what}{hint}",
+                    position(&self.file, &self.text, at),
+                    t.key
+                ))
             })
     }
 
@@ -418,14 +450,20 @@ impl Spec {
 
     /// A mistake at `span`, as one sentence.
     fn error(&self, span: Range<usize>, what: &str) -> UsageError {
-        UsageError(format!("{}: {what}", position(&self.file, &self.text, span.start)))
+        UsageError(format!(
+            "{}: {what}",
+            position(&self.file, &self.text, span.start)
+        ))
     }
 
     /// Why a fault that needs `key` cannot run: the file lacks it. Said at
     /// the table where it belongs.
     pub fn lacks(&self, key: &str, what: &str) -> String {
         match key.strip_prefix("ports.") {
-            Some(port) => format!("{}: [ports] has no `{port}`: {what}", position(&self.file, &self.text, self.ports_at)),
+            Some(port) => format!(
+                "{}: [ports] has no `{port}`: {what}",
+                position(&self.file, &self.text, self.ports_at)
+            ),
             None => format!("{}: no `{key}` key: {what}", position(&self.file, &self.text, 0)),
         }
     }
@@ -457,8 +495,13 @@ fn environment(how: Use) -> Environment<'static> {
     if how == Use::Shell {
         env.set_formatter(|out, _state, value| {
             let s = value.to_string();
-            let s = if value.is_safe() { s } else { crate::node::quote(&s) };
-            out.write_str(&s).map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()))
+            let s = if value.is_safe() {
+                s
+            } else {
+                crate::node::quote(&s)
+            };
+            out.write_str(&s)
+                .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()))
         });
     }
     env
@@ -597,7 +640,10 @@ port = "client"
         assert!(e.starts_with("kv.toml:"), "{e}");
         // A workload the harness does not know.
         let e = parse(&GOOD.replace("[\"register\"]", "[\"registr\"]")).unwrap_err();
-        assert!(e.starts_with("kv.toml:2:14: workloads: unknown workload \"registr\""), "{e}");
+        assert!(
+            e.starts_with("kv.toml:2:14: workloads: unknown workload \"registr\""),
+            "{e}"
+        );
         // `data` is undefined where the file declares none.
         let e = parse(&GOOD.replace("{{ name }}", "{{ data }}")).unwrap_err();
         assert!(e.contains("undefined"), "{e}");
