@@ -126,6 +126,41 @@ struct Message<'a> {
     value: Option<&'a Value>,
 }
 
+impl<'a> Message<'a> {
+    fn open(open: &'a Open) -> Self {
+        Message {
+            kind: "open",
+            id: 0,
+            open: Some(open),
+            f: None,
+            key: None,
+            value: None,
+        }
+    }
+
+    fn invoke(id: u64, op: &'a Invocation) -> Self {
+        Message {
+            kind: "invoke",
+            id,
+            open: None,
+            f: Some(&op.f),
+            key: Some(&op.key),
+            value: Some(&op.value),
+        }
+    }
+
+    fn close(id: u64) -> Self {
+        Message {
+            kind: "close",
+            id,
+            open: None,
+            f: None,
+            key: None,
+            value: None,
+        }
+    }
+}
+
 /// An answer from the program.
 #[derive(Deserialize)]
 struct Answer {
@@ -295,14 +330,7 @@ impl ExternalClient {
         let program = self.spawn().map_err(|e| format!("starting the client: {e}"))?;
         self.program = Some(program);
         let open = self.open.clone();
-        let msg = Message {
-            kind: "open",
-            id: 0,
-            open: Some(&open),
-            f: None,
-            key: None,
-            value: None,
-        };
+        let msg = Message::open(&open);
         let within = (self.open.timeout + GRACE).max(START);
         let outcome = match self.exchange(&msg, within).await {
             Ok(a) if a.kind == Kind::Ok => return Ok(()),
@@ -327,14 +355,7 @@ impl ExternalClient {
         }
         let id = self.next_id;
         self.next_id += 1;
-        let msg = Message {
-            kind: "invoke",
-            id,
-            open: None,
-            f: Some(&*op.f),
-            key: Some(&op.key),
-            value: Some(&op.value),
-        };
+        let msg = Message::invoke(id, op);
         let answer = match self.exchange(&msg, self.open.timeout + GRACE).await {
             Ok(a) => a,
             Err(why) => return self.broken(op, why).await,
@@ -374,15 +395,7 @@ impl ExternalClient {
             return;
         };
         let id = self.next_id;
-        let mut bytes = serde_json::to_vec(&Message {
-            kind: "close",
-            id,
-            open: None,
-            f: None,
-            key: None,
-            value: None,
-        })
-        .expect("a close message serializes");
+        let mut bytes = serde_json::to_vec(&Message::close(id)).expect("a close message serializes");
         bytes.push(b'\n');
         let _ = tokio::time::timeout(EXIT_WAIT, async {
             if p.stdin.write_all(&bytes).await.is_ok() {
@@ -599,28 +612,17 @@ mod tests {
             workload: Workload::CasRegister,
             timeout: Duration::from_millis(1500),
         };
-        let msg = Message {
-            kind: "open",
-            id: 0,
-            open: Some(&open),
-            f: None,
-            key: None,
-            value: None,
-        };
         assert_eq!(
-            serde_json::to_string(&msg).unwrap(),
+            serde_json::to_string(&Message::open(&open)).unwrap(),
             r#"{"type":"open","id":0,"process":12,"node":"n2","address":"10.0.0.2","endpoint":"http://10.0.0.2:2379","endpoints":["a","b"],"workload":"cas-register","timeout_ms":1500}"#
         );
-        let invoke = Message {
-            kind: "invoke",
-            id: 3,
-            open: None,
-            f: Some("write"),
-            key: Some(&None),
-            value: Some(&Value::Int(4)),
+        let write = Invocation {
+            f: "write".into(),
+            key: None,
+            value: Value::Int(4),
         };
         assert_eq!(
-            serde_json::to_string(&invoke).unwrap(),
+            serde_json::to_string(&Message::invoke(3, &write)).unwrap(),
             r#"{"type":"invoke","id":3,"f":"write","key":null,"value":4}"#
         );
     }

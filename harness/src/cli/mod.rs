@@ -114,9 +114,15 @@ pub struct BenchArgs {
     /// Transactions in the large generated list-append history.
     #[arg(long, default_value_t = 1_000_000)]
     pub txns: usize,
-    /// Run only one part: checker, txn, controller, report or proxy.
+    /// Run only one part: checker, txn, controller, report, proxy or
+    /// client.
     #[arg(long)]
     pub only: Option<String>,
+    /// The client program the client part compares with the built-in
+    /// etcd client (run in each run folder, so give an absolute path).
+    /// Default: python3 with examples/etcd/client.py, if there.
+    #[arg(long, value_name = "CMD")]
+    pub etcd_client: Option<String>,
     /// Seconds of each controller run.
     #[arg(long, default_value_t = 10.0)]
     pub seconds: f64,

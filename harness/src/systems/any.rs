@@ -19,7 +19,7 @@ pub struct AnyDatabase;
 
 impl System for AnyDatabase {
     fn name(&self) -> &'static str {
-        "any"
+        "database"
     }
 
     fn workloads(&self) -> &'static [Workload] {
@@ -27,7 +27,7 @@ impl System for AnyDatabase {
     }
 
     fn describe(&self) -> String {
-        "a database reached through its client program".into()
+        "known only through its client program".into()
     }
 
     fn variant(&self) -> String {

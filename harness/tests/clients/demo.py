@@ -3,9 +3,10 @@
 cluster: it speaks the demo node's own JSON-lines protocol over TCP to
 the endpoint it is opened on, classifying each outcome as the built-in
 client does. The misbehaving clients beside it are this one, broken in
-one way each (`serve`'s `after` hook). With --heartbeat it writes the time
+one way each (`serve`'s `after` hook, from `misbehaving`). With --heartbeat it writes the time
 to stderr every 50 ms from a thread: a paused client shows a gap."""
 import json
+import random
 import socket
 import sys
 import threading
@@ -70,6 +71,22 @@ def beat():
     while True:
         print(f"beat {time.time():.3f}", file=sys.stderr, flush=True)
         time.sleep(0.05)
+
+
+def misbehaving(doing, act, rate=0.05):
+    """An `after` hook that, for about one invocation in 1/rate, performs it,
+    says so on stderr, and does `act` instead of answering (an `act` that
+    returns leaves the answer unsent)."""
+    rng = random.Random()
+
+    def after(msg, reply, process):
+        if rng.random() >= rate:
+            return reply
+        print(f"{doing} with {msg['f']} {msg['id']} done but unanswered", file=sys.stderr, flush=True)
+        act()
+        return None
+
+    return after
 
 
 def serve(after=lambda msg, reply, process: reply):
