@@ -10,22 +10,11 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{faultline, latest, processes_mentioning, text};
+use common::{faultline, latest, nemesis_ops, processes_mentioning, text};
 
 /// An example system file or client, by its path in the repository.
 fn example(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
-}
-
-/// The nemesis's completed actions, in order.
-fn faults(run: &Path) -> Vec<String> {
-    std::fs::read_to_string(run.join("history.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|op| op["process"] == "nemesis" && op["type"] == "info")
-        .map(|op| op["f"].as_str().unwrap().to_string())
-        .collect()
 }
 
 /// Runs `faultline test --system FILE ARGS` into a fresh store; the exit
@@ -57,16 +46,16 @@ fn etcd_from_its_file_under_partition_kill_and_pause_is_valid() {
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("valid: all "), "{out}");
     assert!(out.contains("described in"), "{out}");
-    let done = faults(&run);
-    for f in ["start-partition", "stop-partition", "kill", "start", "pause", "resume"] {
-        assert!(done.iter().any(|x| x == f), "{f} missing from {done:?}");
-    }
+    common::assert_nemesis_did(&run, common::PARTITION_KILL_PAUSE);
     // The report shows them too.
     let report = std::fs::read_to_string(run.join("report.html")).unwrap();
     let section = &report[report.find("<section id=\"faults\">").unwrap()..];
     let section = &section[..section.find("</section>").unwrap()];
     for f in ["partition", "kill", "pause"] {
-        assert!(section.contains(f), "{f} missing from the report's faults: {section}");
+        assert!(
+            section.contains(f),
+            "{f} missing from the report's faults: {section}"
+        );
     }
     // Every client was a Python process of the example, each with its log.
     assert!(std::fs::read_dir(run.join("clients")).unwrap().count() >= 10);
@@ -95,7 +84,7 @@ fn etcd_from_its_file_with_serializable_reads_is_caught() {
     );
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("invalid: key "), "{out}");
-    assert!(faults(&run).iter().any(|f| f == "start-partition"));
+    assert!(nemesis_ops(&run).iter().any(|f| f == "start-partition"));
 }
 
 /// A Galera list-append run; its results.json's list-append result.
@@ -146,10 +135,7 @@ fn galera_from_its_file_under_kill_and_lost_writes_is_caught_not_serializable() 
         ],
     );
     assert_eq!(code, Some(1), "{out}");
-    let done = faults(&run);
-    for f in ["kill", "lose-unsynced", "start"] {
-        assert!(done.iter().any(|x| x == f), "{f} missing from {done:?}");
-    }
+    common::assert_nemesis_did(&run, &["kill", "lose-unsynced", "start"]);
     let found = anomalies(&r);
     assert!(found.iter().any(|f| f == "G-single"), "{found:?}");
     assert!(processes_mentioning(run.to_str().unwrap()).is_empty());
@@ -174,7 +160,10 @@ fn refused(name: &str, contents: &str, args: &[&str]) -> String {
     assert_eq!(o.status.code(), Some(254), "{out}");
     assert_eq!(out.trim().lines().count(), 1, "one sentence: {out}");
     assert!(!out.contains("panicked"), "{out}");
-    assert!(out.contains(&format!("{}:", file.display())), "names the file: {out}");
+    assert!(
+        out.contains(&format!("{}:", file.display())),
+        "names the file: {out}"
+    );
     out
 }
 
@@ -186,18 +175,30 @@ fn a_system_file_with_a_mistake_is_refused_naming_file_line_and_key() {
     // A typo in the TOML: a port that is not a number.
     let typo = etcd.replace("client = 2379", "client = 2379x");
     let out = refused("typo", &typo, &[]);
-    assert!(out.contains(&format!("system.toml:{}:", line_of("client = 2379"))), "{out}");
+    assert!(
+        out.contains(&format!("system.toml:{}:", line_of("client = 2379"))),
+        "{out}"
+    );
 
     // A misspelt variable in a template, found before anything starts.
     let var = etcd.replace("--name {{ name }}", "--name {{ nmae }}");
     let out = refused("variable", &var, &[]);
-    assert!(out.contains(&format!("system.toml:{}:", line_of("--name {{ name }}"))), "{out}");
-    assert!(out.contains("start.command") && out.contains("undefined"), "{out}");
+    assert!(
+        out.contains(&format!("system.toml:{}:", line_of("--name {{ name }}"))),
+        "{out}"
+    );
+    assert!(
+        out.contains("start.command") && out.contains("undefined"),
+        "{out}"
+    );
 
     // An unknown key, named.
     let unknown = etcd.replace("stop_grace = 2", "stop_grace = 2\nstop_timeout = 2");
     let out = refused("unknown", &unknown, &[]);
-    assert!(out.contains(&format!("system.toml:{}:1:", line_of("stop_grace") + 1)), "{out}");
+    assert!(
+        out.contains(&format!("system.toml:{}:1:", line_of("stop_grace") + 1)),
+        "{out}"
+    );
     assert!(out.contains("unknown field `stop_timeout`"), "{out}");
 
     // A fault that needs a key the file lacks: refused before the run.
@@ -207,13 +208,22 @@ fn a_system_file_with_a_mistake_is_refused_naming_file_line_and_key() {
         .replace("{{ ports.peer }}", "2380")
         .replace("{{ p.peer_addr }}", "{{ p.host }}:2380");
     let out = refused("no-peer", &no_peer, &["--nemesis", "delay"]);
-    assert!(out.contains(&format!("system.toml:{}:", line_of("[ports]"))), "{out}");
-    assert!(out.contains("--nemesis delay") && out.contains("has no `peer`"), "{out}");
+    assert!(
+        out.contains(&format!("system.toml:{}:", line_of("[ports]"))),
+        "{out}"
+    );
+    assert!(
+        out.contains("--nemesis delay") && out.contains("has no `peer`"),
+        "{out}"
+    );
     let no_data = etcd
         .replace("data = \"{{ dir }}/data\"\n", "")
         .replace("{{ data }}", "{{ dir }}/data");
     let out = refused("no-data", &no_data, &["--nemesis", "lose-unsynced"]);
-    assert!(out.contains("--nemesis lose-unsynced") && out.contains("no `data` key"), "{out}");
+    assert!(
+        out.contains("--nemesis lose-unsynced") && out.contains("no `data` key"),
+        "{out}"
+    );
     let out = refused(
         "no-primary",
         &etcd.replace("primary = ", "# primary = "),

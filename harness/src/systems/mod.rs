@@ -7,7 +7,9 @@
 //! Adding a database is its module here, its client in `workloads/`, and
 //! one line in the `systems!` list below (which declares the module and
 //! registers its flags). [`any`] is no `--db` choice: it is the existing
-//! cluster of `--client CMD --endpoints …` without `--db`.
+//! cluster of `--client CMD --endpoints …` without `--db`; [`file`] is
+//! neither: the system a file describes (`--system FILE`), for a database
+//! with no module here.
 
 use std::time::Duration;
 
