@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{faultline, latest, processes_mentioning, text};
+use common::{faultline, latest, nemesis_ops, processes_mentioning, text};
 
 fn store(name: &str) -> std::path::PathBuf {
     common::store("etcd", name)
@@ -15,16 +15,6 @@ fn store(name: &str) -> std::path::PathBuf {
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn nemesis_ops(run: &Path) -> Vec<String> {
-    std::fs::read_to_string(run.join("history.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|op| op["process"] == "nemesis" && op["type"] == "info")
-        .map(|op| op["f"].as_str().unwrap().to_string())
-        .collect()
-}
 
 #[test]
 fn etcd_under_partition_kill_and_pause_is_valid() {
@@ -45,17 +35,7 @@ fn etcd_under_partition_kill_and_pause_is_valid() {
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert!(out.contains("each in its own network namespace"), "{out}");
-    let faults = nemesis_ops(&latest(&s));
-    for f in [
-        "start-partition",
-        "stop-partition",
-        "kill",
-        "start",
-        "pause",
-        "resume",
-    ] {
-        assert!(faults.iter().any(|x| x == f), "{f} missing from {faults:?}");
-    }
+    common::assert_nemesis_did(&latest(&s), common::PARTITION_KILL_PAUSE);
 }
 
 #[test]

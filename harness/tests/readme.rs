@@ -22,6 +22,23 @@ struct NotRun {
 
 const NOT_RUN: &[NotRun] = &[
     NotRun {
+        command: "faultline test --system examples/etcd/system.toml --nemesis partition,kill,pause",
+        reason: "a 30-second run of a real etcd cluster",
+        covered_by: Some((
+            "system_file.rs",
+            "etcd_from_its_file_under_partition_kill_and_pause_is_valid",
+        )),
+    },
+    NotRun {
+        command: "faultline test --system examples/galera/system.toml -w list-append \
+                  --nemesis kill,lose-unsynced --nemesis-interval 5",
+        reason: "a 30-second run of a real Galera cluster",
+        covered_by: Some((
+            "system_file.rs",
+            "galera_from_its_file_under_kill_and_lost_writes_is_caught_not_serializable",
+        )),
+    },
+    NotRun {
         command: "cargo install --path harness",
         reason: "installs into the user's ~/.cargo/bin; the tests run the binary cargo built",
         covered_by: None,

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{faultline, latest, text};
+use common::{faultline, latest, nemesis_ops, text};
 
 /// Test nodes from `scripts/ssh-nodes`, taken down when dropped.
 struct SshNodes {
@@ -110,16 +110,6 @@ fn run(nodes: &SshNodes, store: &Path, args: &[&str]) -> (Option<i32>, String) {
     (o.status.code(), text(&o))
 }
 
-fn nemesis_ops(run: &Path) -> Vec<String> {
-    std::fs::read_to_string(run.join("history.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|op| op["process"] == "nemesis" && op["type"] == "info" && op["error"].is_null())
-        .map(|op| op["f"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn etcd_over_ssh_under_partition_kill_and_pause_is_valid() {
     let nodes = SshNodes::up("valid", 3, None);
@@ -145,14 +135,7 @@ fn etcd_over_ssh_under_partition_kill_and_pause_is_valid() {
     let run_dir = latest(&s);
     let faults = nemesis_ops(&run_dir);
     let report = std::fs::read_to_string(run_dir.join("report.html")).unwrap();
-    for f in [
-        "start-partition",
-        "stop-partition",
-        "kill",
-        "start",
-        "pause",
-        "resume",
-    ] {
+    for f in common::PARTITION_KILL_PAUSE {
         assert!(
             faults.iter().any(|x| x == f),
             "{f} missing (or failed) in {faults:?}"

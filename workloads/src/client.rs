@@ -78,4 +78,17 @@ pub trait Client: Send {
     /// work of its own in the background (a lease's keepalives) stops it
     /// too, as a stopped process would.
     fn pause(&mut self, _paused: bool) {}
+
+    /// Whether it can take no more operations (a client program that
+    /// broke the protocol or answered `info`): the worker goes on as a
+    /// fresh process with a fresh client.
+    fn spent(&self) -> bool {
+        false
+    }
+
+    /// Ends the process's use of it (Jepsen's `close`): a client with a
+    /// program of its own stops it and waits for it.
+    fn close(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }

@@ -10,7 +10,7 @@
 //!
 //! Modules: [`client`] (the trait and op types), [`consul`] (Consul KV), [`demo`] (the built-in
 //! demo cluster's wire protocol and client), [`etcd`] (etcd's JSON
-//! gateway), [`postgres`] (SQL transactions), [`redis`] (RESP), [`zookeeper`] (sessions, versions, the lock
+//! gateway), [`external`] (a client program in any language, over JSON lines), [`postgres`] (SQL transactions), [`redis`] (RESP), [`zookeeper`] (sessions, versions, the lock
 //! recipe), [`generator`] (mixes, independent keys, reserve, rate limit),
 //! [`workload`].
 #![deny(missing_docs)]
@@ -19,6 +19,7 @@ pub mod client;
 pub mod consul;
 pub mod demo;
 pub mod etcd;
+pub mod external;
 pub mod generator;
 pub mod postgres;
 pub mod redis;

@@ -74,16 +74,38 @@ pub fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig,
             backend.count()
         )));
     }
-    let system = systems::configure(
-        &args.db,
-        matches,
-        &systems::Context {
-            nodes,
-            existing,
-            // `all` drops what the system refuses instead of failing.
-            faults: if schedule.all { &[] } else { &faults },
-        },
-    )?;
+    let client = match args.client.as_deref().map(str::trim) {
+        Some("") => return Err(UsageError("--client: expected a command".into())),
+        c => c.map(String::from),
+    };
+    let ctx = systems::Context {
+        nodes,
+        existing,
+        // `all` drops what the system refuses instead of failing.
+        faults: if schedule.all { &[] } else { &faults },
+    };
+    let db_given = matches.value_source("db") == Some(clap::parser::ValueSource::CommandLine);
+    let (system, chosen): (Box<dyn systems::System>, String) = match &args.system {
+        Some(file) => (
+            systems::from_file(file, matches, &ctx)?,
+            format!("--system {}", file.display()),
+        ),
+        None if existing && client.is_some() && !db_given => {
+            (Box::new(systems::any::AnyDatabase), "--client".to_string())
+        }
+        None => (
+            systems::configure(&args.db, matches, &ctx)?,
+            format!("--db {}", args.db),
+        ),
+    };
+    // A client program answers for the workloads it runs.
+    let client = client.or_else(|| system.client_command());
+    if let (Some(file), None) = (&args.system, &client) {
+        return Err(UsageError(format!(
+            "--system {}: the file names no `client` command; give one with --client CMD",
+            file.display()
+        )));
+    }
     if let (Some(n), false) = (system.nodes(), existing) {
         let given = matches.value_source("nodes") == Some(clap::parser::ValueSource::CommandLine)
             || args.nodes_file.is_some();
@@ -91,8 +113,7 @@ pub fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig,
             Backend::Local { count, .. } if !given => *count = n,
             b if b.count() != n => {
                 return Err(UsageError(format!(
-                    "--db {} runs {n} node{}: use --nodes {n}",
-                    args.db,
+                    "{chosen} runs {n} node{}: use --nodes {n}",
                     if n == 1 { "" } else { "s" }
                 )))
             }
@@ -122,11 +143,23 @@ pub fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig,
         .nemesis_targets
         .parse()
         .map_err(|e| UsageError(format!("--nemesis-targets: {e}")))?;
-    if !system.workloads().contains(&workload) {
-        let names: Vec<&str> = system.workloads().iter().map(|w| w.name()).collect();
+    if let Some(why) = system.refuses_target(targets) {
         return Err(UsageError(format!(
-            "--db {} runs the {} workloads, not {workload}",
-            args.db,
+            "--nemesis-targets {}: {why}",
+            args.nemesis_targets
+        )));
+    }
+    // A system file says which workloads its client runs; any other
+    // client program answers for itself.
+    if (client.is_none() || args.system.is_some()) && !system.workloads().contains(&workload) {
+        let names: Vec<&str> = system.workloads().iter().map(|w| w.name()).collect();
+        let others = if args.system.is_some() {
+            ""
+        } else {
+            " (a client program, --client, may run any)"
+        };
+        return Err(UsageError(format!(
+            "{chosen} runs the {} workloads, not {workload}{others}",
             names.join(", ")
         )));
     }
@@ -137,6 +170,14 @@ pub fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig,
             .map(|e| {
                 system
                     .endpoint(e)
+                    // A client program is given the endpoint as the user wrote it.
+                    .map(|own| {
+                        if client.is_some() {
+                            e.trim().to_string()
+                        } else {
+                            own
+                        }
+                    })
                     .map_err(|expected| UsageError(format!("--endpoints {e}: expected {expected}")))
             })
             .collect::<Result<_, _>>()?;
@@ -195,7 +236,7 @@ pub fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig,
         name: args
             .name
             .clone()
-            .unwrap_or_else(|| format!("{}-{workload}-{variant}", args.db)),
+            .unwrap_or_else(|| format!("{}-{workload}-{variant}", system.name())),
         workload,
         recovery: match args.recovery {
             Some(r) => seconds("recovery", r)?,
@@ -229,6 +270,7 @@ pub fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig,
             .map_err(|e| UsageError(format!("--store {}: {e}", args.store.display())))?,
         proxies,
         journal: !args.no_journal,
+        client,
     })
 }
 

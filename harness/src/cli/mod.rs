@@ -112,9 +112,15 @@ pub struct BenchArgs {
     /// Transactions in the large generated list-append history.
     #[arg(long, default_value_t = 1_000_000)]
     pub txns: usize,
-    /// Run only one part: checker, txn, controller, report or proxy.
+    /// Run only one part: checker, txn, controller, report, proxy or
+    /// client.
     #[arg(long)]
     pub only: Option<String>,
+    /// The client program the client part compares with the built-in
+    /// etcd client (run in each run folder, so give an absolute path).
+    /// Default: python3 with examples/etcd/client.py, if there.
+    #[arg(long, value_name = "CMD")]
+    pub etcd_client: Option<String>,
     /// Seconds of each controller run.
     #[arg(long, default_value_t = 10.0)]
     pub seconds: f64,
@@ -125,6 +131,18 @@ pub struct TestArgs {
     /// The system under test (help: the list of systems).
     #[arg(long, default_value = "demo")]
     pub db: String,
+    /// A database described in a file instead (TOML: how to start, stop
+    /// and fault its nodes, its default client; see the README's "Any
+    /// database" and examples/*/system.toml).
+    #[arg(long, value_name = "FILE", conflicts_with = "db")]
+    pub system: Option<PathBuf>,
+    /// A client program in any language, instead of the system's own
+    /// client: a shell command, started in the run folder once per
+    /// process, speaking JSON lines on its stdin and stdout
+    /// (docs/client-protocol.md). With --endpoints and no --db, the
+    /// cluster may be of any database.
+    #[arg(long, value_name = "CMD")]
+    pub client: Option<String>,
     /// Test an existing cluster of --db's system instead of starting one
     /// (comma-separated): URLs for etcd and Consul, host:port for
     /// ZooKeeper and Redis. No faults are injected, unless its nodes are

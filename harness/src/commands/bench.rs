@@ -15,7 +15,7 @@ use checkers::{History, ModelKind, Verdict};
 
 use crate::cli::BenchArgs;
 use crate::commands::check::peak_rss;
-use crate::commands::synth;
+use crate::commands::{client_bench, cpu_seconds, synth};
 use crate::demo::node::Mode;
 use crate::error::UsageError;
 use crate::node::Backend;
@@ -51,20 +51,19 @@ fn check_best(history: &History, kind: ModelKind, repeat: usize) -> Result<(Repo
 }
 
 pub fn run(args: BenchArgs) -> Result<u8> {
-    let (checker, txn, controller, report, proxy) = match args.only.as_deref() {
-        None => (true, true, true, true, true),
-        Some("checker") => (true, false, false, false, false),
-        Some("txn") => (false, true, false, false, false),
-        Some("controller") => (false, false, true, false, false),
-        Some("report") => (false, false, false, true, false),
-        Some("proxy") => (false, false, false, false, true),
-        Some(other) => {
-            return Err(UsageError(format!(
-                "--only {other}: expected checker, txn, controller, report or proxy"
-            ))
-            .into())
-        }
-    };
+    const PARTS: [&str; 6] = ["checker", "txn", "controller", "report", "proxy", "client"];
+    if let Some(other) = args.only.as_deref().filter(|o| !PARTS.contains(o)) {
+        return Err(UsageError(format!("--only {other}: expected one of {}", PARTS.join(", "))).into());
+    }
+    let part = |name: &str| args.only.as_deref().is_none_or(|o| o == name);
+    let (checker, txn, controller, report, proxy, client) = (
+        part("checker"),
+        part("txn"),
+        part("controller"),
+        part("report"),
+        part("proxy"),
+        part("client"),
+    );
     let mut wrong = 0;
     if checker {
         if args.histories.join("EXPECTED.tsv").exists() {
@@ -89,19 +88,13 @@ pub fn run(args: BenchArgs) -> Result<u8> {
     if proxy {
         proxy_overhead()?;
     }
+    if client {
+        client_bench::run(Duration::from_secs_f64(args.seconds), args.etcd_client)?;
+    }
     if wrong > 0 {
         bail!("{wrong} shared histories got the wrong verdict");
     }
     Ok(0)
-}
-
-/// CPU seconds (user + system) this process has used.
-fn cpu_seconds() -> f64 {
-    use nix::sys::resource::{getrusage, UsageWho};
-    getrusage(UsageWho::RUSAGE_SELF).map_or(0.0, |r| {
-        let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
-        t(r.user_time()) + t(r.system_time())
-    })
 }
 
 /// The demo cluster in correct mode, no faults, 64 clients, no rate
@@ -152,6 +145,7 @@ fn controller_throughput(seconds: Duration) -> Result<()> {
             store: store.clone(),
             proxies: false,
             journal,
+            client: None,
         };
         let (cpu0, wall0) = (cpu_seconds(), Instant::now());
         let out = rt.block_on(controller::run(&cfg, &[]))?;

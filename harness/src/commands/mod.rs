@@ -5,6 +5,7 @@ pub mod analyze;
 pub mod bench;
 pub mod check;
 pub mod cleanup;
+pub mod client_bench;
 pub mod serve;
 pub mod synth;
 pub mod test;
@@ -32,4 +33,13 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("starting the runtime")
+}
+
+/// CPU seconds (user + system) this process has used.
+pub(crate) fn cpu_seconds() -> f64 {
+    use nix::sys::resource::{getrusage, UsageWho};
+    getrusage(UsageWho::RUSAGE_SELF).map_or(0.0, |r| {
+        let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
+        t(r.user_time()) + t(r.system_time())
+    })
 }

@@ -36,9 +36,13 @@ pub fn test(args: TestArgs, matches: &clap::ArgMatches) -> Result<u8> {
             cfg.seed = cfg.seed.wrapping_add(1);
         }
         eprintln!(
-            "faultline test: {} on {}, faults: {}, {} s, seed {}",
+            "faultline test: {} on {}{}, faults: {}, {} s, seed {}",
             cfg.workload,
             describe(&cfg),
+            cfg.client
+                .as_ref()
+                .map(|c| format!(", clients: {c}"))
+                .unwrap_or_default(),
             cfg.schedule.describe(),
             cfg.time_limit.as_secs_f64(),
             cfg.seed

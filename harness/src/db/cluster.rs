@@ -17,7 +17,7 @@ use nemesis::{Clock, Disk, FaultError, Grudge, Kill, Links, Nodes, Partition, Pa
 use nix::sys::signal::Signal;
 use workloads::{Client, Workload};
 
-use crate::db::Db;
+use crate::db::{Db, Reach};
 use crate::node::firewall::Firewall;
 use crate::node::ledger::{Registry, Started};
 use crate::node::machines::Machines;
@@ -39,6 +39,11 @@ pub struct Daemon {
     pub env: Vec<String>,
     /// The user it runs as, if not faultline's.
     pub user: Option<String>,
+    /// At teardown: the signal that stops it, and how long it has before
+    /// SIGKILL (none: SIGKILL at once).
+    pub stop: Option<(Signal, Duration)>,
+    /// Other log files it writes, brought into the run folder at the end.
+    pub logs: Vec<PathBuf>,
     pid: Option<i32>,
 }
 
@@ -52,6 +57,8 @@ impl Daemon {
             log,
             env: Vec::new(),
             user: None,
+            stop: None,
+            logs: Vec::new(),
             pid: None,
         }
     }
@@ -67,17 +74,58 @@ impl Daemon {
         self.env = env;
         self
     }
+
+    /// The same, stopped at teardown by `signal`, SIGKILLed after `grace`.
+    pub fn with_stop(mut self, stop: Option<(Signal, Duration)>) -> Daemon {
+        self.stop = stop;
+        self
+    }
+
+    /// The same, with other log files it writes.
+    pub fn with_logs(mut self, logs: Vec<PathBuf>) -> Daemon {
+        self.logs = logs;
+        self
+    }
+
+    /// Stops it at teardown: its stop signal first, if it has one, then
+    /// SIGKILL for what is left after the grace.
+    fn stop_on(&self, n: &mut Box<dyn Node>, pid: i32) -> Result<()> {
+        if let Some((signal, grace)) = self.stop {
+            n.signal(pid, signal)?;
+            // A paused daemon must run to act on it.
+            n.signal(pid, Signal::SIGCONT)?;
+            let deadline = Instant::now() + grace;
+            while Instant::now() < deadline && n.runs(pid, &self.argv)? {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        n.stop(pid, &self.argv)?;
+        Ok(())
+    }
 }
 
 /// What a system adds to its daemons.
 pub trait Service: Send {
     /// A client of `node` for one process.
     fn client(&self, node: usize, timeout: Duration, workload: Workload) -> Box<dyn Client>;
+    /// Where a client reaches `node`, in the form `--endpoints` takes.
+    fn endpoint(&self, node: usize) -> String;
     /// The nodes acting as primary now, asking only those `running`.
     fn primaries(&self, running: &[bool]) -> Vec<usize>;
+    /// Called before node `node` starts again after a crash, with which
+    /// nodes run now: may prepare the node and give the command line to
+    /// start it with (one that bootstraps, when no other node runs).
+    fn restarting(&self, _node: usize, _on: &mut dyn Node, _running: &[bool]) -> Result<Option<Vec<String>>> {
+        Ok(None)
+    }
     /// Called after node `node` was restarted; may wait until it serves.
     fn restarted(&self, _node: usize) -> Result<()> {
         Ok(())
+    }
+    /// A script run (as root) on node `node` at teardown, once its
+    /// daemons stopped.
+    fn teardown_script(&self, _node: usize) -> Option<String> {
+        None
     }
     /// The file (on the node) node `node`'s libfaketime reads its clock
     /// offset from, if the system runs under libfaketime.
@@ -272,6 +320,13 @@ impl<S: Service> Cluster<S> {
         }
     }
 
+    /// Which nodes' daemons run now.
+    fn running(&self) -> Vec<bool> {
+        (0..self.nodes.len())
+            .map(|i| self.daemons[i].pid.is_some())
+            .collect()
+    }
+
     fn signal(&mut self, node: usize, signal: Signal, action: &'static str) -> Result<(), FaultError> {
         let Some(pid) = self.daemons[node].pid else {
             return Err(self.fault(node, action, anyhow::anyhow!("not running")));
@@ -295,6 +350,14 @@ impl<S: Service> Db for Cluster<S> {
         self.service.client(node, timeout, workload)
     }
 
+    fn reach(&self, node: usize) -> Reach {
+        Reach {
+            node: self.nodes[node].name().to_string(),
+            address: self.nodes[node].host().to_string(),
+            endpoint: self.service.endpoint(node),
+        }
+    }
+
     /// Each node at once: its daemons stopped, faultline's chain
     /// removed, logs brought home, its folder removed. A node that cannot
     /// be reached keeps the state file, for `faultline cleanup`.
@@ -308,23 +371,36 @@ impl<S: Service> Db for Cluster<S> {
         }
         let chain = self.firewall.take().map(|f| f.chain().to_string());
         let nodes_dir = &self.nodes_dir;
+        let scripts: Vec<Option<String>> = (0..self.nodes.len())
+            .map(|i| self.service.teardown_script(i))
+            .collect();
         let done = on_each(&mut self.nodes, |i, n| {
             for d in &plan[i] {
                 if let Some(pid) = d.pid {
-                    n.stop(pid, &d.argv)?;
+                    d.stop_on(n, pid)?;
+                }
+            }
+            if let Some(script) = &scripts[i] {
+                if let Err(e) = n.run(script, true) {
+                    eprintln!("the teardown script on {}: {e:#}", n.name());
                 }
             }
             if let Some(chain) = &chain {
                 n.iptables(&Firewall::removal(chain), true)?;
             }
             // Logs come home before the node's folder goes.
-            if n.remote() {
-                for d in &plan[i] {
-                    let local = nodes_dir
-                        .join(n.name())
-                        .join(d.log.file_name().unwrap_or_default());
-                    if let Err(e) = n.collect(&d.log, &local) {
-                        eprintln!("collecting {}'s log: {e:#}", d.name);
+            for d in &plan[i] {
+                for log in std::iter::once(&d.log).chain(&d.logs) {
+                    let local = nodes_dir.join(n.name()).join(log.file_name().unwrap_or_default());
+                    let r = if n.remote() {
+                        n.collect(log, &local)
+                    } else if !log.starts_with(nodes_dir) {
+                        std::fs::copy(log, &local).map(|_| ()).map_err(Into::into)
+                    } else {
+                        Ok(())
+                    };
+                    if let Err(e) = r {
+                        eprintln!("collecting {}'s log {}: {e:#}", d.name, log.display());
                     }
                 }
             }
@@ -375,6 +451,14 @@ impl<S: Service> Kill for Cluster<S> {
     }
 
     fn start(&mut self, node: usize) -> Result<(), FaultError> {
+        let running = self.running();
+        let argv = self
+            .service
+            .restarting(node, &mut *self.nodes[node], &running)
+            .map_err(|e| self.fault(node, "start", e))?;
+        if let Some(argv) = argv {
+            self.daemons[node].argv = argv;
+        }
         self.spawn(node).map_err(|e| self.fault(node, "start", e))?;
         self.service
             .restarted(node)
@@ -598,9 +682,7 @@ impl<S: Service> Powers for Cluster<S> {
     }
 
     fn primaries(&mut self) -> Vec<usize> {
-        let running: Vec<bool> = (0..self.nodes.len())
-            .map(|i| self.daemons[i].pid.is_some())
-            .collect();
+        let running = self.running();
         self.service.primaries(&running)
     }
 }

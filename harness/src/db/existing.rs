@@ -7,7 +7,8 @@
 //! line, folder, user and environment, read before the kill) unless a
 //! service manager already has. Every process it disturbs is recorded
 //! first, so `faultline cleanup` can put it back. Every endpoint must
-//! answer a read before the test starts.
+//! answer a read before the test starts, unless a client program
+//! (`--client`) makes the clients: then its `open` is the first contact.
 
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use nemesis::{Clock, FaultError, Grudge, Kill, Nodes, Partition, Pause, Powers};
 use serde::Serialize;
 use workloads::{Client, Invocation, Workload};
 
-use crate::db::{Connect, Db};
+use crate::db::{Connect, Db, Reach};
 use crate::error::UsageError;
 use crate::node::firewall::Firewall;
 use crate::node::ledger::{Disturbed, Registry};
@@ -29,8 +30,10 @@ use crate::node::{on_each, quote, Node};
 pub struct Existing {
     endpoints: Vec<String>,
     /// The system's name, for messages.
-    system: &'static str,
-    connect: Connect,
+    system: String,
+    /// The system's client maker; `None` when a client program makes
+    /// every client (the controller asks it, not this cluster).
+    connect: Option<Connect>,
     /// The state file, when faultline has no access to the nodes.
     registry: Option<Registry>,
     /// Access to the nodes, if given.
@@ -38,15 +41,19 @@ pub struct Existing {
 }
 
 impl Existing {
-    /// Checks that every endpoint answers a read before the test starts;
-    /// then `alone` or `control` says what else faultline has.
-    pub fn connect(endpoints: Vec<String>, system: &'static str, connect: Connect) -> Result<Existing> {
+    /// Checks that every endpoint answers a read before the test starts
+    /// (with the system's client, if it has one here); then `alone` or
+    /// `control` says what else faultline has.
+    pub fn connect(endpoints: Vec<String>, system: &str, connect: Option<Connect>) -> Result<Existing> {
         let cluster = Existing {
             endpoints,
-            system,
+            system: system.to_string(),
             connect,
             registry: None,
             control: None,
+        };
+        let Some(connect) = &cluster.connect else {
+            return Ok(cluster);
         };
         // A read of a key no workload uses: it changes nothing anywhere.
         let probe = Invocation {
@@ -58,7 +65,7 @@ impl Existing {
         // endpoint gets a few seconds to answer.
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         for endpoint in &cluster.endpoints {
-            let mut client = (cluster.connect)(endpoint, Duration::from_secs(5), Workload::Register)?;
+            let mut client = connect(endpoint, Duration::from_secs(5), Workload::Register)?;
             loop {
                 let done = tokio::runtime::Handle::current().block_on(client.invoke(&probe));
                 if done.kind == OpType::Ok {
@@ -117,8 +124,25 @@ impl Existing {
 
 impl Db for Existing {
     fn client(&self, node: usize, timeout: Duration, workload: Workload) -> Box<dyn Client> {
-        (self.connect)(&self.endpoints[node], timeout, workload)
+        let connect =
+            (self.connect.as_ref()).expect("without a system client, the client program makes clients");
+        connect(&self.endpoints[node], timeout, workload)
             .expect("the same settings built a client in connect")
+    }
+
+    fn reach(&self, node: usize) -> Reach {
+        let (name, address) = match &self.control {
+            Some(c) => (c.nodes[node].name().to_string(), c.nodes[node].host().to_string()),
+            None => (
+                format!("n{}", node + 1),
+                host_of(&self.endpoints[node]).to_string(),
+            ),
+        };
+        Reach {
+            node: name,
+            address,
+            endpoint: self.endpoints[node].clone(),
+        }
     }
 
     /// Puts back what is still disturbed, removes faultline's chain and
@@ -206,6 +230,25 @@ impl Nodes for Existing {
     }
     fn name(&self, node: usize) -> String {
         self.endpoints[node].clone()
+    }
+}
+
+/// The host of an endpoint (`http://10.0.0.1:2379`, `db1:5432`,
+/// `[::1]:5432`), or the endpoint itself if it has no recognisable host.
+fn host_of(endpoint: &str) -> &str {
+    let rest = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    let host = match authority.rsplit_once('@') {
+        Some((_, h)) => h,
+        None => authority,
+    };
+    if let Some(v6) = host.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or(v6);
+    }
+    match host.rsplit_once(':') {
+        Some((h, port)) if !h.is_empty() && port.parse::<u16>().is_ok() => h,
+        _ if host.is_empty() => endpoint,
+        _ => host,
     }
 }
 
@@ -367,5 +410,19 @@ impl Partition for Existing {
             }) => f.heal(nodes),
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_of;
+
+    #[test]
+    fn an_endpoints_host_is_its_address() {
+        assert_eq!(host_of("http://10.0.0.1:2379"), "10.0.0.1");
+        assert_eq!(host_of("https://user@db1.example:8501/v1"), "db1.example");
+        assert_eq!(host_of("db1:5432"), "db1");
+        assert_eq!(host_of("[::1]:5432"), "::1");
+        assert_eq!(host_of("localhost"), "localhost");
     }
 }

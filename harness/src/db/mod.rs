@@ -22,9 +22,25 @@ pub trait Db: Powers + Send {
     /// A client of `node` for one process, for `workload`'s operations.
     fn client(&self, node: usize, timeout: Duration, workload: Workload) -> Box<dyn Client>;
 
+    /// How a client program (`--client`) finds `node`: what its `open`
+    /// message says of it.
+    fn reach(&self, node: usize) -> Reach;
+
     /// Stops every node faultline started and removes everything the
     /// run created (processes, rules, namespaces, state file). Idempotent.
     fn teardown(&mut self) -> Result<()>;
+}
+
+/// One node as a client program is told of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reach {
+    /// Its name (`n1`).
+    pub node: String,
+    /// Its address (IP or host).
+    pub address: String,
+    /// Its endpoint in the system's form (`http://10.80.0.1:2379`,
+    /// `127.0.0.1:4711`), the form `--endpoints` takes.
+    pub endpoint: String,
 }
 
 /// How a client reaches one endpoint of a cluster faultline did not

@@ -156,16 +156,25 @@ impl Machines {
     /// Each node's host and ports: the system's own `ports` where the
     /// node has a port space of its own, else free ones on loopback.
     pub fn addresses<const N: usize>(&self, ports: [u16; N]) -> Result<Vec<(String, [u16; N])>> {
+        Ok(self
+            .addresses_of(&ports)?
+            .into_iter()
+            .map(|(host, p)| (host, p.try_into().expect("as many ports as asked")))
+            .collect())
+    }
+
+    /// `addresses`, for as many ports as a system file names.
+    pub fn addresses_of(&self, ports: &[u16]) -> Result<Vec<(String, Vec<u16>)>> {
         self.nodes
             .iter()
             .map(|n| {
                 if n.own_ports() {
-                    return Ok((n.host().to_string(), ports));
+                    return Ok((n.host().to_string(), ports.to_vec()));
                 }
-                let mut free = [0; N];
-                for p in &mut free {
-                    *p = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-                }
+                let free = ports
+                    .iter()
+                    .map(|_| Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port()))
+                    .collect::<Result<_>>()?;
                 Ok((n.host().to_string(), free))
             })
             .collect()

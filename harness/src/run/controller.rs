@@ -22,11 +22,12 @@ use serde::Serialize;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use workloads::client::{Client, Completion, Invocation};
+use workloads::external::{External, Open};
 use workloads::generator::{Generator, Plan, RateLimit};
 use workloads::Workload;
 
 use crate::db::existing::{Existing, Find};
-use crate::db::Db;
+use crate::db::{Connect, Db, Reach};
 use crate::error::UsageError;
 use crate::node::ledger::Registry;
 use crate::node::Backend;
@@ -113,6 +114,9 @@ pub struct TestConfig {
     pub proxies: bool,
     /// Write the history (off only to measure what writing costs).
     pub journal: bool,
+    /// A client program (`--client`, or the system's own) that makes
+    /// every client instead of the system's built-in one.
+    pub client: Option<String>,
 }
 
 fn system<S: serde::Serializer>(v: &Arc<dyn System>, s: S) -> Result<S::Ok, S::Error> {
@@ -163,6 +167,8 @@ struct Shared {
     /// What ended the main phase early (`Ctrl-C`, `SIGTERM`), if anything did.
     interrupted: OnceLock<&'static str>,
     cluster: Mutex<Box<dyn Db>>,
+    /// The client program, if one makes the clients.
+    program: Option<External>,
     nemesis: Mutex<Nemesis>,
     pauses: ClientPauses,
 }
@@ -202,9 +208,49 @@ impl Shared {
         self.record(OpType::Info, Process::Nemesis, e.f, None, done, e.error.clone());
     }
 
-    fn client(&self, worker: usize, cfg: &TestConfig) -> Box<dyn Client> {
+    /// `worker`'s client as `process`: the one place clients are made.
+    /// Worker w talks to node w mod n.
+    fn client(&self, worker: usize, process: u64, cfg: &TestConfig) -> Box<dyn Client> {
         let cluster = self.cluster.lock().expect("cluster lock");
-        cluster.client(worker % cluster.count(), cfg.op_timeout, cfg.workload)
+        let node = worker % cluster.count();
+        let Some(program) = &self.program else {
+            return cluster.client(node, cfg.op_timeout, cfg.workload);
+        };
+        let Reach {
+            node: name,
+            address,
+            endpoint,
+        } = cluster.reach(node);
+        program.client(Open {
+            process,
+            node: name,
+            address,
+            endpoint,
+            endpoints: (0..cluster.count()).map(|i| cluster.reach(i).endpoint).collect(),
+            workload: cfg.workload,
+            timeout: cfg.op_timeout,
+        })
+    }
+
+    /// After `done`: the same client, or (after an `info`, or when the
+    /// client can take no more) a fresh one as a fresh process, the old
+    /// one closed. Whether it was replaced: the old process is gone, with
+    /// whatever it held.
+    async fn carry_on(
+        &self,
+        worker: usize,
+        process: &mut u64,
+        client: &mut Box<dyn Client>,
+        done: OpType,
+        cfg: &TestConfig,
+    ) -> bool {
+        let replace = done == OpType::Info || client.spent();
+        if replace {
+            client.close().await;
+            *process += cfg.concurrency as u64;
+            *client = self.client(worker, *process, cfg);
+        }
+        replace
     }
 
     fn stopping(&self) -> bool {
@@ -322,10 +368,12 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
             }
             ClusterSpec::Existing { endpoints, access } => {
                 let system = cfg.system.clone();
+                let connect: Connect =
+                    Arc::new(move |endpoint, timeout, workload| system.client(endpoint, timeout, workload));
                 let existing = Existing::connect(
                     endpoints.clone(),
                     cfg.system.name(),
-                    Arc::new(move |endpoint, timeout, workload| system.client(endpoint, timeout, workload)),
+                    cfg.client.is_none().then_some(connect),
                 )?;
                 let mut db: Box<dyn Db> = match access {
                     None => Box::new(existing.alone(registry)),
@@ -368,6 +416,7 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
         stopped: Notify::new(),
         interrupted: OnceLock::new(),
         cluster: Mutex::new(cluster),
+        program: cfg.client.as_ref().map(|c| External::new(c.as_str(), &dir)),
         nemesis: Mutex::new(Nemesis::with_steps(schedule.steps, cfg.targets, cfg.seed)),
         pauses: ClientPauses::new(cfg.concurrency, cfg.workload, cfg.system.guarded_locks()),
     });
@@ -458,10 +507,10 @@ async fn drive(shared: &Arc<Shared>, cfg: &TestConfig) -> Result<Duration> {
     for w in 0..cfg.concurrency {
         let (shared, generator, rate, processes) =
             (shared.clone(), generator.clone(), rate.clone(), processes.clone());
-        let (cfg, concurrency) = (cfg.clone(), cfg.concurrency as u64);
+        let cfg = cfg.clone();
         workers.push(tokio::spawn(async move {
-            let mut client = shared.client(w, &cfg);
             let mut process = w as u64;
+            let mut client = shared.client(w, process, &cfg);
             // The last op's outcome goes to the generator with the request
             // for the next: one lock of the shared generator per op.
             let mut last: Option<(Invocation, OpType)> = None;
@@ -488,10 +537,11 @@ async fn drive(shared: &Arc<Shared>, cfg: &TestConfig) -> Result<Duration> {
                     }
                 }
                 let kind = perform(&shared, &mut client, process, &inv).await.kind;
-                if kind == OpType::Info {
-                    process += concurrency;
-                    client = shared.client(w, &cfg);
-                }
+                // To the generator, a replaced process crashed (an `info`).
+                let kind = match shared.carry_on(w, &mut process, &mut client, kind, &cfg).await {
+                    true => OpType::Info,
+                    false => kind,
+                };
                 last = Some((inv, kind));
             }
             let closing = {
@@ -502,10 +552,12 @@ async fn drive(shared: &Arc<Shared>, cfg: &TestConfig) -> Result<Duration> {
                 g.closing_op(w)
             };
             if let Some(inv) = closing {
-                if perform(&shared, &mut client, process, &inv).await.kind == OpType::Info {
-                    process += concurrency;
+                let kind = perform(&shared, &mut client, process, &inv).await.kind;
+                if kind == OpType::Info || client.spent() {
+                    process += cfg.concurrency as u64;
                 }
             }
+            client.close().await;
             processes.lock().expect("processes lock")[w] = process;
         }));
     }
@@ -575,20 +627,17 @@ async fn final_reads(
         };
         let (shared, cfg) = (shared.clone(), cfg.clone());
         let mut process = processes.lock().expect("processes lock")[w];
-        let concurrency = cfg.concurrency as u64;
         tasks.push(tokio::spawn(async move {
-            let mut client = shared.client(w, &cfg);
+            let mut client = shared.client(w, process, &cfg);
             for _ in 0..TRIES {
-                match perform(&shared, &mut client, process, &inv).await.kind {
-                    OpType::Ok => break,
-                    OpType::Info => {
-                        process += concurrency;
-                        client = shared.client(w, &cfg);
-                    }
-                    _ => {}
+                let kind = perform(&shared, &mut client, process, &inv).await.kind;
+                if kind == OpType::Ok {
+                    break;
                 }
+                shared.carry_on(w, &mut process, &mut client, kind, &cfg).await;
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
+            client.close().await;
         }));
     }
     for t in tasks {

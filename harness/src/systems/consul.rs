@@ -251,6 +251,10 @@ impl Service for Consul {
         Box::new(ConsulClient::new(self.urls[node].clone(), timeout, self.reads))
     }
 
+    fn endpoint(&self, node: usize) -> String {
+        self.urls[node].clone()
+    }
+
     /// The nodes that name themselves leader.
     fn primaries(&self, running: &[bool]) -> Vec<usize> {
         (0..self.urls.len())

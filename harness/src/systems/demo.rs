@@ -31,7 +31,7 @@ impl Flags for DemoFlags {
         if ctx.existing {
             return Err(UsageError(
                 "--endpoints: faultline talks to existing etcd, zookeeper, redis or consul clusters; \
-                 add --db with the system"
+                 add --db with the system, or --client CMD for a database of any kind"
                     .into(),
             ));
         }
@@ -167,6 +167,10 @@ impl Demo {
 impl Service for Demo {
     fn client(&self, node: usize, timeout: Duration, workload: Workload) -> Box<dyn Client> {
         Box::new(DemoClient::new(self.addrs[node], timeout, workload.data()))
+    }
+
+    fn endpoint(&self, node: usize) -> String {
+        self.addrs[node].to_string()
     }
 
     /// The leader most running nodes name (a paused node does not answer).

@@ -279,6 +279,10 @@ impl Service for Etcd {
         Box::new(for_workload(client, workload, self.lease_ttl))
     }
 
+    fn endpoint(&self, node: usize) -> String {
+        self.urls[node].clone()
+    }
+
     /// The nodes that report themselves leader (`/v3/maintenance/status`).
     /// A restarted node is not awaited: it may not serve linearizable
     /// reads while another fault holds the majority away.

@@ -6,7 +6,10 @@
 //!
 //! Adding a database is its module here, its client in `workloads/`, and
 //! one line in the `systems!` list below (which declares the module and
-//! registers its flags).
+//! registers its flags). [`any`] is no `--db` choice: it is the existing
+//! cluster of `--client CMD --endpoints …` without `--db`; [`file`] is
+//! neither: the system a file describes (`--system FILE`), for a database
+//! with no module here.
 
 use std::time::Duration;
 
@@ -32,11 +35,11 @@ pub struct Context<'a> {
 
 /// A database faultline can test, with its settings.
 pub trait System: Send + Sync {
-    /// Its name, as `--db` spells it.
-    fn name(&self) -> &'static str;
+    /// Its name, as `--db` spells it (or its system file names it).
+    fn name(&self) -> &str;
 
     /// The workloads it runs.
-    fn workloads(&self) -> &'static [Workload];
+    fn workloads(&self) -> &[Workload];
 
     /// The system and its settings in words, for the opening line
     /// (`etcd, linearizable reads`).
@@ -68,6 +71,12 @@ pub trait System: Send + Sync {
         Some("faultline does not run this system under libfaketime")
     }
 
+    /// Why faults cannot be aimed at `target`, if they cannot. Every
+    /// system built in knows its primary.
+    fn refuses_target(&self, _target: nemesis::Target) -> Option<String> {
+        None
+    }
+
     /// Whether its lock workload's holders make guarded writes (see
     /// `Plan::guarded`): its client can.
     fn guarded_locks(&self) -> bool {
@@ -95,6 +104,12 @@ pub trait System: Send + Sync {
     /// Whether it runs only on this machine's loopback — no SSH nodes,
     /// no namespaces — and why.
     fn loopback_only(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// The client program (`--client`'s form) its clients are, if its
+    /// clients are a program rather than built in.
+    fn client_command(&self) -> Option<String> {
         None
     }
 
@@ -196,6 +211,9 @@ macro_rules! systems {
     };
 }
 
+pub mod any;
+pub mod file;
+
 systems! {
     demo: DemoFlags = "faultline's own, built in, with switchable bugs",
     etcd: EtcdFlags = "Debian's etcd-server",
@@ -227,30 +245,56 @@ pub fn configure(db: &str, m: &ArgMatches, ctx: &Context) -> Result<Box<dyn Syst
         .iter()
         .find(|e| e.name == db)
         .ok_or_else(|| UsageError(format!("--db {db}: expected one of {}", names())))?;
-    let chosen_flags = (chosen.augment)(clap::Command::new(chosen.name));
-    for other in SYSTEMS.iter().filter(|e| e.name != db) {
+    foreign_flags(m, Some(chosen), &format!("--db {db}"))?;
+    let system = (chosen.build)(m, ctx)?;
+    takes_faults(&*system, ctx)?;
+    Ok(system)
+}
+
+/// The system a file describes; every system's own flag is refused.
+pub fn from_file(
+    file: &std::path::Path,
+    m: &ArgMatches,
+    ctx: &Context,
+) -> Result<Box<dyn System>, UsageError> {
+    foreign_flags(m, None, "--system")?;
+    let system = file::FileSystem::load(file)?;
+    takes_faults(&system, ctx)?;
+    Ok(Box::new(system))
+}
+
+/// Refuses a flag given of a system other than `chosen`.
+fn foreign_flags(m: &ArgMatches, chosen: Option<&Entry>, what: &str) -> Result<(), UsageError> {
+    let chosen_flags = chosen.map(|c| (c.augment)(clap::Command::new(c.name)));
+    for other in SYSTEMS.iter().filter(|e| chosen.is_none_or(|c| c.name != e.name)) {
         let own = (other.augment)(clap::Command::new(other.name));
         for arg in own.get_arguments() {
             let given = m.value_source(arg.get_id().as_str()) == Some(ValueSource::CommandLine);
-            let shared = chosen_flags.get_arguments().any(|a| a.get_id() == arg.get_id());
+            let shared = chosen_flags
+                .as_ref()
+                .is_some_and(|c| c.get_arguments().any(|a| a.get_id() == arg.get_id()));
             if given && !shared {
                 return Err(UsageError(format!(
-                    "--{} is a flag of --db {}, not of --db {db}",
+                    "--{} is a flag of --db {}, not of {what}",
                     arg.get_long().unwrap_or(arg.get_id().as_str()),
                     other.name
                 )));
             }
         }
     }
-    let system = (chosen.build)(m, ctx)?;
-    if let Some(w) = ctx
+    Ok(())
+}
+
+/// Refuses the first fault asked for that `system` cannot take.
+fn takes_faults(system: &dyn System, ctx: &Context) -> Result<(), UsageError> {
+    match ctx
         .faults
         .iter()
         .find_map(|&f| system.refuses(f).map(|why| (f, why)))
     {
-        return Err(UsageError(format!("--nemesis {}: {}", w.0, w.1)));
+        Some((f, why)) => Err(UsageError(format!("--nemesis {f}: {why}"))),
+        None => Ok(()),
     }
-    Ok(system)
 }
 
 impl std::fmt::Debug for dyn System {

@@ -115,6 +115,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The server's connection settings.
 pub struct Postgres {
     config: String,
+    /// `host:port`, as `--endpoints` gives it.
+    addr: String,
     isolation: Isolation,
 }
 
@@ -195,7 +197,8 @@ impl Postgres {
         let node = &m.nodes[0];
         let daemon = Daemon::new(node.name().to_string(), 0, argv, node.dir().join("postgres.log")).with_user(user);
         let config = format!("host={host} port={port} user=postgres dbname=postgres connect_timeout=2");
-        let mut c = Cluster::new(m, vec![daemon], Postgres { config, isolation })?;
+        let addr = format!("{host}:{port}");
+        let mut c = Cluster::new(m, vec![daemon], Postgres { config, addr, isolation })?;
         c.start_all(1, READY_TIMEOUT, "did not accept a query", |pg, _| pg.execute(SCHEMA).is_ok())?;
         Ok(c)
     }
@@ -223,6 +226,10 @@ impl Service for Postgres {
             timeout,
             workload == Workload::ListAppend,
         ))
+    }
+
+    fn endpoint(&self, _node: usize) -> String {
+        self.addr.clone()
     }
 
     /// One server: it is the primary while it runs.

@@ -325,6 +325,10 @@ impl Service for Redis {
         Box::new(RedisClient::new(self.addrs[node], timeout, self.wait))
     }
 
+    fn endpoint(&self, node: usize) -> String {
+        self.addrs[node].to_string()
+    }
+
     /// The servers that call themselves master (more than one in a split).
     fn primaries(&self, running: &[bool]) -> Vec<usize> {
         (0..self.addrs.len())

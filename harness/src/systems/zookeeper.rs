@@ -300,6 +300,10 @@ impl Service for ZooKeeper {
         Box::new(ZkClient::new(&hosts, timeout, self.reads))
     }
 
+    fn endpoint(&self, node: usize) -> String {
+        self.clients[node].to_string()
+    }
+
     fn clock_file(&self, node: usize) -> Option<&Path> {
         self.clocks.get(node).map(PathBuf::as_path)
     }

@@ -127,6 +127,36 @@ pub fn wait_for_history(store: &Path, within: std::time::Duration, ready: impl F
     }
 }
 
+/// The nemesis's actions that completed without an error, in order
+/// (`kill`, `start`, `start-partition`, ...).
+pub fn nemesis_ops(run: &Path) -> Vec<String> {
+    std::fs::read_to_string(run.join("history.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|op| op["process"] == "nemesis" && op["type"] == "info" && op["error"].is_null())
+        .map(|op| op["f"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// What a run under `--nemesis partition,kill,pause` must show done.
+pub const PARTITION_KILL_PAUSE: &[&str] = &[
+    "start-partition",
+    "stop-partition",
+    "kill",
+    "start",
+    "pause",
+    "resume",
+];
+
+/// Fails unless the nemesis completed each of `faults` in `run`.
+pub fn assert_nemesis_did(run: &Path, faults: &[&str]) {
+    let done = nemesis_ops(run);
+    for f in faults {
+        assert!(done.iter().any(|x| x == f), "{f} missing from {done:?}");
+    }
+}
+
 /// Whether a history shows the nemesis's `f` in force (its completion).
 pub fn fault_in_force(history: &str, f: &str) -> bool {
     let f = format!("\"f\":\"{f}\"");
