@@ -28,7 +28,7 @@ use workloads::{Client, Workload};
 
 use self::spec::{Node, Ready, Spec, Use, Vars};
 use super::System;
-use crate::db::cluster::{Cluster, Daemon, Service, NO_FAKETIME};
+use crate::db::cluster::{Cluster, Daemon, Service};
 use crate::db::Db;
 use crate::error::UsageError;
 use crate::node::machines::Machines;
@@ -90,7 +90,7 @@ impl System for FileSystem {
                 "the node's data folder, which faultline mounts to lose unsynced writes and damages to corrupt",
             )),
             Fault::Clock | Fault::Strobe => Some(format!(
-                "{}: a system file's nodes do not run under libfaketime ({NO_FAKETIME})",
+                "{}: a system file's nodes do not run under libfaketime, which clock faults need",
                 s.file.display()
             )),
             _ => None,
