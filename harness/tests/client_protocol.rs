@@ -95,7 +95,7 @@ fn a_good_client_program_gets_the_built_in_clients_verdicts() {
             .any(|op| op["f"] == "read" && op["type"] == "ok" && op["value"].is_i64()),
         "reads return what the cluster holds"
     );
-    assert!(common::fault_in_force(
+    assert!(common::fault_happened(
         &std::fs::read_to_string(run.join("history.jsonl")).unwrap(),
         "kill"
     ));

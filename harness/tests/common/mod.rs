@@ -95,6 +95,7 @@ pub fn sigkill_when_inspecting(
     ready: impl Fn(&str) -> bool,
     inspect: impl FnOnce(u32),
 ) -> PathBuf {
+    let before = std::fs::read_link(store.join("latest")).ok();
     let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
         .args(args)
         .args(["--store", store.to_str().unwrap()])
@@ -103,7 +104,7 @@ pub fn sigkill_when_inspecting(
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let run = wait_for_history(store, within, ready);
+    let run = wait_for_new_history(store, before.as_deref(), within, ready);
     inspect(child.id());
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -113,6 +114,18 @@ pub fn sigkill_when_inspecting(
 /// Waits (at most `within`) until the history of the run `store/latest`
 /// points to satisfies `ready`; returns the run folder.
 pub fn wait_for_history(store: &Path, within: std::time::Duration, ready: impl Fn(&str) -> bool) -> PathBuf {
+    wait_for_new_history(store, None, within, ready)
+}
+
+/// `wait_for_history`, passing over the run `latest` pointed at before
+/// (`before`): a new run points `latest` only once its cluster serves,
+/// and until then the previous run's history must not be mistaken for it.
+pub fn wait_for_new_history(
+    store: &Path,
+    before: Option<&Path>,
+    within: std::time::Duration,
+    ready: impl Fn(&str) -> bool,
+) -> PathBuf {
     let started = std::time::Instant::now();
     loop {
         assert!(started.elapsed() < within, "the run never got there");
@@ -120,6 +133,9 @@ pub fn wait_for_history(store: &Path, within: std::time::Duration, ready: impl F
         let Ok(link) = std::fs::read_link(store.join("latest")) else {
             continue;
         };
+        if Some(link.as_path()) == before {
+            continue;
+        }
         let run = store.join(link);
         if std::fs::read_to_string(run.join("history.jsonl")).is_ok_and(|h| ready(&h)) {
             return run;
@@ -157,12 +173,22 @@ pub fn assert_nemesis_did(run: &Path, faults: &[&str]) {
     }
 }
 
-/// Whether a history shows the nemesis's `f` in force (its completion).
+/// Whether a history shows the nemesis's `f` in force: its completion
+/// is the nemesis's last line, so nothing has begun to undo it.
 pub fn fault_in_force(history: &str, f: &str) -> bool {
-    let f = format!("\"f\":\"{f}\"");
     history
         .lines()
-        .any(|l| l.contains("\"type\":\"info\"") && l.contains(&f))
+        .rfind(|l| l.contains("\"process\":\"nemesis\""))
+        .is_some_and(|l| nemesis_line(l, f))
+}
+
+/// Whether the nemesis completed `f` at some point in a history.
+pub fn fault_happened(history: &str, f: &str) -> bool {
+    history.lines().any(|l| nemesis_line(l, f))
+}
+
+fn nemesis_line(line: &str, f: &str) -> bool {
+    line.contains("\"type\":\"info\"") && line.contains(&format!("\"f\":\"{f}\""))
 }
 
 /// A port nothing listens on now, on loopback.
