@@ -22,7 +22,8 @@ use tokio_postgres::{Client as PgConn, NoTls};
 use crate::client::{BoxFuture, Client, Completion, Invocation};
 
 /// PostgreSQL's isolation levels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Isolation {
     /// Serializable snapshot isolation.
     Serializable,
@@ -33,6 +34,17 @@ pub enum Isolation {
 }
 
 impl Isolation {
+    /// Each level by name, with what it means: `--isolation`'s choices.
+    pub const NAMED: &[(&str, &str, Isolation)] = &[
+        ("serializable", "SERIALIZABLE", Isolation::Serializable),
+        (
+            "repeatable-read",
+            "REPEATABLE READ: snapshot isolation in PostgreSQL",
+            Isolation::RepeatableRead,
+        ),
+        ("read-committed", "READ COMMITTED", Isolation::ReadCommitted),
+    ];
+
     /// As SQL spells it.
     pub fn sql(self) -> &'static str {
         match self {
@@ -46,6 +58,18 @@ impl Isolation {
 /// The tables both workloads use; run once before the clients start.
 pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS lists (k bigint PRIMARY KEY, v bigint[] NOT NULL); \
                           CREATE TABLE IF NOT EXISTS registers (k bigint PRIMARY KEY, v bigint NOT NULL);";
+
+/// Runs `sql` (statements separated by `;`) on a connection of its own,
+/// outside any workload: the schema, a readiness probe. The system's
+/// client crate stays here, so the harness needs none of its own.
+pub async fn execute(config: &str, sql: &str) -> Result<(), tokio_postgres::Error> {
+    let (client, conn) = tokio_postgres::connect(config, NoTls).await?;
+    let task = tokio::spawn(conn);
+    let r = client.batch_execute(sql).await;
+    drop(client);
+    let _ = task.await;
+    r
+}
 
 /// One process's connection (opened on its first op).
 pub struct PostgresClient {

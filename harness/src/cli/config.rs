@@ -167,17 +167,12 @@ pub fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig,
         let endpoints = args
             .endpoints
             .iter()
+            // Kept as the user wrote them (a client program is given them
+            // so); the system reads each when it makes a client.
             .map(|e| {
                 system
                     .endpoint(e)
-                    // A client program is given the endpoint as the user wrote it.
-                    .map(|own| {
-                        if client.is_some() {
-                            e.trim().to_string()
-                        } else {
-                            own
-                        }
-                    })
+                    .map(|_| e.trim().to_string())
                     .map_err(|expected| UsageError(format!("--endpoints {e}: expected {expected}")))
             })
             .collect::<Result<_, _>>()?;

@@ -15,7 +15,6 @@ use anyhow::{bail, Context, Result};
 use nemesis::lossyfs::LossyMount;
 use nemesis::{Clock, Disk, FaultError, Grudge, Kill, Links, Nodes, Partition, Pause, Powers};
 use nix::sys::signal::Signal;
-use workloads::{Client, Workload};
 
 use crate::db::{Db, Reach};
 use crate::node::firewall::Firewall;
@@ -106,8 +105,6 @@ impl Daemon {
 
 /// What a system adds to its daemons.
 pub trait Service: Send {
-    /// A client of `node` for one process.
-    fn client(&self, node: usize, timeout: Duration, workload: Workload) -> Box<dyn Client>;
     /// Where a client reaches `node`, in the form `--endpoints` takes.
     fn endpoint(&self, node: usize) -> String;
     /// The nodes acting as primary now, asking only those `running`.
@@ -346,10 +343,6 @@ fn no_network(action: &'static str) -> FaultError {
 }
 
 impl<S: Service> Db for Cluster<S> {
-    fn client(&self, node: usize, timeout: Duration, workload: Workload) -> Box<dyn Client> {
-        self.service.client(node, timeout, workload)
-    }
-
     fn reach(&self, node: usize) -> Reach {
         Reach {
             node: self.nodes[node].name().to_string(),

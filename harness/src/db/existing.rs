@@ -16,9 +16,9 @@ use anyhow::{bail, Context as _, Result};
 use checkers::{OpType, Value};
 use nemesis::{Clock, FaultError, Grudge, Kill, Nodes, Partition, Pause, Powers};
 use serde::Serialize;
-use workloads::{Client, Invocation, Workload};
+use workloads::{Client, Invocation};
 
-use crate::db::{Connect, Db, Reach};
+use crate::db::{Db, Reach};
 use crate::error::UsageError;
 use crate::node::firewall::Firewall;
 use crate::node::ledger::{Disturbed, Registry};
@@ -26,14 +26,14 @@ use crate::node::machines::Machines;
 use crate::node::process::{capture, settle};
 use crate::node::{on_each, quote, Node};
 
+/// A client of node i, for the probe that every node answers a read.
+pub type Probe<'a> = &'a dyn Fn(usize) -> Result<Box<dyn Client>>;
+
 /// A cluster faultline did not start.
 pub struct Existing {
     endpoints: Vec<String>,
     /// The system's name, for messages.
     system: String,
-    /// The system's client maker; `None` when a client program makes
-    /// every client (the controller asks it, not this cluster).
-    connect: Option<Connect>,
     /// The state file, when faultline has no access to the nodes.
     registry: Option<Registry>,
     /// Access to the nodes, if given.
@@ -44,15 +44,16 @@ impl Existing {
     /// Checks that every endpoint answers a read before the test starts
     /// (with the system's client, if it has one here); then `alone` or
     /// `control` says what else faultline has.
-    pub fn connect(endpoints: Vec<String>, system: &str, connect: Option<Connect>) -> Result<Existing> {
+    /// `probe` makes a client of node i (the system's, handed down by the
+    /// layer that knows the system: systems sit above this one).
+    pub fn connect(endpoints: Vec<String>, system: &str, probe: Option<Probe>) -> Result<Existing> {
         let cluster = Existing {
             endpoints,
             system: system.to_string(),
-            connect,
             registry: None,
             control: None,
         };
-        let Some(connect) = &cluster.connect else {
+        let Some(client_of) = probe else {
             return Ok(cluster);
         };
         // A read of a key no workload uses: it changes nothing anywhere.
@@ -64,8 +65,8 @@ impl Existing {
         // A server still starting refuses connections for a moment: each
         // endpoint gets a few seconds to answer.
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        for endpoint in &cluster.endpoints {
-            let mut client = connect(endpoint, Duration::from_secs(5), Workload::Register)?;
+        for (i, endpoint) in cluster.endpoints.iter().enumerate() {
+            let mut client = client_of(i)?;
             loop {
                 let done = tokio::runtime::Handle::current().block_on(client.invoke(&probe));
                 if done.kind == OpType::Ok {
@@ -123,13 +124,6 @@ impl Existing {
 }
 
 impl Db for Existing {
-    fn client(&self, node: usize, timeout: Duration, workload: Workload) -> Box<dyn Client> {
-        let connect =
-            (self.connect.as_ref()).expect("without a system client, the client program makes clients");
-        connect(&self.endpoints[node], timeout, workload)
-            .expect("the same settings built a client in connect")
-    }
-
     fn reach(&self, node: usize) -> Reach {
         let (name, address) = match &self.control {
             Some(c) => (c.nodes[node].name().to_string(), c.nodes[node].host().to_string()),

@@ -10,18 +10,11 @@ pub mod cluster;
 pub mod corrupt;
 pub mod existing;
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use anyhow::Result;
 use nemesis::Powers;
-use workloads::{Client, Workload};
 
 /// A running cluster.
 pub trait Db: Powers + Send {
-    /// A client of `node` for one process, for `workload`'s operations.
-    fn client(&self, node: usize, timeout: Duration, workload: Workload) -> Box<dyn Client>;
-
     /// How a client program (`--client`) finds `node`: what its `open`
     /// message says of it.
     fn reach(&self, node: usize) -> Reach;
@@ -42,8 +35,3 @@ pub struct Reach {
     /// `127.0.0.1:4711`), the form `--endpoints` takes.
     pub endpoint: String,
 }
-
-/// How a client reaches one endpoint of a cluster faultline did not
-/// start: the system's client maker, handed down by the layer that knows
-/// the system (systems sit above this layer).
-pub type Connect = Arc<dyn Fn(&str, Duration, Workload) -> Result<Box<dyn Client>> + Send + Sync>;

@@ -26,8 +26,8 @@ use workloads::external::{External, Open};
 use workloads::generator::{Generator, Plan, RateLimit};
 use workloads::Workload;
 
-use crate::db::existing::{Existing, Find};
-use crate::db::{Connect, Db, Reach};
+use crate::db::existing::{Existing, Find, Probe};
+use crate::db::{Db, Reach};
 use crate::error::UsageError;
 use crate::node::ledger::Registry;
 use crate::node::Backend;
@@ -213,8 +213,10 @@ impl Shared {
     fn client(&self, worker: usize, process: u64, cfg: &TestConfig) -> Box<dyn Client> {
         let cluster = self.cluster.lock().expect("cluster lock");
         let node = worker % cluster.count();
+        let endpoints = endpoints(&**cluster);
         let Some(program) = &self.program else {
-            return cluster.client(node, cfg.op_timeout, cfg.workload);
+            return (cfg.system.client(&endpoints, node, cfg.op_timeout, cfg.workload))
+                .expect("each node's client was made once the cluster served");
         };
         let Reach {
             node: name,
@@ -226,7 +228,7 @@ impl Shared {
             node: name,
             address,
             endpoint,
-            endpoints: (0..cluster.count()).map(|i| cluster.reach(i).endpoint).collect(),
+            endpoints,
             workload: cfg.workload,
             timeout: cfg.op_timeout,
         })
@@ -318,6 +320,11 @@ async fn perform(
 /// Why the cluster cannot take the schedule's faults, if it cannot; under
 /// `--nemesis all`, what it cannot take is dropped instead, and every
 /// fault `all` left out is said once, with its reason.
+/// Where each node of `db` serves clients, in `--endpoints`' form.
+fn endpoints(db: &dyn Db) -> Vec<String> {
+    (0..db.count()).map(|i| db.reach(i).endpoint).collect()
+}
+
 fn lacking(db: &mut dyn Db, schedule: &mut Schedule) -> Option<String> {
     if !schedule.all {
         return nemesis::missing(&schedule.faults(), db);
@@ -364,16 +371,31 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
                     db.teardown()?;
                     return Err(UsageError(why).into());
                 }
+                // Every node's client can be made (the workers make theirs
+                // as they go, and could not say why then).
+                if cfg.client.is_none() {
+                    let endpoints = endpoints(&*db);
+                    let made = (0..endpoints.len()).try_for_each(|node| {
+                        cfg.system
+                            .client(&endpoints, node, cfg.op_timeout, cfg.workload)
+                            .map(drop)
+                    });
+                    if let Err(e) = made {
+                        db.teardown()?;
+                        return Err(e);
+                    }
+                }
                 Ok(db)
             }
             ClusterSpec::Existing { endpoints, access } => {
-                let system = cfg.system.clone();
-                let connect: Connect =
-                    Arc::new(move |endpoint, timeout, workload| system.client(endpoint, timeout, workload));
+                let probe = |node| {
+                    cfg.system
+                        .client(endpoints, node, Duration::from_secs(5), Workload::Register)
+                };
                 let existing = Existing::connect(
                     endpoints.clone(),
                     cfg.system.name(),
-                    cfg.client.is_none().then_some(connect),
+                    cfg.client.is_none().then_some(&probe as Probe),
                 )?;
                 let mut db: Box<dyn Db> = match access {
                     None => Box::new(existing.alone(registry)),

@@ -49,7 +49,7 @@ impl System for AnyDatabase {
         }
     }
 
-    fn client(&self, _endpoint: &str, _timeout: Duration, _workload: Workload) -> Result<Box<dyn Client>> {
+    fn client(&self, _: &[String], _: usize, _: Duration, _: Workload) -> Result<Box<dyn Client>> {
         bail!("this database is reached only through --client")
     }
 }

@@ -93,19 +93,16 @@ impl System for ConsulSystem {
     }
 
     fn start(&self, machines: Machines, _faults: &[Fault]) -> Result<Box<dyn Db>> {
-        Ok(Box::new(Consul::start(&self.bin, machines, self.reads)?))
+        Ok(Box::new(Consul::start(&self.bin, machines)?))
     }
 
     fn endpoint(&self, given: &str) -> Result<String, String> {
         super::url_endpoint(given)
     }
 
-    fn client(&self, endpoint: &str, timeout: Duration, _workload: Workload) -> Result<Box<dyn Client>> {
-        Ok(Box::new(ConsulClient::new(
-            endpoint.to_string(),
-            timeout,
-            self.reads,
-        )))
+    fn client(&self, endpoints: &[String], node: usize, timeout: Duration, _: Workload) -> Result<Box<dyn Client>> {
+        let url = self.endpoint(&endpoints[node]).map_err(anyhow::Error::msg)?;
+        Ok(Box::new(ConsulClient::new(url, timeout, self.reads)))
     }
 }
 
@@ -191,14 +188,13 @@ pub struct Consul {
     urls: Vec<String>,
     /// `ip:server-port` of each node, as `/v1/status/leader` names them.
     servers: Vec<String>,
-    reads: Consistency,
     http: reqwest::Client,
 }
 
 impl Consul {
     /// Starts a server agent on every node and waits until each sees a
     /// leader.
-    pub fn start(bin: &Path, mut m: Machines, reads: Consistency) -> Result<Cluster<Consul>> {
+    pub fn start(bin: &Path, mut m: Machines) -> Result<Cluster<Consul>> {
         m.require(&bin.display().to_string(), "consul (HashiCorp's; not in Debian)")?;
         let ports: Vec<Ports> = m
             .addresses(STANDARD_PORTS)?
@@ -222,7 +218,6 @@ impl Consul {
                 .map(|p| format!("http://{}:{}", p.host, p.http))
                 .collect(),
             servers: ports.iter().map(|p| format!("{}:{}", p.host, p.server)).collect(),
-            reads,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(1))
                 .build()?,
@@ -247,10 +242,6 @@ impl Consul {
 }
 
 impl Service for Consul {
-    fn client(&self, node: usize, timeout: Duration, _workload: Workload) -> Box<dyn Client> {
-        Box::new(ConsulClient::new(self.urls[node].clone(), timeout, self.reads))
-    }
-
     fn endpoint(&self, node: usize) -> String {
         self.urls[node].clone()
     }

@@ -91,15 +91,13 @@ impl System for DemoSystem {
     }
 
     fn endpoint(&self, _given: &str) -> Result<String, String> {
-        Err("--db etcd, zookeeper, redis or consul (the demo cluster is always started by faultline)".into())
+        Err("another system: the demo cluster is always started by faultline".into())
     }
 
-    fn client(&self, endpoint: &str, timeout: Duration, workload: Workload) -> Result<Box<dyn Client>> {
-        Ok(Box::new(DemoClient::new(
-            endpoint.parse()?,
-            timeout,
-            workload.data(),
-        )))
+    fn client(&self, endpoints: &[String], node: usize, timeout: Duration, workload: Workload)
+        -> Result<Box<dyn Client>> {
+        let addr = super::socket_endpoint(&endpoints[node]).map_err(anyhow::Error::msg)?;
+        Ok(Box::new(DemoClient::new(addr, timeout, workload.data())))
     }
 }
 
@@ -165,10 +163,6 @@ impl Demo {
 }
 
 impl Service for Demo {
-    fn client(&self, node: usize, timeout: Duration, workload: Workload) -> Box<dyn Client> {
-        Box::new(DemoClient::new(self.addrs[node], timeout, workload.data()))
-    }
-
     fn endpoint(&self, node: usize) -> String {
         self.addrs[node].to_string()
     }

@@ -131,21 +131,23 @@ impl System for EtcdSystem {
     }
 
     fn start(&self, machines: Machines, _faults: &[Fault]) -> Result<Box<dyn Db>> {
-        Ok(Box::new(Etcd::start(machines, self.reads, self.lease_ttl())?))
+        Ok(Box::new(Etcd::start(machines)?))
     }
 
     fn endpoint(&self, given: &str) -> Result<String, String> {
         super::url_endpoint(given)
     }
 
-    fn client(&self, endpoint: &str, timeout: Duration, workload: Workload) -> Result<Box<dyn Client>> {
+    fn client(&self, endpoints: &[String], node: usize, timeout: Duration, workload: Workload)
+        -> Result<Box<dyn Client>> {
+        let endpoint = self.endpoint(&endpoints[node]).map_err(anyhow::Error::msg)?;
         let conn = Connection {
             timeout,
             reads: self.reads,
             tls: self.tls.clone(),
         };
         let http = conn.http().map_err(anyhow::Error::msg)?;
-        let client = EtcdClient::new(endpoint.to_string(), http, self.reads);
+        let client = EtcdClient::new(endpoint, http, self.reads);
         Ok(Box::new(for_workload(client, workload, self.lease_ttl())))
     }
 }
@@ -171,18 +173,16 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The etcd binary.
 pub const ETCD: &str = "/usr/bin/etcd";
 
-/// What etcd adds to its processes: client URLs and how reads are served.
+/// What etcd adds to its processes: its client URLs.
 pub struct Etcd {
     /// Client URLs, `http://ip:port`.
     urls: Vec<String>,
-    reads: Reads,
-    lease_ttl: Duration,
     http: reqwest::Client,
 }
 
 impl Etcd {
     /// Starts etcd on every node and waits until every one serves a read.
-    pub fn start(mut m: Machines, reads: Reads, lease_ttl: Duration) -> Result<Cluster<Etcd>> {
+    pub fn start(mut m: Machines) -> Result<Cluster<Etcd>> {
         m.require(ETCD, "etcd-server")?;
         // Per node: host, [client port, peer port].
         let addrs = m.addresses([2379, 2380])?;
@@ -241,8 +241,6 @@ impl Etcd {
             daemons,
             Etcd {
                 urls,
-                reads,
-                lease_ttl,
                 http: reqwest::Client::builder()
                     .timeout(Duration::from_secs(1))
                     .build()?,
@@ -268,17 +266,6 @@ impl Etcd {
 }
 
 impl Service for Etcd {
-    fn client(&self, node: usize, timeout: Duration, workload: Workload) -> Box<dyn Client> {
-        let conn = Connection {
-            timeout,
-            reads: self.reads,
-            tls: Tls::default(),
-        };
-        let http = conn.http().expect("a plain HTTP client builds");
-        let client = EtcdClient::new(self.urls[node].clone(), http, self.reads);
-        Box::new(for_workload(client, workload, self.lease_ttl))
-    }
-
     fn endpoint(&self, node: usize) -> String {
         self.urls[node].clone()
     }

@@ -120,8 +120,18 @@ pub trait System: Send + Sync {
     /// expected.
     fn endpoint(&self, given: &str) -> Result<String, String>;
 
-    /// A client of the existing node at `endpoint` (from `endpoint`).
-    fn client(&self, endpoint: &str, timeout: Duration, workload: Workload) -> Result<Box<dyn Client>>;
+    /// A client of node `node` for one process, where the cluster's nodes
+    /// serve `endpoints` (in `--endpoints`' form: as the user gave them,
+    /// or as a cluster faultline started says). The one place a system's
+    /// clients are made, for clusters it starts and clusters it is
+    /// pointed at alike.
+    fn client(
+        &self,
+        endpoints: &[String],
+        node: usize,
+        timeout: Duration,
+        workload: Workload,
+    ) -> Result<Box<dyn Client>>;
 }
 
 /// Why a Go server's clock cannot be moved. Measured on Debian's builds.

@@ -12,7 +12,7 @@ use anyhow::{bail, Context as _, Result};
 use nemesis::Fault;
 use serde::Serialize;
 use serde_json::json;
-use workloads::postgres::{Isolation, PostgresClient, SCHEMA};
+use workloads::postgres::{self, Isolation, PostgresClient, SCHEMA};
 use workloads::{Client, Workload};
 
 use super::{Context, Flags, System};
@@ -25,40 +25,20 @@ use crate::node::{as_user, quote, quote_all};
 /// PostgreSQL's flags.
 #[derive(clap::Args, Debug, Clone, Serialize)]
 pub struct PostgresFlags {
-    /// The isolation level of every transaction: serializable,
-    /// repeatable-read (snapshot isolation in PostgreSQL) or
-    /// read-committed.
-    #[arg(long, value_enum, default_value = "serializable")]
-    pub isolation: IsolationFlag,
-}
-
-/// `--isolation`.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum IsolationFlag {
-    /// SERIALIZABLE.
-    Serializable,
-    /// REPEATABLE READ.
-    RepeatableRead,
-    /// READ COMMITTED.
-    ReadCommitted,
+    /// The isolation level of every transaction.
+    #[arg(long, default_value = "serializable", value_parser = super::named(Isolation::NAMED))]
+    pub isolation: Isolation,
 }
 
 impl Flags for PostgresFlags {
     fn system(self, _ctx: &Context) -> Result<Box<dyn System>, UsageError> {
-        let isolation = match self.isolation {
-            IsolationFlag::Serializable => Isolation::Serializable,
-            IsolationFlag::RepeatableRead => Isolation::RepeatableRead,
-            IsolationFlag::ReadCommitted => Isolation::ReadCommitted,
-        };
-        Ok(Box::new(PostgresSystem { flags: self, isolation }))
+        Ok(Box::new(PostgresSystem { flags: self }))
     }
 }
 
 /// PostgreSQL, configured.
 pub struct PostgresSystem {
     flags: PostgresFlags,
-    isolation: Isolation,
 }
 
 impl System for PostgresSystem {
@@ -71,11 +51,11 @@ impl System for PostgresSystem {
     }
 
     fn describe(&self) -> String {
-        format!("PostgreSQL, {} transactions", self.isolation.sql().to_lowercase())
+        format!("PostgreSQL, {} transactions", self.flags.isolation.sql().to_lowercase())
     }
 
     fn variant(&self) -> String {
-        self.isolation.sql().to_lowercase().replace(' ', "-")
+        self.flags.isolation.sql().to_lowercase().replace(' ', "-")
     }
 
     fn settings(&self) -> serde_json::Value {
@@ -91,7 +71,7 @@ impl System for PostgresSystem {
     }
 
     fn start(&self, machines: Machines, _faults: &[Fault]) -> Result<Box<dyn Db>> {
-        Ok(Box::new(Postgres::start(machines, self.isolation)?))
+        Ok(Box::new(Postgres::start(machines)?))
     }
 
     fn endpoint(&self, given: &str) -> Result<String, String> {
@@ -99,10 +79,11 @@ impl System for PostgresSystem {
         Ok(format!("host={} port={} user=postgres dbname=postgres", addr.ip(), addr.port()))
     }
 
-    fn client(&self, endpoint: &str, timeout: Duration, workload: Workload) -> Result<Box<dyn Client>> {
+    fn client(&self, endpoints: &[String], node: usize, timeout: Duration, workload: Workload)
+        -> Result<Box<dyn Client>> {
         Ok(Box::new(PostgresClient::new(
-            endpoint.to_string(),
-            self.isolation,
+            self.endpoint(&endpoints[node]).map_err(anyhow::Error::msg)?,
+            self.flags.isolation,
             timeout,
             workload == Workload::ListAppend,
         )))
@@ -117,13 +98,12 @@ pub struct Postgres {
     config: String,
     /// `host:port`, as `--endpoints` gives it.
     addr: String,
-    isolation: Isolation,
 }
 
 impl Postgres {
     /// Makes a fresh cluster on node 1, starts its server and creates the
     /// workloads' tables.
-    pub fn start(mut m: Machines, isolation: Isolation) -> Result<Cluster<Postgres>> {
+    pub fn start(mut m: Machines) -> Result<Cluster<Postgres>> {
         let node = &mut m.nodes[0];
         let bin = String::from_utf8_lossy(
             &node.run("ls -d /usr/lib/postgresql/*/bin/postgres 2>/dev/null | sort -V | tail -n 1", false)?,
@@ -198,36 +178,19 @@ impl Postgres {
         let daemon = Daemon::new(node.name().to_string(), 0, argv, node.dir().join("postgres.log")).with_user(user);
         let config = format!("host={host} port={port} user=postgres dbname=postgres connect_timeout=2");
         let addr = format!("{host}:{port}");
-        let mut c = Cluster::new(m, vec![daemon], Postgres { config, addr, isolation })?;
+        let mut c = Cluster::new(m, vec![daemon], Postgres { config, addr })?;
         c.start_all(1, READY_TIMEOUT, "did not accept a query", |pg, _| pg.execute(SCHEMA).is_ok())?;
         Ok(c)
     }
 
     /// Blocks on one statement batch (called from blocking sections).
     fn execute(&self, sql: &str) -> Result<()> {
-        tokio::runtime::Handle::current().block_on(async {
-            let (client, conn) = tokio_postgres::connect(&self.config, tokio_postgres::NoTls).await?;
-            let task = tokio::spawn(conn);
-            let r = client.batch_execute(sql).await;
-            drop(client);
-            let _ = task.await;
-            r?;
-            Ok::<_, tokio_postgres::Error>(())
-        })?;
+        tokio::runtime::Handle::current().block_on(postgres::execute(&self.config, sql))?;
         Ok(())
     }
 }
 
 impl Service for Postgres {
-    fn client(&self, _node: usize, timeout: Duration, workload: Workload) -> Box<dyn Client> {
-        Box::new(PostgresClient::new(
-            self.config.clone(),
-            self.isolation,
-            timeout,
-            workload == Workload::ListAppend,
-        ))
-    }
-
     fn endpoint(&self, _node: usize) -> String {
         self.addr.clone()
     }

@@ -144,15 +144,16 @@ impl System for RedisSystem {
     }
 
     fn start(&self, machines: Machines, _faults: &[Fault]) -> Result<Box<dyn Db>> {
-        Ok(Box::new(Redis::start(machines, self.wait, self.aof)?))
+        Ok(Box::new(Redis::start(machines, self.aof)?))
     }
 
     fn endpoint(&self, given: &str) -> Result<String, String> {
         super::socket_endpoint(given).map(|a| a.to_string())
     }
 
-    fn client(&self, endpoint: &str, timeout: Duration, _workload: Workload) -> Result<Box<dyn Client>> {
-        Ok(Box::new(RedisClient::new(endpoint.parse()?, timeout, self.wait)))
+    fn client(&self, endpoints: &[String], node: usize, timeout: Duration, _: Workload) -> Result<Box<dyn Client>> {
+        let addr = super::socket_endpoint(&endpoints[node]).map_err(anyhow::Error::msg)?;
+        Ok(Box::new(RedisClient::new(addr, timeout, self.wait)))
     }
 }
 
@@ -165,8 +166,6 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// n..2n): the servers' addresses.
 pub struct Redis {
     addrs: Vec<SocketAddr>,
-    /// Replicas each write waits for (`WAIT`), if any.
-    wait: Option<u32>,
 }
 
 /// Reads one reply as text: simple, error, integer and bulk strings as
@@ -222,7 +221,7 @@ impl Redis {
     /// Starts a server and a Sentinel on every node and waits until
     /// every replica is connected to the primary and every Sentinel
     /// knows them all.
-    pub fn start(mut m: Machines, wait: Option<u32>, aof: Option<AppendFsync>) -> Result<Cluster<Redis>> {
+    pub fn start(mut m: Machines, aof: Option<AppendFsync>) -> Result<Cluster<Redis>> {
         m.require(REDIS, "redis-server")?;
         // Per node: [server port, Sentinel port]; Redis binds addresses,
         // not names.
@@ -292,7 +291,7 @@ impl Redis {
             .map(|(ip, (_, [_, s]))| SocketAddr::new(*ip, *s))
             .collect();
         servers.extend(sentinels);
-        let mut c = Cluster::new(m, servers, Redis { addrs, wait })?;
+        let mut c = Cluster::new(m, servers, Redis { addrs })?;
         // Servers first: a Sentinel learns of replicas from the primary's
         // INFO, which it reads only every 10 s once started.
         c.start_all(count, READY_TIMEOUT, "did not answer PING", |redis, i| {
@@ -321,10 +320,6 @@ impl Redis {
 }
 
 impl Service for Redis {
-    fn client(&self, node: usize, timeout: Duration, _workload: Workload) -> Box<dyn Client> {
-        Box::new(RedisClient::new(self.addrs[node], timeout, self.wait))
-    }
-
     fn endpoint(&self, node: usize) -> String {
         self.addrs[node].to_string()
     }

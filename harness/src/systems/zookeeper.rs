@@ -108,20 +108,26 @@ impl System for ZooKeeperSystem {
         } else {
             None
         };
-        Ok(Box::new(ZooKeeper::start(machines, self.reads, clock)?))
+        Ok(Box::new(ZooKeeper::start(machines, clock)?))
     }
 
     fn endpoint(&self, given: &str) -> Result<String, String> {
         super::socket_endpoint(given).map(|_| given.to_string())
     }
 
-    /// One server per client, as for the clusters faultline starts.
-    fn client(&self, endpoint: &str, timeout: Duration, _workload: Workload) -> Result<Box<dyn Client>> {
-        Ok(Box::new(ZkClient::new(
-            &[endpoint.to_string()],
-            timeout,
-            self.reads,
-        )))
+    fn client(&self, endpoints: &[String], node: usize, timeout: Duration, workload: Workload)
+        -> Result<Box<dyn Client>> {
+        // A lock's session may move to any server (its ephemeral nodes
+        // live as long as the session); other workloads stay on theirs.
+        let hosts = match workload {
+            Workload::Lock => endpoints,
+            _ => &endpoints[node..=node],
+        };
+        let hosts = (hosts.iter())
+            .map(|e| self.endpoint(e))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(anyhow::Error::msg)?;
+        Ok(Box::new(ZkClient::new(&hosts, timeout, self.reads)))
     }
 }
 
@@ -149,7 +155,6 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// What ZooKeeper adds to its processes: where clients connect.
 pub struct ZooKeeper {
     clients: Vec<SocketAddr>,
-    reads: Reads,
     /// Per node, its libfaketime offset file (empty without clock faults).
     clocks: Vec<PathBuf>,
 }
@@ -175,7 +180,7 @@ fn mode(addr: SocketAddr) -> Option<String> {
 impl ZooKeeper {
     /// Starts a server on every node and waits until each is a leader
     /// or a follower. With `clock`, under libfaketime.
-    pub fn start(mut m: Machines, reads: Reads, clock: Option<Faketime>) -> Result<Cluster<ZooKeeper>> {
+    pub fn start(mut m: Machines, clock: Option<Faketime>) -> Result<Cluster<ZooKeeper>> {
         for needed in [JAVA, ZOOKEEPER_JAR] {
             m.require(needed, "zookeeper")?;
         }
@@ -276,7 +281,6 @@ impl ZooKeeper {
             daemons,
             ZooKeeper {
                 clients,
-                reads,
                 clocks,
             },
         )?;
@@ -292,14 +296,6 @@ impl Service for ZooKeeper {
     /// is answered by that server, cut off or not. Lock clients get the
     /// whole ensemble, as lock users deploy them: a session pinned to a
     /// partitioned server expires, and its lock with it.
-    fn client(&self, node: usize, timeout: Duration, workload: Workload) -> Box<dyn Client> {
-        let hosts: Vec<String> = match workload {
-            Workload::Lock => self.clients.iter().map(|a| a.to_string()).collect(),
-            _ => vec![self.clients[node].to_string()],
-        };
-        Box::new(ZkClient::new(&hosts, timeout, self.reads))
-    }
-
     fn endpoint(&self, node: usize) -> String {
         self.clients[node].to_string()
     }

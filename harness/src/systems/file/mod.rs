@@ -132,7 +132,7 @@ impl System for FileSystem {
         Ok(given.to_string())
     }
 
-    fn client(&self, _endpoint: &str, _timeout: Duration, _workload: Workload) -> Result<Box<dyn Client>> {
+    fn client(&self, _: &[String], _: usize, _: Duration, _: Workload) -> Result<Box<dyn Client>> {
         bail!("a system file's clients are its client program (`client`, or --client)")
     }
 }
@@ -304,12 +304,6 @@ fn start(spec: Arc<Spec>, here: &Path, mut m: Machines) -> Result<Cluster<FileSe
 }
 
 impl Service for FileService {
-    /// Never asked: a run of a system file has a client program, which
-    /// makes every client (`cli::config` refuses one without).
-    fn client(&self, _node: usize, _timeout: Duration, _workload: Workload) -> Box<dyn Client> {
-        unreachable!("a system file's clients are its client program")
-    }
-
     fn endpoint(&self, node: usize) -> String {
         self.endpoints[node].clone()
     }
