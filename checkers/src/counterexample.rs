@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use crate::function::Function;
 use crate::history::{Operation, Outcome};
 use crate::model::Model;
 
@@ -36,19 +37,21 @@ pub struct Counterexample {
 
 /// "read 4", "wrote 3", "cas 3→4 (failed)": an operation's verb phrase.
 pub fn describe_op(op: &Operation) -> String {
-    let phrase = match &*op.f {
-        "read" | "get" => format!("{} {}", if &*op.f == "read" { "read" } else { "got" }, result(op)),
-        "write" | "put" => format!("{} {}", if &*op.f == "write" { "wrote" } else { "put" }, op.input),
-        "append" => format!("appended {}", op.input),
-        "cas" => match op.input.as_pair() {
+    let phrase = match &op.f {
+        Function::Read => format!("read {}", result(op)),
+        Function::Get => format!("got {}", result(op)),
+        Function::Write => format!("wrote {}", op.input),
+        Function::Put => format!("put {}", op.input),
+        Function::Append => format!("appended {}", op.input),
+        Function::Cas => match op.input.as_pair() {
             Some((a, b)) => format!("cas {a}→{b}"),
             None => format!("cas {}", op.input),
         },
-        "add" => format!("added {}", op.input),
-        "enqueue" => format!("enqueued {}", op.input),
-        "dequeue" => format!("dequeued {}", result(op)),
-        "acquire" => "acquired the lock".into(),
-        "release" => "released the lock".into(),
+        Function::Add => format!("added {}", op.input),
+        Function::Enqueue => format!("enqueued {}", op.input),
+        Function::Dequeue => format!("dequeued {}", result(op)),
+        Function::Acquire => "acquired the lock".into(),
+        Function::Release => "released the lock".into(),
         f if op.output.is_nil() || op.output == op.input => format!("{f} {}", op.input),
         f => format!("{f} {} → {}", op.input, op.output),
     };

@@ -9,12 +9,12 @@
 //! values; models do that.
 
 use std::fmt;
-use std::sync::Arc;
 
 use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::InputError;
+use crate::function::Function;
 use crate::value::Value;
 
 /// The four event types: `invoke` (an operation begins), `ok` (it took
@@ -98,7 +98,7 @@ pub struct Op {
     /// Who.
     pub process: Process,
     /// The function (`read`, `write`, `cas`, ...).
-    pub f: Arc<str>,
+    pub f: Function,
     /// For independent (multi-key) workloads, the key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<Value>,
@@ -172,7 +172,7 @@ pub struct Operation {
     /// Who.
     pub process: Process,
     /// The function.
-    pub f: Arc<str>,
+    pub f: Function,
     /// The key, for independent workloads.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<Value>,

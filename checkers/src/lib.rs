@@ -8,7 +8,7 @@
 //! This crate does no I/O beyond reading history files and knows nothing
 //! of clusters, clients or faults.
 //!
-//! Modules: [`value`] and [`history`] (the data), [`import`] (JSONL, EDN,
+//! Modules: [`value`], [`function`] and [`history`] (the data), [`import`] (JSONL, EDN,
 //! Porcupine logs), [`model`] (one model per module: register and
 //! cas-register, multi-register, etcd, kv, mutex, set, queues), [`wgl`]
 //! (the search), [`linearizable`] (partitioning, parallelism, budgets),
@@ -20,6 +20,7 @@
 
 pub mod counterexample;
 pub mod error;
+pub mod function;
 pub mod history;
 pub mod import;
 pub mod linearizable;
@@ -31,6 +32,7 @@ pub mod verdict;
 pub mod wgl;
 
 pub use error::InputError;
+pub use function::Function;
 pub use history::{FaultPeriod, History, Op, OpType, Operation, Outcome, Paired, Process};
 pub use model::{Model, ModelKind};
 pub use value::Value;

@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use crate::error::InputError;
+use crate::function::Function;
 use crate::history::{History, Outcome};
 use crate::value::Value;
 use crate::verdict::Verdict;
@@ -55,7 +56,7 @@ pub fn check(history: &History) -> Result<SetReport, InputError> {
     let mut acknowledged = BTreeSet::new();
     let mut indeterminate = BTreeSet::new();
     let mut last_add = 0;
-    for op in ops.iter().filter(|o| &*o.f == "add") {
+    for op in ops.iter().filter(|o| o.f == Function::Add) {
         attempted.insert(op.input.clone());
         match op.outcome {
             Outcome::Ok => {
@@ -75,7 +76,7 @@ pub fn check(history: &History) -> Result<SetReport, InputError> {
     let mut seen_anywhere = BTreeSet::new();
     for op in ops
         .iter()
-        .filter(|o| &*o.f == "read" && o.outcome == Outcome::Ok && o.call > last_add)
+        .filter(|o| o.f == Function::Read && o.outcome == Outcome::Ok && o.call > last_add)
     {
         let items = op.output.as_list().ok_or_else(|| {
             history.error(

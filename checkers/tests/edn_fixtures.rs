@@ -22,7 +22,7 @@ fn every_fixture_reads_and_gets_its_verdict() {
     for &(file, verdict, ops, keys) in cases {
         let (history, format) = read_file(&dir.join(file), None).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(format, Format::Edn, "{file}");
-        let kind = ModelKind::default_for(format, history.ops.iter().map(|o| &*o.f));
+        let kind = ModelKind::default_for(format, history.ops.iter().map(|o| &o.f));
         let report = check(&history, kind, None, &Options::default()).unwrap();
         assert_eq!(report.verdict, verdict, "{file}: {report:#?}");
         assert_eq!((report.ops, report.partitions.len()), (ops, keys), "{file}");

@@ -35,7 +35,7 @@ fn exercise(text: &str) {
     for format in formats {
         match import::parse(text, "fuzz", format) {
             Ok((history, format)) => {
-                let kind = ModelKind::default_for(format, history.ops.iter().map(|o| &*o.f));
+                let kind = ModelKind::default_for(format, history.ops.iter().map(|o| &o.f));
                 let opts = Options {
                     time_limit: Some(Duration::from_millis(50)),
                     threads: 1,

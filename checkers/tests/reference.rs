@@ -6,8 +6,6 @@
 //! mutation tests: a linearizable history with one read changed to a
 //! never-written value must become invalid.
 
-use std::sync::Arc;
-
 use checkers::linearizable::{check, Options};
 use checkers::{History, ModelKind, Op, OpType, Process, Value, Verdict};
 use proptest::prelude::*;
@@ -35,7 +33,7 @@ fn history(ops: &[Gen]) -> History {
             time,
             kind,
             process: Process::Client(g.process),
-            f: Arc::from(g.f),
+            f: g.f.into(),
             key: None,
             value: value.clone(),
             error: None,

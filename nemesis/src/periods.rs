@@ -73,7 +73,7 @@ fn act(
     open: &mut Vec<(&'static str, FaultPeriod)>,
     done: &mut Vec<FaultPeriod>,
 ) -> Touched {
-    if let Some(fault) = Fault::started_by(&op.f) {
+    if let Some(fault) = Fault::started_by(op.f.name()) {
         let (nodes, what) = described(op).unwrap_or_else(|| (Vec::new(), format!("{} {}", op.f, op.value)));
         open.push((
             fault.def().undo,
@@ -88,12 +88,12 @@ fn act(
         return Touched::Opened;
     }
     let nodes = described(op).map(|(n, _)| n);
-    let undoes = |u: &str, p: &FaultPeriod| u == &*op.f && nodes.as_ref().is_none_or(|n| *n == p.nodes);
+    let undoes = |u: &str, p: &FaultPeriod| u == op.f.name() && nodes.as_ref().is_none_or(|n| *n == p.nodes);
     let mut closing: Vec<usize> = (0..open.len())
         .filter(|&i| undoes(open[i].0, &open[i].1))
         .collect();
     if closing.is_empty() {
-        closing = (0..open.len()).filter(|&i| open[i].0 == &*op.f).collect();
+        closing = (0..open.len()).filter(|&i| open[i].0 == op.f.name()).collect();
     }
     for &i in closing.iter().rev() {
         let (_, mut p) = open.remove(i);

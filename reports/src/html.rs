@@ -305,7 +305,7 @@ fn faults_table(h: &mut String, periods: &[FaultPeriod]) {
 fn counts_table(h: &mut String, ops: &[Operation]) {
     let mut counts: BTreeMap<&str, [usize; 3]> = BTreeMap::new();
     for o in ops {
-        counts.entry(&o.f).or_default()[outcome_column(o.outcome)] += 1;
+        counts.entry(o.f.name()).or_default()[outcome_column(o.outcome)] += 1;
     }
     h.push_str("<section id=\"counts\"><h2>Operations</h2><table><tr><th>function</th><th>ok</th><th>fail</th><th>info</th></tr>");
     for (f, [ok, fail, info]) in counts {

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use checkers::Value;
+use checkers::{Function, OpType, Value};
 use serde_json::Value as Json;
 
 use crate::client::{BoxFuture, Client, Completion, Invocation};
@@ -224,17 +224,16 @@ impl ConsulClient {
 impl Client for ConsulClient {
     fn invoke<'a>(&'a mut self, op: &'a Invocation) -> BoxFuture<'a, Completion> {
         Box::pin(async move {
-            let is_read = &*op.f == "read";
-            let result: Result<Completion, (bool, String)> = match &*op.f {
-                "read" => self
+            let result: Result<Completion, (bool, String)> = match &op.f {
+                Function::Read => self
                     .get(&op.key, self.reads)
                     .await
                     .map(|v| Completion::ok(v.map_or(Value::Nil, |(v, _)| v))),
-                "write" => self
+                Function::Write => self
                     .put(&op.key, &op.value, None)
                     .await
                     .map(|_| Completion::ok(op.value.clone())),
-                "cas" => match op.value.as_pair() {
+                Function::Cas => match op.value.as_pair() {
                     None => Ok(Completion::fail(op.value.clone(), "cas takes [from to]")),
                     Some((from, to)) => match self.get(&op.key, Consistency::Consistent).await {
                         // Nothing was written yet: the read has no effect.
@@ -255,13 +254,15 @@ impl Client for ConsulClient {
                         }
                     },
                 },
-                f @ ("acquire" | "release") => self.lock(f, &op.key).await.map(|done| {
-                    if done {
-                        Completion::ok(op.value.clone())
-                    } else {
-                        Completion::fail(op.value.clone(), format!("consul refused to {f}"))
-                    }
-                }),
+                f @ (Function::Acquire | Function::Release) => {
+                    self.lock(f.name(), &op.key).await.map(|done| {
+                        if done {
+                            Completion::ok(op.value.clone())
+                        } else {
+                            Completion::fail(op.value.clone(), format!("consul refused to {f}"))
+                        }
+                    })
+                }
                 f => Ok(Completion::fail(
                     op.value.clone(),
                     format!("the consul client has no {f}"),
@@ -269,19 +270,20 @@ impl Client for ConsulClient {
             };
             match result {
                 Ok(c) => c,
-                Err((sent, e)) if sent && !is_read => {
+                Err((sent, e)) => {
+                    let done = Completion::unanswered(op, sent, e);
                     // A crashed process: its session goes, and any lock it
                     // may hold is freed (best effort; the history already
                     // allows that lock to be taken or not).
-                    if let Some(id) = self.session.take() {
+                    let session = (done.kind == OpType::Info).then(|| self.session.take()).flatten();
+                    if let Some(id) = session {
                         let req = self.http.put(format!("{}/v1/session/destroy/{id}", self.base));
                         tokio::spawn(async move {
                             let _ = req.send().await;
                         });
                     }
-                    Completion::info(op.value.clone(), e)
+                    done
                 }
-                Err((_, e)) => Completion::fail(op.value.clone(), e),
             }
         })
     }

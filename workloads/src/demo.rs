@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use checkers::Value;
+use checkers::{Function, Value};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -159,11 +159,12 @@ impl DemoClient {
 impl Client for DemoClient {
     fn invoke<'a>(&'a mut self, op: &'a Invocation) -> BoxFuture<'a, Completion> {
         Box::pin(async move {
-            let (wire, is_read) = match (self.data, &*op.f) {
-                (Data::Registers, "read") => ("read", true),
-                (Data::Registers, f @ ("write" | "cas")) => (f, false),
-                (Data::Set, "add") => ("sadd", false),
-                (Data::Set, "read") => ("smembers", true),
+            let (wire, is_read) = match (self.data, &op.f) {
+                (Data::Registers, Function::Read) => ("read", true),
+                (Data::Registers, Function::Write) => ("write", false),
+                (Data::Registers, Function::Cas) => ("cas", false),
+                (Data::Set, Function::Add) => ("sadd", false),
+                (Data::Set, Function::Read) => ("smembers", true),
                 (_, f) => return Completion::fail(op.value.clone(), format!("the demo client has no {f}")),
             };
             let req = Request {
@@ -180,20 +181,14 @@ impl Client for DemoClient {
                 Ok(resp) if resp.ok => Completion::ok(if is_read { resp.v } else { op.value.clone() }),
                 Ok(resp) => {
                     let err = resp.err.unwrap_or_else(|| "refused".into());
-                    if resp.definite || is_read {
-                        Completion::fail(op.value.clone(), err)
-                    } else {
-                        Completion::info(op.value.clone(), err)
-                    }
+                    // An answer that does not say the op was not applied
+                    // is as good as none.
+                    Completion::unanswered(op, !resp.definite, err)
                 }
                 Err((sent, err)) => {
                     // The connection's state is unknown: start afresh.
                     self.conn = None;
-                    if sent && !is_read {
-                        Completion::info(op.value.clone(), err)
-                    } else {
-                        Completion::fail(op.value.clone(), err)
-                    }
+                    Completion::unanswered(op, sent, err)
                 }
             }
         })

@@ -23,7 +23,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use checkers::{OpType, Value};
+use checkers::{Function, OpType, Value};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
@@ -143,7 +143,7 @@ impl<'a> Message<'a> {
             kind: "invoke",
             id,
             open: None,
-            f: Some(&op.f),
+            f: Some(op.f.name()),
             key: Some(&op.key),
             value: Some(&op.value),
         }
@@ -318,11 +318,8 @@ impl ExternalClient {
         };
         let after = self.kill().await;
         let error = format!("{why}{after}");
-        if is_read(op) {
-            Completion::fail(op.value.clone(), error)
-        } else {
-            Completion::info(op.value.clone(), error)
-        }
+        // It was sent: the program may have acted on it.
+        Completion::unanswered(op, true, error)
     }
 
     /// Starts and opens the program; why not, if it could not be.
@@ -442,33 +439,21 @@ impl Drop for ExternalClient {
     }
 }
 
-/// Whether `op` has no effect: its unknown outcome is a `fail`.
-pub fn is_read(op: &Invocation) -> bool {
-    match &*op.f {
-        "read" | "fetch" => true,
-        "txn" => op.value.as_list().is_some_and(|mops| {
-            mops.iter()
-                .all(|m| m.as_list().and_then(|m| m.first()).and_then(Value::as_str) == Some("r"))
-        }),
-        _ => false,
-    }
-}
-
 /// What an `ok` answer records for `op`: a read's result, checked for
 /// its shape; the invocation's value for everything else.
 fn ok_value(workload: Workload, op: &Invocation, value: Option<Value>) -> Result<Value, String> {
     let value = value.unwrap_or(Value::Nil);
     let registers = matches!(workload, Workload::Register | Workload::CasRegister);
-    match &*op.f {
-        "read" if registers => match value {
+    match op.f {
+        Function::Read if registers => match value {
             Value::Int(_) | Value::Nil => Ok(value),
             v => Err(format!("expected an integer or null, got {v}")),
         },
-        "read" | "fetch" => match value {
+        Function::Read | Function::Fetch => match value {
             Value::List(_) => Ok(value),
             v => Err(format!("expected an array, got {v}")),
         },
-        "txn" => filled_in(workload, &op.value, value),
+        Function::Txn => filled_in(workload, &op.value, value),
         _ => Ok(op.value.clone()),
     }
 }
@@ -547,11 +532,20 @@ mod tests {
 
     #[test]
     fn reads_are_the_ops_without_effect() {
-        assert!(is_read(&inv("read", Value::Nil)));
-        assert!(is_read(&inv("fetch", Value::Nil)));
-        assert!(is_read(&inv("txn", mops(r#"[["r",1,null],["r",2,null]]"#))));
-        assert!(!is_read(&inv("txn", mops(r#"[["r",1,null],["append",2,3]]"#))));
-        assert!(!is_read(&inv("cas", mops("[1,2]"))));
+        assert!(!inv("read", Value::Nil).changes_state());
+        assert!(!inv("fetch", Value::Nil).changes_state());
+        assert!(!inv("txn", mops(r#"[["r",1,null],["r",2,null]]"#)).changes_state());
+        assert!(inv("txn", mops(r#"[["r",1,null],["append",2,3]]"#)).changes_state());
+        assert!(inv("cas", mops("[1,2]")).changes_state());
+        // So an attempt that got no answer is a fail for those, an info
+        // for the others.
+        let lost = |op: &Invocation| Completion::unanswered(op, true, "timed out").kind;
+        assert_eq!(lost(&inv("read", Value::Nil)), OpType::Fail);
+        assert_eq!(lost(&inv("write", Value::Int(1))), OpType::Info);
+        assert_eq!(
+            Completion::unanswered(&inv("write", Value::Int(1)), false, "refused").kind,
+            OpType::Fail
+        );
     }
 
     #[test]

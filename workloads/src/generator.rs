@@ -8,10 +8,9 @@
 //! workers. Deterministic for a given seed (the interleaving still depends
 //! on the system).
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use checkers::{OpType, Value};
+use checkers::{Function, OpType, Value};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -86,7 +85,6 @@ pub struct Generator {
     holding: Vec<Option<(Value, Guarded)>>,
     /// Transactional workloads: the keys in use, and writes made to each.
     active: Vec<(i64, i64)>,
-    names: Names,
 }
 
 /// A lock holder's next step.
@@ -106,18 +104,6 @@ const ACTIVE_KEYS: usize = 5;
 /// keeps each list, and each key's history, short.
 const WRITES_PER_KEY: i64 = 32;
 
-#[derive(Debug)]
-struct Names {
-    read: Arc<str>,
-    write: Arc<str>,
-    cas: Arc<str>,
-    add: Arc<str>,
-    acquire: Arc<str>,
-    release: Arc<str>,
-    fetch: Arc<str>,
-    txn: Arc<str>,
-}
-
 impl Generator {
     /// A generator for `workload`.
     pub fn new(workload: Workload, plan: Plan) -> Self {
@@ -130,16 +116,6 @@ impl Generator {
             next_element: 0,
             holding: Vec::new(),
             active: Vec::new(),
-            names: Names {
-                read: "read".into(),
-                write: "write".into(),
-                cas: "cas".into(),
-                add: "add".into(),
-                acquire: "acquire".into(),
-                release: "release".into(),
-                fetch: "fetch".into(),
-                txn: "txn".into(),
-            },
         }
     }
 
@@ -164,7 +140,7 @@ impl Generator {
             Workload::Set => {
                 self.next_element += 1;
                 Invocation {
-                    f: self.names.add.clone(),
+                    f: Function::Add,
                     key: None,
                     value: Value::Int(self.next_element),
                 }
@@ -177,25 +153,25 @@ impl Generator {
                 // moved on to a fresh key meanwhile.
                 match &self.holding[worker] {
                     Some((key, Guarded::Fetch)) => Invocation {
-                        f: self.names.fetch.clone(),
+                        f: Function::Fetch,
                         key: Some(key.clone()),
                         value: Value::Nil,
                     },
                     Some((key, Guarded::Add)) => {
                         self.next_element += 1;
                         Invocation {
-                            f: self.names.add.clone(),
+                            f: Function::Add,
                             key: Some(key.clone()),
                             value: Value::Int(self.next_element),
                         }
                     }
                     Some((key, Guarded::Release)) => Invocation {
-                        f: self.names.release.clone(),
+                        f: Function::Release,
                         key: Some(key.clone()),
                         value: Value::Nil,
                     },
                     None => Invocation {
-                        f: self.names.acquire.clone(),
+                        f: Function::Acquire,
                         key: Some(Value::Int(self.key_for(worker))),
                         value: Value::Nil,
                     },
@@ -212,12 +188,12 @@ impl Generator {
                 };
                 let choice = if reader { 0 } else { self.rng.below(kinds) };
                 let (f, value) = match choice {
-                    0 => (self.names.read.clone(), Value::Nil),
-                    1 => (self.names.write.clone(), Value::Int(self.rng.below(5) as i64)),
+                    0 => (Function::Read, Value::Nil),
+                    1 => (Function::Write, Value::Int(self.rng.below(5) as i64)),
                     _ => {
                         let from = Value::Int(self.rng.below(5) as i64);
                         (
-                            self.names.cas.clone(),
+                            Function::Cas,
                             Value::List(vec![from, Value::Int(self.rng.below(5) as i64)]),
                         )
                     }
@@ -268,7 +244,7 @@ impl Generator {
             })
             .collect();
         Invocation {
-            f: self.names.txn.clone(),
+            f: Function::Txn,
             key: None,
             value: Value::List(mops),
         }
@@ -290,7 +266,7 @@ impl Generator {
             mops.push(Self::mop("w", k, Value::Int(v)));
         }
         Invocation {
-            f: self.names.txn.clone(),
+            f: Function::Txn,
             key: None,
             value: Value::List(mops),
         }
@@ -304,8 +280,8 @@ impl Generator {
             return;
         }
         let next = |step| self.holding[worker].clone().map(|(k, _)| (k, step));
-        self.holding[worker] = match (&*op.f, kind) {
-            ("acquire", OpType::Ok) => {
+        self.holding[worker] = match (&op.f, kind) {
+            (Function::Acquire, OpType::Ok) => {
                 let first = if self.plan.guarded {
                     Guarded::Fetch
                 } else {
@@ -314,9 +290,11 @@ impl Generator {
                 op.key.clone().map(|k| (k, first))
             }
             // A definite failure leaves the lock where it was.
-            ("release", OpType::Fail) => return,
-            ("fetch", OpType::Ok) => next(Guarded::Add),
-            ("fetch", OpType::Fail) | ("add", OpType::Ok | OpType::Fail) => next(Guarded::Release),
+            (Function::Release, OpType::Fail) => return,
+            (Function::Fetch, OpType::Ok) => next(Guarded::Add),
+            (Function::Fetch, OpType::Fail) | (Function::Add, OpType::Ok | OpType::Fail) => {
+                next(Guarded::Release)
+            }
             // Released, or a crashed process whose session went with it.
             _ => None,
         };
@@ -328,7 +306,7 @@ impl Generator {
     pub fn closing_op(&self, worker: usize) -> Option<Invocation> {
         let (key, _) = self.holding.get(worker)?.clone()?;
         Some(Invocation {
-            f: self.names.release.clone(),
+            f: Function::Release,
             key: Some(key),
             value: Value::Nil,
         })
@@ -338,8 +316,8 @@ impl Generator {
     /// cluster has recovered, if the workload has one.
     pub fn final_op(&self, worker: usize) -> Option<Invocation> {
         let guards = self.workload == Workload::Lock && self.plan.guarded && worker == 0;
-        (self.workload == Workload::Set || guards).then(|| Invocation {
-            f: self.names.read.clone(),
+        (self.workload == Workload::Set || guards).then_some(Invocation {
+            f: Function::Read,
             key: None,
             value: Value::Nil,
         })
@@ -406,8 +384,8 @@ mod tests {
             },
         );
         // Workers 0 and 4 open their groups of four.
-        assert!((0..50).all(|_| &*g.next(0).f == "read" && &*g.next(4).f == "read"));
-        assert!((0..50).any(|_| &*g.next(1).f != "read"));
+        assert!((0..50).all(|_| g.next(0).f.name() == "read" && g.next(4).f.name() == "read"));
+        assert!((0..50).any(|_| g.next(1).f.name() != "read"));
     }
 
     #[test]
@@ -421,18 +399,18 @@ mod tests {
             },
         );
         let a = g.next(0);
-        assert_eq!(&*a.f, "acquire");
+        assert_eq!(a.f.name(), "acquire");
         g.completed(0, &a, OpType::Fail);
         let b = g.next(0);
-        assert_eq!(&*b.f, "acquire");
+        assert_eq!(b.f.name(), "acquire");
         assert_ne!(a.key, b.key, "one op per key: the group moved on");
         g.completed(0, &b, OpType::Ok);
         assert_eq!(g.closing_op(0).map(|i| i.key), Some(b.key.clone()));
         let c = g.next(0);
-        assert_eq!((&*c.f, &c.key), ("release", &b.key));
+        assert_eq!((c.f.name(), &c.key), ("release", &b.key));
         g.completed(0, &c, OpType::Info);
         assert_eq!(g.closing_op(0), None);
-        assert_eq!(&*g.next(0).f, "acquire");
+        assert_eq!(g.next(0).f.name(), "acquire");
     }
 
     #[test]
@@ -447,13 +425,13 @@ mod tests {
         let a = g.next(0);
         g.completed(0, &a, OpType::Ok);
         let f = g.next(0);
-        assert_eq!((&*f.f, &f.key), ("fetch", &a.key));
+        assert_eq!((f.f.name(), &f.key), ("fetch", &a.key));
         g.completed(0, &f, OpType::Ok);
         let w = g.next(0);
-        assert_eq!((&*w.f, &w.key), ("add", &a.key));
+        assert_eq!((w.f.name(), &w.key), ("add", &a.key));
         g.completed(0, &w, OpType::Fail);
         let r = g.next(0);
-        assert_eq!((&*r.f, &r.key), ("release", &a.key));
+        assert_eq!((r.f.name(), &r.key), ("release", &a.key));
         g.completed(0, &r, OpType::Ok);
         let b = g.next(0);
         g.completed(0, &b, OpType::Ok);
@@ -474,7 +452,7 @@ mod tests {
             let mut writes: std::collections::HashMap<Value, Vec<Value>> = Default::default();
             for i in 0..2_000 {
                 let op = g.next(i % 8);
-                assert_eq!(&*op.f, "txn");
+                assert_eq!(op.f.name(), "txn");
                 let mops = op.value.as_list().unwrap();
                 assert!((1..=4).contains(&mops.len()), "{}", op.value);
                 for m in mops {
@@ -505,6 +483,6 @@ mod tests {
         let a = g.next(0).value;
         let b = g.next(1).value;
         assert_ne!(a, b);
-        assert_eq!(&*g.final_op(0).unwrap().f, "read");
+        assert_eq!(g.final_op(0).unwrap().f.name(), "read");
     }
 }

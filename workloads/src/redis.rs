@@ -13,7 +13,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use checkers::Value;
+use checkers::{Function, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
@@ -177,29 +177,25 @@ impl Client for RedisClient {
                 op.key.as_ref().map_or("set".into(), |k| k.to_string())
             );
             let value = op.value.to_string();
-            let (args, is_read): (Vec<&str>, bool) = match &*op.f {
-                "read" if op.key.is_some() => (vec!["GET", &key], true),
-                "write" => (vec!["SET", &key, &value], false),
-                "add" => (vec!["SADD", &key, &value], false),
-                "read" => (vec!["SMEMBERS", &key], true),
-                f => return Completion::fail(op.value.clone(), format!("the redis client has no {f}")),
+            let args: Vec<&str> = match op.f {
+                Function::Read if op.key.is_some() => vec!["GET", &key],
+                Function::Write => vec!["SET", &key, &value],
+                Function::Add => vec!["SADD", &key, &value],
+                Function::Read => vec!["SMEMBERS", &key],
+                ref f => return Completion::fail(op.value.clone(), format!("the redis client has no {f}")),
             };
-            if !is_read {
+            if op.changes_state() {
                 return match tokio::time::timeout(self.timeout, self.write(&args)).await {
                     Ok(Ok(Written::Durable)) => Completion::ok(op.value.clone()),
                     Ok(Ok(Written::Unconfirmed(why))) => Completion::info(op.value.clone(), why),
                     Ok(Ok(Written::Refused(why))) => Completion::fail(op.value.clone(), why),
                     Ok(Err((sent, e))) => {
                         self.conn = None;
-                        if sent {
-                            Completion::info(op.value.clone(), e)
-                        } else {
-                            Completion::fail(op.value.clone(), e)
-                        }
+                        Completion::unanswered(op, sent, e)
                     }
                     Err(_) => {
                         self.conn = None;
-                        Completion::info(op.value.clone(), "timed out")
+                        Completion::unanswered(op, true, "timed out")
                     }
                 };
             }
@@ -231,9 +227,9 @@ impl Client for RedisClient {
                         Err(e) => Completion::fail(Value::Nil, e),
                     }
                 }
-                Err((_, e)) => {
+                Err((sent, e)) => {
                     self.conn = None;
-                    Completion::fail(op.value.clone(), e)
+                    Completion::unanswered(op, sent, e)
                 }
             }
         })

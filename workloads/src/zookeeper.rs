@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use checkers::Value;
+use checkers::{Function, OpType, Value};
 use zookeeper_client as zk;
 
 use crate::client::{BoxFuture, Client, Completion, Invocation};
@@ -234,15 +234,15 @@ impl ZkClient {
 
     async fn perform(&mut self, op: &Invocation) -> Result<Value, Failed> {
         let key = op.key.as_ref();
-        match (&*op.f, &op.value) {
-            ("read", _) => self.read(&path('r', key)).await,
-            ("write", v) => self.write(&path('r', key), v).await.map(|()| v.clone()),
-            ("cas", Value::List(ft)) if ft.len() == 2 => self
+        match (&op.f, &op.value) {
+            (Function::Read, _) => self.read(&path('r', key)).await,
+            (Function::Write, v) => self.write(&path('r', key), v).await.map(|()| v.clone()),
+            (Function::Cas, Value::List(ft)) if ft.len() == 2 => self
                 .cas(&path('r', key), &ft[0], &ft[1])
                 .await
                 .map(|()| op.value.clone()),
-            ("acquire", v) => self.acquire(&path('l', key)).await.map(|()| v.clone()),
-            ("release", v) => self.release(&path('l', key)).await.map(|()| v.clone()),
+            (Function::Acquire, v) => self.acquire(&path('l', key)).await.map(|()| v.clone()),
+            (Function::Release, v) => self.release(&path('l', key)).await.map(|()| v.clone()),
             (f, _) => Err(Failed::definite(format!("the zookeeper client has no {f}"))),
         }
     }
@@ -251,26 +251,26 @@ impl ZkClient {
 impl Client for ZkClient {
     fn invoke<'a>(&'a mut self, op: &'a Invocation) -> BoxFuture<'a, Completion> {
         Box::pin(async move {
-            let is_read = &*op.f == "read";
             let outcome = match tokio::time::timeout(self.timeout, self.perform(op)).await {
                 Ok(r) => r,
-                // An acquire dropped unfinished removes its znode itself,
-                // and a read has no effect.
+                // An acquire dropped unfinished removes its znode itself.
                 Err(_) => Err(Failed {
-                    maybe_applied: !is_read && &*op.f != "acquire",
+                    maybe_applied: op.f != Function::Acquire,
                     why: "timed out".into(),
                 }),
             };
             match outcome {
                 Ok(v) => Completion::ok(v),
-                Err(f) if f.maybe_applied && !is_read => {
-                    // A crashed process: its session goes, and with it any
-                    // lock it holds (the next client opens a new one).
-                    self.held.clear();
-                    self.session = None;
-                    Completion::info(op.value.clone(), f.why)
+                Err(f) => {
+                    let done = Completion::unanswered(op, f.maybe_applied, f.why);
+                    if done.kind == OpType::Info {
+                        // A crashed process: its session goes, and with it
+                        // any lock it holds (the next client opens a new one).
+                        self.held.clear();
+                        self.session = None;
+                    }
+                    done
                 }
-                Err(f) => Completion::fail(op.value.clone(), f.why),
             }
         })
     }

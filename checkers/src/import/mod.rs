@@ -15,11 +15,11 @@ mod porcupine;
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Arc;
 
 use hashbrown::HashMap;
 
 use crate::error::{excerpt, InputError};
+use crate::function::Function;
 use crate::history::{History, Op, OpType, Process};
 use crate::value::Value;
 
@@ -234,7 +234,7 @@ fn split_independent_tuples(h: &mut History) {
         if op.value.as_pair().is_none() {
             return;
         }
-        saw_tuple_read |= op.kind == OpType::Invoke && &*op.f == "read";
+        saw_tuple_read |= op.kind == OpType::Invoke && op.f == Function::Read;
     }
     if !saw_tuple_read {
         return;
@@ -247,19 +247,20 @@ fn split_independent_tuples(h: &mut History) {
     }
 }
 
-/// Shares one allocation per distinct function name: histories repeat a
-/// handful of names millions of times.
+/// Reads function names, sharing one allocation per distinct name a
+/// `Function` does not know: histories repeat a handful of names millions
+/// of times.
 #[derive(Default)]
-struct Names(HashMap<Box<str>, Arc<str>>);
+struct Names(HashMap<Box<str>, Function>);
 
 impl Names {
-    fn get(&mut self, name: &str) -> Arc<str> {
-        if let Some(a) = self.0.get(name) {
-            return a.clone();
+    fn get(&mut self, name: &str) -> Function {
+        if let Some(f) = Function::known(name).or_else(|| self.0.get(name).cloned()) {
+            return f;
         }
-        let a: Arc<str> = name.into();
-        self.0.insert(name.into(), a.clone());
-        a
+        let f = Function::Other(name.into());
+        self.0.insert(name.into(), f.clone());
+        f
     }
 }
 

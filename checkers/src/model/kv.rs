@@ -8,6 +8,7 @@
 //! pending get's result is dead unless a put could still intervene.
 
 use super::{shape_error, Model};
+use crate::function::Function;
 use crate::history::{Operation, Outcome};
 use crate::value::Value;
 
@@ -79,15 +80,17 @@ impl Model for Kv {
         if op.outcome == Outcome::Fail {
             return Ok(None);
         }
-        Ok(Some(match &*op.f {
-            "get" if op.outcome == Outcome::Ok => KvOp::Get(text(op, &op.output, "get to return a string")?),
-            "get" => return Ok(None),
-            "put" => KvOp::Put(text(op, &op.input, "put to carry a string")?),
-            "append" => KvOp::Append(text(op, &op.input, "append to carry a string")?),
+        Ok(Some(match &op.f {
+            Function::Get if op.outcome == Outcome::Ok => {
+                KvOp::Get(text(op, &op.output, "get to return a string")?)
+            }
+            Function::Get => return Ok(None),
+            Function::Put => KvOp::Put(text(op, &op.input, "put to carry a string")?),
+            Function::Append => KvOp::Append(text(op, &op.input, "append to carry a string")?),
             f => {
                 return Err(format!(
                     "function {}: the kv model has get, put and append",
-                    crate::error::excerpt(f, 40)
+                    crate::error::excerpt(f.name(), 40)
                 ))
             }
         }))

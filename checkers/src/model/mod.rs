@@ -35,6 +35,7 @@ pub use register::{Flavor, Register};
 pub use set::Set;
 
 use crate::error::excerpt;
+use crate::function::Function;
 use crate::history::Operation;
 use crate::import::Format;
 use crate::value::Value;
@@ -167,7 +168,7 @@ impl ModelKind {
 
     /// The model a history most likely wants: the format's own (etcd logs,
     /// kv logs), else guessed from the functions it calls.
-    pub fn default_for<'a>(format: Format, fs: impl IntoIterator<Item = &'a str>) -> ModelKind {
+    pub fn default_for<'a>(format: Format, fs: impl IntoIterator<Item = &'a Function>) -> ModelKind {
         match format {
             Format::EtcdLog => return ModelKind::Etcd,
             Format::KvLog => return ModelKind::Kv,
@@ -176,11 +177,11 @@ impl ModelKind {
         let mut kinds = None;
         for f in fs {
             let k = match f {
-                "acquire" | "release" => ModelKind::Mutex,
-                "txn" => ModelKind::MultiRegister,
-                "add" => ModelKind::Set,
-                "enqueue" | "dequeue" => ModelKind::UnorderedQueue,
-                "get" | "put" | "append" => ModelKind::Kv,
+                Function::Acquire | Function::Release => ModelKind::Mutex,
+                Function::Txn => ModelKind::MultiRegister,
+                Function::Add => ModelKind::Set,
+                Function::Enqueue | Function::Dequeue => ModelKind::UnorderedQueue,
+                Function::Get | Function::Put | Function::Append => ModelKind::Kv,
                 _ => continue,
             };
             kinds = Some(k);
@@ -209,7 +210,7 @@ impl FromStr for ModelKind {
 pub(crate) fn shape_error(op: &Operation, expected: &str) -> String {
     format!(
         "{} {} (invoked with {}): expected {expected}",
-        excerpt(&op.f, 40),
+        excerpt(op.f.name(), 40),
         op.output.short(),
         op.input.short()
     )
@@ -222,7 +223,7 @@ pub(crate) fn scalar<'v>(op: &Operation, v: &'v Value, what: &str) -> Result<&'v
     } else {
         Err(format!(
             "{} {}: expected {what} to be a single value",
-            excerpt(&op.f, 40),
+            excerpt(op.f.name(), 40),
             v.short()
         ))
     }

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::{shape_error, Model};
+use crate::function::Function;
 use crate::history::{Operation, Outcome};
 use crate::value::Value;
 
@@ -48,10 +49,10 @@ impl Model for MultiRegister {
         if op.outcome == Outcome::Fail {
             return Ok(None);
         }
-        if &*op.f != "txn" {
+        if op.f != Function::Txn {
             return Err(format!(
                 "function {}: the multi-register model has txn",
-                crate::error::excerpt(&op.f, 40)
+                crate::error::excerpt(op.f.name(), 40)
             ));
         }
         let value = if op.outcome == Outcome::Ok {

@@ -2,6 +2,7 @@
 //! `release` while it is free. Failed ops are dropped (they did nothing).
 
 use super::Model;
+use crate::function::Function;
 use crate::history::{Operation, Outcome};
 
 /// A lock, free at the start.
@@ -30,12 +31,12 @@ impl Model for Mutex {
         if op.outcome == Outcome::Fail {
             return Ok(None);
         }
-        match &*op.f {
-            "acquire" => Ok(Some(MutexOp::Acquire)),
-            "release" => Ok(Some(MutexOp::Release)),
+        match &op.f {
+            Function::Acquire => Ok(Some(MutexOp::Acquire)),
+            Function::Release => Ok(Some(MutexOp::Release)),
             f => Err(format!(
                 "function {}: the mutex model has acquire and release",
-                crate::error::excerpt(f, 40)
+                crate::error::excerpt(f.name(), 40)
             )),
         }
     }

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use super::Model;
+use crate::function::Function;
 use crate::history::{Operation, Outcome};
 use crate::value::Value;
 
@@ -25,13 +26,13 @@ fn parse(op: &Operation) -> Result<Option<QueueOp>, String> {
     if op.outcome == Outcome::Fail {
         return Ok(None);
     }
-    match &*op.f {
-        "enqueue" => Ok(Some(QueueOp::Enqueue(op.input.clone()))),
-        "dequeue" if op.outcome == Outcome::Ok => Ok(Some(QueueOp::Dequeue(op.output.clone()))),
-        "dequeue" => Ok(None),
+    match &op.f {
+        Function::Enqueue => Ok(Some(QueueOp::Enqueue(op.input.clone()))),
+        Function::Dequeue if op.outcome == Outcome::Ok => Ok(Some(QueueOp::Dequeue(op.output.clone()))),
+        Function::Dequeue => Ok(None),
         f => Err(format!(
             "function {}: queue models have enqueue and dequeue",
-            crate::error::excerpt(f, 40)
+            crate::error::excerpt(f.name(), 40)
         )),
     }
 }

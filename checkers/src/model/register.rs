@@ -11,6 +11,7 @@
 //!   differs from the expected value; failed (timed-out) reads say nothing.
 
 use super::{scalar, shape_error, Model};
+use crate::function::Function;
 use crate::history::{Operation, Outcome};
 use crate::value::Value;
 
@@ -84,11 +85,11 @@ impl Model for Register {
 
     fn parse(&self, op: &Operation) -> Result<Option<RegisterOp>, String> {
         let etcd = self.flavor == Flavor::Etcd;
-        if op.outcome == Outcome::Fail && !(etcd && &*op.f == "cas") {
+        if op.outcome == Outcome::Fail && !(etcd && op.f == Function::Cas) {
             return Ok(None);
         }
-        match &*op.f {
-            "read" => {
+        match &op.f {
+            Function::Read => {
                 if op.outcome != Outcome::Ok || (!self.nil_is_empty && op.output.is_nil()) {
                     return Ok(None);
                 }
@@ -96,10 +97,10 @@ impl Model for Register {
                     scalar(op, &op.output, "a read's result")?.clone(),
                 )))
             }
-            "write" => Ok(Some(RegisterOp::Write(
+            Function::Write => Ok(Some(RegisterOp::Write(
                 scalar(op, &op.input, "a write's value")?.clone(),
             ))),
-            "cas" if self.flavor != Flavor::Plain => {
+            Function::Cas if self.flavor != Flavor::Plain => {
                 let (from, to) = op
                     .input
                     .as_pair()

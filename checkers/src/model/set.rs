@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 
 use super::{shape_error, Model};
+use crate::function::Function;
 use crate::history::{Operation, Outcome};
 use crate::value::Value;
 
@@ -34,19 +35,19 @@ impl Model for Set {
         if op.outcome == Outcome::Fail {
             return Ok(None);
         }
-        match &*op.f {
-            "add" => Ok(Some(SetOp::Add(op.input.clone()))),
-            "read" if op.outcome == Outcome::Ok => {
+        match &op.f {
+            Function::Add => Ok(Some(SetOp::Add(op.input.clone()))),
+            Function::Read if op.outcome == Outcome::Ok => {
                 let items = op
                     .output
                     .as_list()
                     .ok_or_else(|| shape_error(op, "a read to return a collection"))?;
                 Ok(Some(SetOp::Read(items.iter().cloned().collect())))
             }
-            "read" => Ok(None),
+            Function::Read => Ok(None),
             f => Err(format!(
                 "function {}: the set model has add and read",
-                crate::error::excerpt(f, 40)
+                crate::error::excerpt(f.name(), 40)
             )),
         }
     }

@@ -11,6 +11,7 @@ use std::path::Path;
 use hashbrown::HashMap;
 
 use crate::error::InputError;
+use crate::function::Function;
 use crate::history::{History, Op, OpType, Outcome, Process};
 use crate::import::{self, Format};
 use crate::value::Value;
@@ -34,7 +35,7 @@ impl Workload {
     /// neither: that is the multi-register model's.
     pub fn guess(history: &History) -> Option<Workload> {
         let mut reads_scalars = false;
-        for op in history.ops.iter().filter(|o| &*o.f == "txn") {
+        for op in history.ops.iter().filter(|o| o.f == Function::Txn) {
             for m in op.value.as_list().unwrap_or(&[]) {
                 match m.as_list() {
                     Some([f, _, v]) => match f.as_str() {
@@ -108,7 +109,7 @@ impl TxnReader {
     /// (what was attempted) and a committed completion's (what was read).
     fn wanted(op: &Op) -> bool {
         matches!(op.process, Process::Client(_))
-            && &*op.f == "txn"
+            && op.f == Function::Txn
             && matches!(op.kind, OpType::Invoke | OpType::Ok)
     }
 
@@ -120,12 +121,12 @@ impl TxnReader {
         for p in &pairs.pairs {
             let op = &history.ops[p.invoke];
             let done = p.completion.map(|i| &history.ops[i]);
-            if &*op.f != "txn" {
+            if op.f != Function::Txn {
                 return Err(t.error(
                     op.line,
                     format!(
                         "function {}: a {} history has only txn operations",
-                        crate::error::excerpt(&op.f, 40),
+                        crate::error::excerpt(op.f.name(), 40),
                         self.workload.name()
                     ),
                 ));

@@ -200,7 +200,7 @@ fn check_file(
     let started = Instant::now();
     let checker = s.checker.unwrap_or_else(|| match Workload::guess(&history) {
         Some(w) => Checker::Txn(w),
-        None => Checker::Linearizable(ModelKind::default_for(format, history.ops.iter().map(|o| &*o.f))),
+        None => Checker::Linearizable(ModelKind::default_for(format, history.ops.iter().map(|o| &o.f))),
     });
     let checked = match checker {
         Checker::Linearizable(kind) => {

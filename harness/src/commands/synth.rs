@@ -6,9 +6,7 @@
 //! between them; effects are applied in linearization-point order, so the
 //! history is linearizable by construction. It is not a fault model.
 
-use std::sync::Arc;
-
-use checkers::{History, Op, OpType, Process, Value};
+use checkers::{Function, History, Op, OpType, Process, Value};
 use workloads::generator::Rng;
 
 /// Processes working on each key at once.
@@ -27,7 +25,7 @@ struct Planned {
 /// A linearizable cas-register history of `ops` operations spread evenly
 /// over `keys` keys.
 pub fn cas_register(ops: usize, keys: usize, seed: u64) -> History {
-    let names: [Arc<str>; 3] = ["read".into(), "write".into(), "cas".into()];
+    let names = [Function::Read, Function::Write, Function::Cas];
     let mut rng = Rng::new(seed);
     let mut next_pid = 0u64;
     let mut events: Vec<(u64, Op)> = Vec::with_capacity(ops * 2);
@@ -151,7 +149,6 @@ const APPENDS_PER_KEY: u64 = 32;
 /// takes effect at one point inside its interval, in order, against a
 /// simulated database.
 pub fn list_append(txns: usize, seed: u64) -> History {
-    let txn: Arc<str> = "txn".into();
     let (append, read): (Value, Value) = ("append".into(), "r".into());
     let mut rng = Rng::new(seed);
     let mut lists: std::collections::HashMap<u64, Vec<Value>> = std::collections::HashMap::new();
@@ -213,7 +210,7 @@ pub fn list_append(txns: usize, seed: u64) -> History {
             time,
             kind,
             process,
-            f: txn.clone(),
+            f: Function::Txn,
             key: None,
             value,
             error: None,

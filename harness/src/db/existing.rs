@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
-use checkers::{OpType, Value};
+use checkers::{Function, OpType, Value};
 use nemesis::{Clock, FaultError, Grudge, Kill, Nodes, Partition, Pause, Powers};
 use serde::Serialize;
 use workloads::{Client, Invocation};
@@ -58,7 +58,7 @@ impl Existing {
         };
         // A read of a key no workload uses: it changes nothing anywhere.
         let probe = Invocation {
-            f: "read".into(),
+            f: Function::Read,
             key: Some(Value::Int(-1)),
             value: Value::Nil,
         };

@@ -11,6 +11,7 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use checkers::Function;
 use nemesis::{Clock, Disk, FaultError, Kill, Links, Nodes, Partition, Pause, PauseClients, Powers};
 use tokio::sync::Notify;
 use workloads::client::{Client, Invocation};
@@ -28,7 +29,7 @@ pub struct ClientPauses {
     resumed: Notify,
     /// The op a worker pauses before: any, or in the lock workload the
     /// one inside a hold that makes a late holder do harm.
-    before: Option<&'static str>,
+    before: Option<Function>,
 }
 
 impl ClientPauses {
@@ -37,8 +38,8 @@ impl ClientPauses {
     pub fn new(workers: usize, workload: Workload, guarded: bool) -> Self {
         let before = match (workload, guarded) {
             // Between the guarded read and the write that trusts it.
-            (Workload::Lock, true) => Some("add"),
-            (Workload::Lock, false) => Some("release"),
+            (Workload::Lock, true) => Some(Function::Add),
+            (Workload::Lock, false) => Some(Function::Release),
             _ => None,
         };
         ClientPauses {
@@ -62,7 +63,7 @@ impl ClientPauses {
         let Some(state) = self.states.get(worker) else {
             return false;
         };
-        let moment = self.before.is_none_or(|f| &*next.f == f);
+        let moment = self.before.as_ref().is_none_or(|f| next.f == *f);
         if !moment
             || state
                 .compare_exchange(REQUESTED, PAUSED, Ordering::AcqRel, Ordering::Acquire)

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use checkers::{Op, OpType, Process, Value, Verdict};
+use checkers::{Function, Op, OpType, Process, Value, Verdict};
 use nemesis::{Event, Fault, Nemesis, Schedule, Target};
 use serde::Serialize;
 use tokio::sync::Notify;
@@ -182,7 +182,7 @@ impl Shared {
         &self,
         kind: OpType,
         process: Process,
-        f: &str,
+        f: Function,
         key: Option<Value>,
         value: Value,
         error: Option<String>,
@@ -192,7 +192,7 @@ impl Shared {
             time: self.now(),
             kind,
             process,
-            f: f.into(),
+            f,
             key,
             value,
             error,
@@ -202,10 +202,24 @@ impl Shared {
 
     fn record_nemesis(&self, e: &Event) {
         let nodes = Value::List(e.nodes.iter().map(|n| Value::from(n.as_str())).collect());
-        self.record(OpType::Invoke, Process::Nemesis, e.f, None, nodes.clone(), None);
+        self.record(
+            OpType::Invoke,
+            Process::Nemesis,
+            e.f.into(),
+            None,
+            nodes.clone(),
+            None,
+        );
         // The completion says exactly what was done, for reports to shade.
         let done = Value::List(vec![nodes, Value::from(e.detail.as_str())]);
-        self.record(OpType::Info, Process::Nemesis, e.f, None, done, e.error.clone());
+        self.record(
+            OpType::Info,
+            Process::Nemesis,
+            e.f.into(),
+            None,
+            done,
+            e.error.clone(),
+        );
     }
 
     /// `worker`'s client as `process`: the one place clients are made.
@@ -300,7 +314,7 @@ async fn perform(
     shared.record(
         OpType::Invoke,
         p,
-        &inv.f,
+        inv.f.clone(),
         inv.key.clone(),
         inv.value.clone(),
         None,
@@ -309,7 +323,7 @@ async fn perform(
     shared.record(
         done.kind,
         p,
-        &inv.f,
+        inv.f.clone(),
         inv.key.clone(),
         done.value.clone(),
         done.error.clone(),

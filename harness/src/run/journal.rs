@@ -154,7 +154,7 @@ fn encode(out: &mut Vec<u8>, op: &Op) {
         Process::Nemesis => out.extend_from_slice(b"\"nemesis\""),
     }
     out.extend_from_slice(b",\"f\":");
-    string(out, &op.f);
+    string(out, op.f.name());
     if let Some(k) = &op.key {
         out.extend_from_slice(b",\"key\":");
         value(out, k);

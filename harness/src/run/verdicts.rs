@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use checkers::linearizable::{self, Options, Report};
 use checkers::txn::{self, TxnReport};
-use checkers::{import, set, History, ModelKind, OpType, Verdict};
+use checkers::{import, set, Function, History, ModelKind, OpType, Verdict};
 use reports::{CheckerView, RunView};
 use workloads::workload::Judge;
 use workloads::Workload;
@@ -260,7 +260,7 @@ fn failed_cas(history: &History) -> Option<String> {
         history
             .ops
             .iter()
-            .filter(|o| &*o.f == "cas" && o.kind != OpType::Invoke)
+            .filter(|o| o.f == Function::Cas && o.kind != OpType::Invoke)
     };
     let failed = done().filter(|o| o.kind == OpType::Fail).count();
     (failed > 0).then(|| {
@@ -281,14 +281,14 @@ pub fn check_locks(history: &History) -> Result<(Report, Option<set::SetReport>)
         ops: history
             .ops
             .iter()
-            .filter(|o| !matches!(&*o.f, "fetch" | "add" | "read"))
+            .filter(|o| !matches!(o.f, Function::Fetch | Function::Add | Function::Read))
             .cloned()
             .collect(),
         timed: history.timed,
         source: history.source.clone(),
     };
     let report = linearizable::check(&locks, ModelKind::Mutex, None, &options())?;
-    let guarded = history.ops.iter().any(|o| &*o.f == "add");
+    let guarded = history.ops.iter().any(|o| o.f == Function::Add);
     let guards = guarded.then(|| set::check(history)).transpose()?;
     Ok((report, guards))
 }

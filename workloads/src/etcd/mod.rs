@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use checkers::Value;
+use checkers::{Function, Value};
 use serde_json::{json, Value as Json};
 
 use crate::client::{BoxFuture, Client, Completion, Invocation};
@@ -208,8 +208,8 @@ pub fn decode_range(body: &Json) -> Result<Value, String> {
 /// The request body of each operation.
 pub fn request(op: &Invocation, reads: Reads) -> Result<(&'static str, Json), String> {
     let k = key(&op.key);
-    match &*op.f {
-        "read" => Ok((
+    match op.f {
+        Function::Read => Ok((
             "/v3/kv/range",
             if reads == Reads::Serializable {
                 json!({"key": k, "serializable": true})
@@ -217,8 +217,8 @@ pub fn request(op: &Invocation, reads: Reads) -> Result<(&'static str, Json), St
                 json!({"key": k})
             },
         )),
-        "write" => Ok(("/v3/kv/put", json!({"key": k, "value": encode(&op.value)}))),
-        "cas" => {
+        Function::Write => Ok(("/v3/kv/put", json!({"key": k, "value": encode(&op.value)}))),
+        Function::Cas => {
             let (from, to) = op.value.as_pair().ok_or("cas takes [from to]")?;
             Ok((
                 "/v3/kv/txn",
@@ -228,7 +228,7 @@ pub fn request(op: &Invocation, reads: Reads) -> Result<(&'static str, Json), St
                 }),
             ))
         }
-        f => Err(format!("the etcd client has read, write, cas and txn, not {f}")),
+        ref f => Err(format!("the etcd client has read, write, cas and txn, not {f}")),
     }
 }
 
@@ -268,8 +268,8 @@ struct Seen {
 impl EtcdClient {
     /// A list-append transaction: read at one revision, write if nothing
     /// read has changed since.
-    async fn txn(&self, mops: &[Value]) -> Completion {
-        let orig = Value::List(mops.to_vec());
+    async fn txn(&self, op: &Invocation, mops: &[Value]) -> Completion {
+        let orig = op.value.clone();
         let mut keys: Vec<Value> = Vec::new();
         for m in mops {
             match m.as_list() {
@@ -354,8 +354,7 @@ impl EtcdClient {
         {
             Ok(r) if r["succeeded"] == Json::Bool(true) => Completion::ok(Value::List(out)),
             Ok(_) => Completion::fail(orig, "a key changed since it was read"),
-            Err((true, e)) => Completion::info(orig, e),
-            Err((false, e)) => Completion::fail(orig, e),
+            Err((sent, e)) => Completion::unanswered(op, sent, e),
         }
     }
 }
@@ -364,18 +363,18 @@ impl Client for EtcdClient {
     fn invoke<'a>(&'a mut self, op: &'a Invocation) -> BoxFuture<'a, Completion> {
         Box::pin(async move {
             if self.locks.is_some() {
-                return match &*op.f {
-                    "acquire" => self.acquire(&op.key).await,
-                    "release" => self.release(&op.key).await,
-                    "fetch" => self.fetch(&op.key).await,
-                    "add" => self.add(&op.key, &op.value).await,
-                    "read" => self.read_guards().await,
+                return match &op.f {
+                    Function::Acquire => self.acquire(&op.key).await,
+                    Function::Release => self.release(&op.key).await,
+                    Function::Fetch => self.fetch(&op.key).await,
+                    Function::Add => self.add(&op.key, &op.value).await,
+                    Function::Read => self.read_guards().await,
                     f => Completion::fail(op.value.clone(), format!("the etcd lock client has no {f}")),
                 };
             }
-            if &*op.f == "txn" {
+            if op.f == Function::Txn {
                 return match op.value.as_list() {
-                    Some(mops) => self.txn(mops).await,
+                    Some(mops) => self.txn(op, mops).await,
                     None => Completion::fail(op.value.clone(), "a txn takes a list of micro-ops"),
                 };
             }
@@ -383,18 +382,16 @@ impl Client for EtcdClient {
                 Ok(r) => r,
                 Err(e) => return Completion::fail(op.value.clone(), e),
             };
-            let is_read = &*op.f == "read";
             match self.post(path, body).await {
-                Ok(resp) if is_read => match decode_range(&resp) {
+                Ok(resp) if op.f == Function::Read => match decode_range(&resp) {
                     Ok(v) => Completion::ok(v),
                     Err(e) => Completion::fail(Value::Nil, e),
                 },
-                Ok(resp) if &*op.f == "cas" && resp["succeeded"] != Json::Bool(true) => {
+                Ok(resp) if op.f == Function::Cas && resp["succeeded"] != Json::Bool(true) => {
                     Completion::fail(op.value.clone(), "compare failed")
                 }
                 Ok(_) => Completion::ok(op.value.clone()),
-                Err((sent, e)) if sent && !is_read => Completion::info(op.value.clone(), e),
-                Err((_, e)) => Completion::fail(op.value.clone(), e),
+                Err((sent, e)) => Completion::unanswered(op, sent, e),
             }
         })
     }
