@@ -606,6 +606,46 @@ fn transactional_histories_are_recognised_and_judged_by_the_models_asked_for() {
 }
 
 #[test]
+fn transactions_that_only_read_nil_are_checked_as_transactions() {
+    let edn = temp(
+        "reads.edn",
+        "{:type :invoke, :f :txn, :value [[:r :x nil] [:r :y nil]], :process 0}\n\
+         {:type :ok, :f :txn, :value [[:r :x nil] [:r :y nil]], :process 0}\n",
+    );
+    let jsonl = temp(
+        "reads.jsonl",
+        "{\"type\":\"invoke\",\"process\":0,\"f\":\"txn\",\"value\":[[\"r\",\"x\",null],[\"r\",\"y\",null]]}\n\
+         {\"type\":\"ok\",\"process\":0,\"f\":\"txn\",\"value\":[[\"r\",\"x\",null],[\"r\",\"y\",null]]}\n",
+    );
+    for file in [&edn, &jsonl] {
+        let o = faultline(&["check", path(file)]);
+        assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+        assert!(
+            stdout(&o).contains("valid  rw-register, 1 transactions"),
+            "{}",
+            stdout(&o)
+        );
+    }
+    // A file whose first 256 KiB only read nil is judged by what follows:
+    // here, appends.
+    let mut text = String::new();
+    let mut p = 0;
+    while text.len() < 300 << 10 {
+        for ty in ["invoke", "ok"] {
+            text +=
+                &format!("{{\"type\":\"{ty}\",\"process\":{p},\"f\":\"txn\",\"value\":[[\"r\",1,null]]}}\n");
+        }
+        p += 1;
+    }
+    text += &format!("{{\"type\":\"invoke\",\"process\":{p},\"f\":\"txn\",\"value\":[[\"append\",1,5]]}}\n");
+    text += &format!("{{\"type\":\"ok\",\"process\":{p},\"f\":\"txn\",\"value\":[[\"append\",1,5]]}}\n");
+    let long = temp("long-reads.jsonl", &text);
+    let o = faultline(&["check", path(&long)]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("valid  list-append"), "{}", stdout(&o));
+}
+
+#[test]
 fn a_damaged_transaction_names_its_line_and_micro_op() {
     let file = temp(
         "damaged.jsonl",

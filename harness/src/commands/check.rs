@@ -234,12 +234,17 @@ fn peek_workload(path: &Path, format: Option<Format>) -> Option<Workload> {
         .take(PEEK_BYTES as u64)
         .read_to_end(&mut head)
         .ok()?;
-    if head.len() == PEEK_BYTES {
+    let whole = head.len() < PEEK_BYTES;
+    if !whole {
         head.truncate(head.iter().rposition(|&b| b == b'\n')? + 1);
     }
     let text = String::from_utf8(head).ok()?;
     let (history, _) = import::parse(&text, "", format).ok()?;
-    Workload::guess(&history)
+    if whole {
+        Workload::guess(&history)
+    } else {
+        Workload::guess_from_start(&history)
+    }
 }
 
 /// How much of a file `peek_workload` reads.
