@@ -204,7 +204,14 @@ fn check_file(
     });
     let checked = match checker {
         Checker::Linearizable(kind) => {
-            Checked::Linearizable(linearizable::check(&history, kind, s.init.clone(), &s.options)?)
+            // A history that says its reads of nil found the key empty
+            // (faultline's own) is read so without the flag, as the run
+            // that wrote it judged it.
+            let options = Options {
+                nil_reads_empty: s.options.nil_reads_empty || history.nil_reads_empty,
+                ..s.options.clone()
+            };
+            Checked::Linearizable(linearizable::check(&history, kind, s.init.clone(), &options)?)
         }
         Checker::Txn(w) => Checked::Txn(txn::check(&history, w, &s.txn)?),
     };
