@@ -121,6 +121,10 @@ pub struct History {
     pub timed: bool,
     /// The file name, for messages.
     pub source: String,
+    /// The file says a read of nil found the key empty (faultline's own
+    /// histories say so in their first line); false where it says
+    /// nothing, and nil is Knossos' "value unknown".
+    pub nil_reads_empty: bool,
 }
 
 /// A span during which the nemesis had one fault in force, read from its
@@ -440,6 +444,7 @@ mod tests {
             ops,
             timed: false,
             source: "h.jsonl".into(),
+            nil_reads_empty: false,
         }
     }
 

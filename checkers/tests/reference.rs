@@ -60,6 +60,7 @@ fn history(ops: &[Gen]) -> History {
         ops,
         timed: true,
         source: "generated".into(),
+        nil_reads_empty: false,
     }
 }
 

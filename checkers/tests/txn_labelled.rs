@@ -290,6 +290,64 @@ fn incompatible_order_and_garbage_reads() {
 }
 
 #[test]
+fn a_transactions_own_appends_out_of_order() {
+    // One transaction appends 4, 5 and 6; a later read shows [... 4 6 5]:
+    // no serial order builds that list.
+    let shows = [
+        "0 invoke [[:append :x 1]]",
+        "0 ok [[:append :x 1]]",
+        "1 invoke [[:append :x 4] [:append :x 5] [:append :x 6]]",
+        "1 ok [[:append :x 4] [:append :x 5] [:append :x 6]]",
+        "2 invoke [[:r :x nil]]",
+        "2 ok [[:r :x [1 4 6 5]]]",
+    ];
+    let mut near = shows;
+    near[5] = "2 ok [[:r :x [1 4 5 6]]]";
+    labelled(LA, "internal-order", &shows, &near);
+    let r = check_with(LA, &shows, &[Model::ReadUncommitted]);
+    assert_eq!(r.verdict, Verdict::Invalid, "{}", r.sentence);
+    assert_eq!(r.not, vec![Model::ReadUncommitted]);
+    let e = &r.examples[0];
+    assert_eq!(
+        e.summary,
+        "T3 read key \"x\" with T2's appends as [4 6 5], but T2 appended [4 5 6] in that order: no serial order shows \
+         them otherwise"
+    );
+    assert_eq!(
+        e.txns.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+        ["T2", "T3"]
+    );
+    // One left out between two others, or the first left out.
+    for read in ["2 ok [[:r :x [1 4 6]]]", "2 ok [[:r :x [1 5 6]]]"] {
+        let mut skips = shows;
+        skips[5] = read;
+        let r = check(LA, &skips);
+        assert!(
+            r.anomalies.contains_key("internal-order"),
+            "{read}: {:?}",
+            r.anomalies
+        );
+    }
+    // The transaction's own read after its appends: it contradicts its
+    // own writes, and shows an order no serial execution has.
+    let own = [
+        "1 invoke [[:append :x 4] [:append :x 5] [:append :x 6] [:r :x nil]]",
+        "1 ok [[:append :x 4] [:append :x 5] [:append :x 6] [:r :x [4 6 5]]]",
+    ];
+    let r = check(LA, &own);
+    assert!(
+        r.anomalies.contains_key("internal-order") && r.anomalies.contains_key("internal"),
+        "{:?}",
+        r.anomalies
+    );
+    let near = [
+        "1 invoke [[:append :x 4] [:append :x 5] [:append :x 6] [:r :x nil]]",
+        "1 ok [[:append :x 4] [:append :x 5] [:append :x 6] [:r :x [4 5 6]]]",
+    ];
+    assert_eq!(check(LA, &near).verdict, Verdict::Valid);
+}
+
+#[test]
 fn process_and_realtime_variants() {
     // A process that does not read its own append.
     let shows = [

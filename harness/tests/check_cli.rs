@@ -7,6 +7,11 @@ mod corpus;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use checkers::{Op, OpType, Process, Value, Verdict};
+use harness::run::journal::Journal;
+use harness::run::verdicts;
+use workloads::Workload;
+
 fn faultline(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_faultline"))
         .args(args)
@@ -396,6 +401,69 @@ fn nil_reads_count_only_when_nil_means_empty() {
     assert!(stdout(&o).contains("read nil"), "{}", stdout(&o));
 }
 
+/// A cas-register history as the run's journal writes it: a write of 3
+/// acknowledged, then a read on key 0 that returns `read`.
+fn journal_history(dir: &Path, read: Value) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let file = dir.join("history.jsonl");
+    let op = |time, kind, process, f: &str, value| Op {
+        index: 0,
+        time,
+        kind,
+        process: Process::Client(process),
+        f: f.into(),
+        key: Some(Value::Int(0)),
+        value,
+        error: None,
+        line: 0,
+    };
+    let ops = [
+        op(1, OpType::Invoke, 0, "write", Value::Int(3)),
+        op(2, OpType::Ok, 0, "write", Value::Int(3)),
+        op(3, OpType::Invoke, 1, "read", Value::Nil),
+        op(4, OpType::Ok, 1, "read", read),
+    ];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (journal, writer) = Journal::open(&file, Default::default(), true).unwrap();
+        for o in ops {
+            journal.record(o);
+        }
+        journal.close();
+        writer.finish().await.unwrap();
+    });
+    file
+}
+
+#[test]
+fn a_history_a_run_wrote_gets_the_runs_verdict_without_flags() {
+    let root = std::env::temp_dir().join(format!("faultline-cli-journal-{}", std::process::id()));
+    // A read of nil after the acknowledged write is a lost write to the
+    // run, and to `check` only when it knows nil means empty.
+    for (name, read, verdict) in [
+        ("lost", Value::Nil, Verdict::Invalid),
+        ("kept", Value::Int(3), Verdict::Valid),
+    ] {
+        let dir = root.join(name);
+        let file = journal_history(&dir, read);
+        let run = verdicts::judge(&dir, Workload::CasRegister).unwrap();
+        assert_eq!(run.verdict, verdict, "{name}: {}", run.sentence);
+        for flags in [&[][..], &["--nil-reads-empty"][..]] {
+            let o = faultline(&[&["check"][..], flags, &[path(&file)]].concat());
+            assert_eq!(
+                o.status.code(),
+                Some(verdict.exit_code()),
+                "{name} {flags:?}: {}",
+                stdout(&o)
+            );
+        }
+    }
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
 #[test]
 fn an_unreadable_file_makes_the_summary_unknown_but_never_hides_an_invalid_one() {
     let bad = temp("unreadable.edn", "{:type :invoke, :f :read\n");
@@ -603,6 +671,46 @@ fn transactional_histories_are_recognised_and_judged_by_the_models_asked_for() {
         path(&file),
     ]);
     assert_eq!(o.status.code(), Some(254));
+}
+
+#[test]
+fn transactions_that_only_read_nil_are_checked_as_transactions() {
+    let edn = temp(
+        "reads.edn",
+        "{:type :invoke, :f :txn, :value [[:r :x nil] [:r :y nil]], :process 0}\n\
+         {:type :ok, :f :txn, :value [[:r :x nil] [:r :y nil]], :process 0}\n",
+    );
+    let jsonl = temp(
+        "reads.jsonl",
+        "{\"type\":\"invoke\",\"process\":0,\"f\":\"txn\",\"value\":[[\"r\",\"x\",null],[\"r\",\"y\",null]]}\n\
+         {\"type\":\"ok\",\"process\":0,\"f\":\"txn\",\"value\":[[\"r\",\"x\",null],[\"r\",\"y\",null]]}\n",
+    );
+    for file in [&edn, &jsonl] {
+        let o = faultline(&["check", path(file)]);
+        assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+        assert!(
+            stdout(&o).contains("valid  rw-register, 1 transactions"),
+            "{}",
+            stdout(&o)
+        );
+    }
+    // A file whose first 256 KiB only read nil is judged by what follows:
+    // here, appends.
+    let mut text = String::new();
+    let mut p = 0;
+    while text.len() < 300 << 10 {
+        for ty in ["invoke", "ok"] {
+            text +=
+                &format!("{{\"type\":\"{ty}\",\"process\":{p},\"f\":\"txn\",\"value\":[[\"r\",1,null]]}}\n");
+        }
+        p += 1;
+    }
+    text += &format!("{{\"type\":\"invoke\",\"process\":{p},\"f\":\"txn\",\"value\":[[\"append\",1,5]]}}\n");
+    text += &format!("{{\"type\":\"ok\",\"process\":{p},\"f\":\"txn\",\"value\":[[\"append\",1,5]]}}\n");
+    let long = temp("long-reads.jsonl", &text);
+    let o = faultline(&["check", path(&long)]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("valid  list-append"), "{}", stdout(&o));
 }
 
 #[test]

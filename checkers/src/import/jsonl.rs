@@ -1,8 +1,16 @@
 //! faultline's native JSON Lines history: one op per line with the fields
 //! `index`, `time` (ns since the test began), `type`, `process`, `f`,
 //! `key`, `value` and `error`, as `faultline test` writes them. Unknown fields are ignored so newer writers stay readable.
+//!
+//! A first line `{"meta": {...}}` (no `type`) says what the values mean:
+//! `"nil_reads": "empty"` that a read of nil found the key empty, as
+//! [`NIL_READS_EMPTY`] says in every history `faultline test` writes.
+//! Without one nil is Knossos' "unknown", so histories without it (older
+//! ones, other writers') read as they always did.
 
 use std::borrow::Cow;
+use std::iter::Enumerate;
+use std::str::Lines;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -29,6 +37,9 @@ struct Line<'a, V> {
     error: Option<serde_json::Value>,
 }
 
+/// The first line of a history whose reads of nil found the key empty.
+pub const NIL_READS_EMPTY: &str = r#"{"meta":{"nil_reads":"empty"}}"#;
+
 /// Texts from which lines are parsed on a thread of their own while the
 /// caller's hook takes the ops already parsed.
 const PIPELINE_BYTES: usize = 16 << 20;
@@ -39,8 +50,43 @@ const BATCH: usize = 2048;
 type Read<'t> = (Op, Option<&'t str>);
 
 pub(super) fn parse(text: &str, source: &str, hook: &mut dyn super::Hook) -> Result<History, InputError> {
+    let mut lines = text.lines().enumerate();
+    let mut ahead = lines.clone();
+    let meta = match ahead.find(|(_, raw)| !raw.trim().is_empty()) {
+        Some((i, raw)) => meta(raw, source, i + 1)?,
+        None => None,
+    };
+    if meta.is_some() {
+        lines = ahead;
+    }
+    let (ops, timed) = read_ops(lines, text.len() >= PIPELINE_BYTES, source, hook)?;
+    // A run stopped before its first op leaves its meta line alone: as
+    // an empty file, no history.
+    if ops.is_empty() && meta.is_some() {
+        return Err(InputError::at(
+            source,
+            0,
+            "the file has a meta line and no ops: there is no history to check",
+        ));
+    }
+    Ok(History {
+        ops,
+        timed,
+        source: source.into(),
+        nil_reads_empty: meta == Some(true),
+    })
+}
+
+/// The ops of a history's lines, and whether they carry times; parsed on
+/// a thread of their own if `pipeline`.
+fn read_ops<'t>(
+    lines: Enumerate<Lines<'t>>,
+    pipeline: bool,
+    source: &'t str,
+    hook: &mut dyn super::Hook,
+) -> Result<(Vec<Op>, bool), InputError> {
     let mut reader = Reader {
-        text: text.lines().enumerate(),
+        text: lines,
         source,
         names: Names::default(),
         clock: Clock::new(),
@@ -48,17 +94,13 @@ pub(super) fn parse(text: &str, source: &str, hook: &mut dyn super::Hook) -> Res
         json_values: hook.wants_json(),
     };
     let mut ops = Vec::new();
-    if text.len() < PIPELINE_BYTES {
+    if !pipeline {
         for read in &mut reader {
             let (mut op, raw) = read?;
             hook.take(&mut op, raw)?;
             ops.push(op);
         }
-        return Ok(History {
-            ops,
-            timed: reader.clock.timed(),
-            source: source.into(),
-        });
+        return Ok((ops, reader.clock.timed()));
     }
     // Two stages on two cores: parsing JSON, and whatever the hook does.
     let timed = std::thread::scope(|s| -> Result<bool, InputError> {
@@ -91,11 +133,40 @@ pub(super) fn parse(text: &str, source: &str, hook: &mut dyn super::Hook) -> Res
         }
         Ok(parser.join().expect("the JSON parser panicked"))
     })?;
-    Ok(History {
-        ops,
-        timed,
-        source: source.into(),
-    })
+    Ok((ops, timed))
+}
+
+/// Reads a history's first line as its `meta` line, if it is one: whether
+/// it says a read of nil found the key empty.
+fn meta(raw: &str, source: &str, line: usize) -> Result<Option<bool>, InputError> {
+    // An op may mention "meta" in its value; only an object without a
+    // type is a meta line, and most first lines are told apart unparsed
+    // (an op too long to read is the op reader's to refuse).
+    if raw.len() > MAX_OP_BYTES || !raw.contains("\"meta\"") {
+        return Ok(None);
+    }
+    let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(raw) else {
+        return Ok(None);
+    };
+    let Some(meta) = fields.get("meta").filter(|_| !fields.contains_key("type")) else {
+        return Ok(None);
+    };
+    let err = |message: String| InputError::at(source, line, message);
+    let Some(meta) = meta.as_object() else {
+        return Err(err(format!(
+            "meta {}: expected an object such as {{\"nil_reads\": \"empty\"}}",
+            excerpt(&meta.to_string(), 60)
+        )));
+    };
+    match meta.get("nil_reads") {
+        None => Ok(Some(false)),
+        Some(v) if v == "empty" => Ok(Some(true)),
+        Some(v) if v == "unknown" => Ok(Some(false)),
+        Some(v) => Err(err(format!(
+            "meta nil_reads {}: expected \"empty\" (a read of nil found the key empty) or \"unknown\"",
+            excerpt(&v.to_string(), 60)
+        ))),
+    }
 }
 
 /// Parses a text's lines into ops, one by one.
@@ -241,6 +312,36 @@ mod tests {
         assert_eq!(h.ops[1].error.as_deref(), Some("mismatch"));
         assert_eq!(h.ops[2].process, Process::Nemesis);
         assert_eq!(h.ops[0].key, Some(Value::from("k")));
+    }
+
+    #[test]
+    fn a_meta_line_says_what_nil_means() {
+        let op = r#"{"type":"invoke","process":0,"f":"read","value":null}"#;
+        let h = parse(&format!("\n{NIL_READS_EMPTY}\n{op}\n"), "h.jsonl").unwrap();
+        assert!(h.nil_reads_empty);
+        assert_eq!((h.ops.len(), h.ops[0].line), (1, 3));
+        let h = parse(
+            &format!("{{\"meta\":{{\"nil_reads\":\"unknown\",\"writer\":\"x\"}}}}\n{op}"),
+            "h.jsonl",
+        )
+        .unwrap();
+        assert!(!h.nil_reads_empty);
+        let e = parse(&format!("{NIL_READS_EMPTY}\n\n"), "h.jsonl").unwrap_err();
+        assert!(e.message.contains("no history to check"), "{e}");
+        // No meta line: nil is unknown, as before there were meta lines.
+        let h = parse(op, "h.jsonl").unwrap();
+        assert!(!h.nil_reads_empty && h.ops.len() == 1);
+        let e = parse(
+            &format!("{{\"meta\":{{\"nil_reads\":\"absent\"}}}}\n{op}"),
+            "h.jsonl",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, 1);
+        assert!(e.message.contains("expected \"empty\""), "{e}");
+        // Only the first line may be one.
+        let e = parse(&format!("{op}\n{NIL_READS_EMPTY}"), "h.jsonl").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("missing field `type`"), "{e}");
     }
 
     #[test]

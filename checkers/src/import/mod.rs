@@ -12,6 +12,8 @@ mod edn;
 mod jsonl;
 mod porcupine;
 
+pub use jsonl::NIL_READS_EMPTY;
+
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;

@@ -100,6 +100,7 @@ pub(super) fn parse_etcd(text: &str, source: &str) -> Result<History, InputError
         ops,
         timed: false,
         source: source.into(),
+        nil_reads_empty: false,
     })
 }
 

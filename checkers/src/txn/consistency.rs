@@ -40,6 +40,9 @@ pub enum Kind {
     /// Two reads of a key are not prefixes of one another: no single order
     /// of appends explains both.
     IncompatibleOrder,
+    /// A read shows one transaction's appends to a key other than in the
+    /// order it made them: one before an earlier one, or without it.
+    InternalOrder,
     /// A read holds a value that no transaction ever wrote.
     GarbageRead,
     /// A read saw a write its own transaction made only later.
@@ -82,6 +85,7 @@ impl Kind {
             Kind::LostUpdate => "lost-update",
             Kind::DuplicateElements => "duplicate-elements",
             Kind::IncompatibleOrder => "incompatible-order",
+            Kind::InternalOrder => "internal-order",
             Kind::GarbageRead => "garbage-read",
             Kind::FutureRead => "future-read",
         }
@@ -189,11 +193,13 @@ impl Model {
     /// anomaly that implies another (G-single implies G-nonadjacent implies
     /// G2-item; lost update implies G2-item; incompatible order, dirty
     /// update and future read imply dirty reads) is listed where the
-    /// implied one is.
+    /// implied one is. A list no order of whole transactions' appends
+    /// builds (duplicates, garbage, a transaction's appends out of order)
+    /// is forbidden by every model.
     fn forbids_directly(self, k: Kind) -> bool {
         use Kind::*;
         match self {
-            Model::ReadUncommitted => matches!(k, G0 | DuplicateElements | GarbageRead),
+            Model::ReadUncommitted => matches!(k, G0 | DuplicateElements | GarbageRead | InternalOrder),
             Model::ReadCommitted => {
                 matches!(k, G1a | G1b | G1c | DirtyUpdate | IncompatibleOrder | FutureRead)
             }
@@ -288,6 +294,13 @@ mod tests {
         assert_eq!(out.len(), 5);
         assert_eq!(Model::weakest(&out), vec![Model::ReadCommitted]);
         assert_eq!(Model::ruled_out(&[Anomaly::data(Kind::G0)]).len(), 6);
+    }
+
+    #[test]
+    fn appends_out_of_their_order_rule_out_every_model() {
+        let out = Model::ruled_out(&[Anomaly::data(Kind::InternalOrder)]);
+        assert_eq!(out.len(), Model::ALL.len());
+        assert_eq!(Model::weakest(&out), vec![Model::ReadUncommitted]);
     }
 
     #[test]

@@ -7,8 +7,9 @@
 //! no read saw came after everything read, which gives edges too.
 //!
 //! Reads that no order explains (duplicates, non-prefixes, elements never
-//! appended, appends of failed transactions, intermediate states) are
-//! reported as findings here; cycles are the graph's business.
+//! appended, appends of failed transactions, intermediate states, a
+//! transaction's appends out of its order) are reported as findings here;
+//! cycles are the graph's business.
 
 use hashbrown::HashMap;
 
@@ -24,6 +25,8 @@ use crate::history::Outcome;
 struct Append {
     txn: u32,
     mop: u32,
+    /// How many appends to the same key its transaction made before it.
+    rank: u32,
     /// Position in the key's longest read; `u32::MAX`: never read.
     pos: u32,
 }
@@ -89,14 +92,19 @@ impl<'a> ListAppend<'a> {
     }
 
     fn index_appends(&mut self) -> Result<(), InputError> {
+        let mut ranks: HashMap<u32, u32> = HashMap::new();
         for t in 0..self.txns.txns.len() as u32 {
+            ranks.clear();
             for (i, m) in self.txns.mops(t).iter().enumerate() {
                 if let Mop::Append { key, value } = *m {
+                    let rank = ranks.entry(key).or_default();
                     let a = Append {
                         txn: t,
                         mop: i as u32,
+                        rank: *rank,
                         pos: UNSEEN,
                     };
+                    *rank += 1;
                     let n = self.appends.len() as u32;
                     self.appends.push(a);
                     if let Some(prev) = self
@@ -191,6 +199,8 @@ impl<'a> ListAppend<'a> {
         for (&key, o) in &self.order {
             let elements = self.txns.list(o.list).iter().zip(&o.writers);
             self.check_elements(o.reader, key, elements, &mut once, findings);
+            let read = self.txns.list(o.list);
+            self.check_append_order(o.reader, key, read, &o.writers, &mut once, findings);
         }
         for (t, i, key, l) in self.reads() {
             let o = &self.order[&key];
@@ -246,6 +256,7 @@ impl<'a> ListAppend<'a> {
                 .map(|v| self.index.get(&(key, *v)).copied().unwrap_or(UNSEEN))
                 .collect();
             self.check_elements(t, key, read.iter().zip(&writers), &mut once, findings);
+            self.check_append_order(t, key, read, &writers, &mut once, findings);
             let future = read.iter().zip(&writers).find(|(_, &w)| {
                 self.appends
                     .get(w as usize)
@@ -316,6 +327,69 @@ impl<'a> ListAppend<'a> {
                 findings.push(Finding::new(kind, txns, why));
             }
         }
+    }
+
+    /// A transaction's appends to a key are one step of every serial
+    /// order, so each read shows them in the order they were made, or a
+    /// first few of them: a read by `t` (`writers`: per element of `read`,
+    /// its append) that shows one of them before, or without, an earlier
+    /// one shows a list no order builds. Repeated elements are left to the
+    /// duplicate check.
+    fn check_append_order(
+        &self,
+        t: u32,
+        key: u32,
+        read: &[u32],
+        writers: &[u32],
+        once: &mut Once,
+        findings: &mut Vec<Finding>,
+    ) {
+        // Per writing transaction, the rank of its next append.
+        let mut next: HashMap<u32, u32> = HashMap::new();
+        let mut seen = hashbrown::HashSet::with_capacity(writers.len());
+        let out_of_order = writers.iter().find_map(|&w| {
+            let a = self.appends.get(w as usize).filter(|_| seen.insert(w))?;
+            let expected = next.entry(a.txn).or_default();
+            if a.rank != *expected {
+                return Some(a.txn);
+            }
+            *expected += 1;
+            None
+        });
+        let Some(w) = out_of_order.filter(|_| once.first(key, Kind::InternalOrder)) else {
+            return;
+        };
+        let mut seen = hashbrown::HashSet::with_capacity(writers.len());
+        let shown: Vec<u32> = read
+            .iter()
+            .zip(writers)
+            .filter(|(_, &i)| self.appends.get(i as usize).is_some_and(|a| a.txn == w) && seen.insert(i))
+            .map(|(&v, _)| v)
+            .collect();
+        let made: Vec<u32> = self
+            .txns
+            .mops(w)
+            .iter()
+            .filter_map(|m| match *m {
+                Mop::Append { key: k, value } if k == key => Some(value),
+                _ => None,
+            })
+            .collect();
+        let txns = if w == t { vec![t] } else { vec![w, t] };
+        findings.push(Finding::new(
+            Kind::InternalOrder,
+            txns,
+            format!(
+                "T{} read key {} with T{}'s appends as {}, but T{} appended {} in that order: no serial order \
+                 shows them otherwise",
+                t + 1,
+                self.txns.key(key),
+                w + 1,
+                self.show_elems(&shown),
+                w + 1,
+                self.show_elems(&made)
+            ),
+        ));
     }
 
     /// Within a committed transaction, each read of a key must be its

@@ -32,24 +32,50 @@ impl Workload {
     /// The workload a history's `txn` ops are written in, from the names
     /// of their micro-ops: Elle's `append` (or a read of a list) is
     /// list-append, its `w` rw-register. Knossos' `read`/`write` are
-    /// neither: that is the multi-register model's.
+    /// neither: that is the multi-register model's. Transactions that only
+    /// read nil with Elle's `r` are still transactions; both checkers read
+    /// nil as a key never written and judge them alike, so they are called
+    /// rw-register.
     pub fn guess(history: &History) -> Option<Workload> {
+        match Self::sign(history) {
+            Sign::Workload(w) => Some(w),
+            Sign::NilReads => Some(Workload::RwRegister),
+            Sign::Nothing => None,
+        }
+    }
+
+    /// As [`Workload::guess`], from the first part of a history: reads of
+    /// nil alone decide nothing there, for the rest may append or write.
+    pub fn guess_from_start(history: &History) -> Option<Workload> {
+        match Self::sign(history) {
+            Sign::Workload(w) => Some(w),
+            Sign::NilReads | Sign::Nothing => None,
+        }
+    }
+
+    fn sign(history: &History) -> Sign {
         let mut reads_scalars = false;
+        let mut reads_nil = false;
         for op in history.ops.iter().filter(|o| o.f == Function::Txn) {
             for m in op.value.as_list().unwrap_or(&[]) {
                 match m.as_list() {
                     Some([f, _, v]) => match f.as_str() {
-                        Some("append") => return Some(Workload::ListAppend),
-                        Some("w") => return Some(Workload::RwRegister),
-                        Some("r") if v.as_list().is_some() => return Some(Workload::ListAppend),
+                        Some("append") => return Sign::Workload(Workload::ListAppend),
+                        Some("w") => return Sign::Workload(Workload::RwRegister),
+                        Some("r") if v.as_list().is_some() => return Sign::Workload(Workload::ListAppend),
                         Some("r") if !v.is_nil() => reads_scalars = true,
+                        Some("r") => reads_nil = true,
                         _ => {}
                     },
                     _ => continue,
                 }
             }
         }
-        reads_scalars.then_some(Workload::RwRegister)
+        match (reads_scalars, reads_nil) {
+            (true, _) => Sign::Workload(Workload::RwRegister),
+            (false, true) => Sign::NilReads,
+            (false, false) => Sign::Nothing,
+        }
     }
 
     /// The name used on the command line.
@@ -59,6 +85,16 @@ impl Workload {
             Workload::RwRegister => "rw-register",
         }
     }
+}
+
+/// What a history's micro-ops say of its workload.
+enum Sign {
+    /// A micro-op only one workload has.
+    Workload(Workload),
+    /// Elle's reads, every one of nil: either workload.
+    NilReads,
+    /// No micro-op of either.
+    Nothing,
 }
 
 impl std::str::FromStr for Workload {
@@ -775,6 +811,34 @@ mod tests {
         ] {
             assert!(t.scan(json, Workload::ListAppend, true).is_none(), "{json}");
         }
+    }
+
+    #[test]
+    fn transactions_that_only_read_nil_are_transactional_and_valid() {
+        let edn = "{:type :invoke, :f :txn, :value [[:r :x nil] [:r :y nil]], :process 0}\n\
+                   {:type :ok, :f :txn, :value [[:r :x nil] [:r :y nil]], :process 0}\n";
+        let jsonl = "{\"type\":\"invoke\",\"process\":0,\"f\":\"txn\",\"value\":[[\"r\",\"x\",null]]}\n\
+                     {\"type\":\"ok\",\"process\":0,\"f\":\"txn\",\"value\":[[\"r\",\"x\",null]]}\n";
+        for (text, source) in [(edn, "h.edn"), (jsonl, "h.jsonl")] {
+            let (history, _) = import::parse(text, source, None).unwrap();
+            assert_eq!(Workload::guess(&history), Some(Workload::RwRegister), "{source}");
+            // The first part of a longer file: its rest may append.
+            assert_eq!(Workload::guess_from_start(&history), None, "{source}");
+            for w in Workload::ALL {
+                let r = crate::txn::check(&history, w, &crate::txn::Options::default()).unwrap();
+                assert_eq!(
+                    r.verdict,
+                    crate::Verdict::Valid,
+                    "{source} as {}: {}",
+                    w.name(),
+                    r.sentence
+                );
+            }
+        }
+        // Knossos' read and write stay the multi-register model's.
+        let knossos = "{:type :invoke, :f :txn, :value [[:read :x nil]], :process 0}\n";
+        let (history, _) = import::parse(knossos, "k.edn", None).unwrap();
+        assert_eq!(Workload::guess(&history), None);
     }
 
     #[test]

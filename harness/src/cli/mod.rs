@@ -82,8 +82,9 @@ pub struct CheckArgs {
     /// Stop at the first invalid key; the keys not yet decided are unknown.
     #[arg(long)]
     pub fail_fast: bool,
-    /// A successful read of nil means the key was empty (as in histories
-    /// `faultline test` records), not Knossos' "value unknown".
+    /// A successful read of nil means the key was empty, not Knossos'
+    /// "value unknown". Histories `faultline test` records say so in their
+    /// first line and are read so without this flag.
     #[arg(long)]
     pub nil_reads_empty: bool,
     /// Worker threads. Default: one per core.

@@ -204,7 +204,14 @@ fn check_file(
     });
     let checked = match checker {
         Checker::Linearizable(kind) => {
-            Checked::Linearizable(linearizable::check(&history, kind, s.init.clone(), &s.options)?)
+            // A history that says its reads of nil found the key empty
+            // (faultline's own) is read so without the flag, as the run
+            // that wrote it judged it.
+            let options = Options {
+                nil_reads_empty: s.options.nil_reads_empty || history.nil_reads_empty,
+                ..s.options.clone()
+            };
+            Checked::Linearizable(linearizable::check(&history, kind, s.init.clone(), &options)?)
         }
         Checker::Txn(w) => Checked::Txn(txn::check(&history, w, &s.txn)?),
     };
@@ -234,12 +241,17 @@ fn peek_workload(path: &Path, format: Option<Format>) -> Option<Workload> {
         .take(PEEK_BYTES as u64)
         .read_to_end(&mut head)
         .ok()?;
-    if head.len() == PEEK_BYTES {
+    let whole = head.len() < PEEK_BYTES;
+    if !whole {
         head.truncate(head.iter().rposition(|&b| b == b'\n')? + 1);
     }
     let text = String::from_utf8(head).ok()?;
     let (history, _) = import::parse(&text, "", format).ok()?;
-    Workload::guess(&history)
+    if whole {
+        Workload::guess(&history)
+    } else {
+        Workload::guess_from_start(&history)
+    }
 }
 
 /// How much of a file `peek_workload` reads.

@@ -133,6 +133,7 @@ pub fn cas_register(ops: usize, keys: usize, seed: u64) -> History {
         ops,
         timed: true,
         source: "generated".into(),
+        nil_reads_empty: false,
     }
 }
 
@@ -235,5 +236,6 @@ pub fn list_append(txns: usize, seed: u64) -> History {
         ops: events,
         timed: true,
         source: "generated".into(),
+        nil_reads_empty: false,
     }
 }

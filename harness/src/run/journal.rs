@@ -9,6 +9,12 @@
 //! completion is in the file before the writer goes idle: a faultline
 //! killed with SIGKILL loses nothing it counted. Counts for the progress
 //! line are taken after the write.
+//!
+//! The first line says that a read of nil found the key empty
+//! ([`checkers::import::NIL_READS_EMPTY`]): faultline's clients record nil
+//! only for a key that does not exist, so `faultline check` reads the file
+//! as the run judged it, where Knossos' reading of nil ("unknown") would
+//! pass lost writes.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -64,10 +70,11 @@ impl Journal {
     /// Creates `path` and starts the writer. With `enabled` false events
     /// are counted but not written (for measuring the journal's cost).
     pub fn open(path: &Path, counts: Arc<Counts>, enabled: bool) -> Result<(Journal, Writer)> {
-        let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let mut file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        writeln!(file, "{}", checkers::import::NIL_READS_EMPTY)
+            .with_context(|| format!("writing {}", path.display()))?;
         let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
         let task = tokio::spawn(async move {
-            let mut file = file;
             let mut out: Vec<u8> = Vec::with_capacity(1 << 16);
             let mut index = 0u64;
             let mut pending: Vec<OpType> = Vec::new();

@@ -286,6 +286,7 @@ pub fn check_locks(history: &History) -> Result<(Report, Option<set::SetReport>)
             .collect(),
         timed: history.timed,
         source: history.source.clone(),
+        nil_reads_empty: history.nil_reads_empty,
     };
     let report = linearizable::check(&locks, ModelKind::Mutex, None, &options())?;
     let guarded = history.ops.iter().any(|o| o.f == Function::Add);

@@ -92,6 +92,7 @@ pub(super) fn parse(text: &str, source: &str, hook: &mut dyn super::Hook) -> Res
         ops: b.ops,
         timed: b.clock.timed(),
         source: source.into(),
+        nil_reads_empty: false,
     })
 }
 
