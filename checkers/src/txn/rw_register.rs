@@ -308,7 +308,8 @@ impl<'a> RwRegister<'a> {
     /// write, and left its final write, or else what it read; an
     /// indeterminate one whose writes were read found and left its final
     /// write. Indeterminate transactions nobody read from are left out:
-    /// they precede nothing, so whatever followed them would end nowhere.
+    /// nothing is known to come after them, so a fact that ends at one
+    /// could close no cycle.
     fn ends(&self) -> Ends {
         let mut ends = Ends {
             at: vec![0],
