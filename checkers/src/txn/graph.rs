@@ -1,7 +1,11 @@
 //! The dependency graph between transactions and the search for its
 //! cycles. Nodes are transactions; edges are write-write, write-read and
 //! read-write (anti-) dependencies that a workload's inference proves,
-//! plus process and real-time order. Strongly connected components come
+//! plus process and real-time order. A data dependency may hold only if
+//! the history respects one of those orders (rw-register infers versions
+//! from them): it then carries that order's [`Scope`], and a cycle through
+//! it is named as one that needs the order (`G-single-realtime`), so
+//! the models that do not promise the order are not ruled out by it. Strongly connected components come
 //! from petgraph's Kosaraju (iterative: Tarjan's recursion overflows the
 //! stack on a million transactions); inside each, a breadth-first search over
 //! (transaction, anti-dependencies used so far) finds the shortest cycle
@@ -15,8 +19,8 @@ use petgraph::visit::{EdgeFiltered, EdgeRef};
 use petgraph::Direction;
 
 use super::consistency::{Anomaly, Kind, Scope};
+use super::order;
 use super::transaction::Txns;
-use crate::history::Outcome;
 
 /// Why one transaction precedes another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -60,9 +64,27 @@ pub struct Cycle {
     pub anomaly: Anomaly,
 }
 
+/// An edge: the dependency, and the order it needs to hold.
+#[derive(Clone, Copy, Debug)]
+struct Edge {
+    dep: Dep,
+    scope: Scope,
+}
+
+impl Edge {
+    /// Whether the layer of `scope` holds it: data edges are in every
+    /// layer, process edges in the process and real-time layers (a
+    /// process runs one transaction after another: strict
+    /// serializability, which promises real-time order, promises that
+    /// too), real-time edges in theirs alone.
+    fn in_layer(self, scope: Scope) -> bool {
+        self.scope <= scope
+    }
+}
+
 /// The dependency graph.
 pub struct DepGraph {
-    g: DiGraph<(), Dep, u32>,
+    g: DiGraph<(), Edge, u32>,
 }
 
 /// Edges from which the layers' components are found in parallel.
@@ -83,11 +105,27 @@ impl DepGraph {
         DepGraph { g }
     }
 
-    /// Adds `from -> to` (self-dependencies say nothing and are dropped).
+    /// Adds `from -> to` (self-dependencies say nothing and are dropped):
+    /// process and real-time edges need their order, data dependencies
+    /// nothing.
     pub fn add(&mut self, from: u32, to: u32, dep: Dep) {
+        let scope = match dep {
+            Dep::Process => Scope::Process,
+            Dep::Realtime => Scope::Realtime,
+            Dep::WW | Dep::WR | Dep::RW => Scope::Data,
+        };
+        self.add_assuming(from, to, dep, scope);
+    }
+
+    /// Adds a data dependency that holds only if the history respects
+    /// `scope`'s order.
+    pub fn add_assuming(&mut self, from: u32, to: u32, dep: Dep, scope: Scope) {
         if from != to {
-            self.g
-                .add_edge(NodeIndex::new(from as usize), NodeIndex::new(to as usize), dep);
+            self.g.add_edge(
+                NodeIndex::new(from as usize),
+                NodeIndex::new(to as usize),
+                Edge { dep, scope },
+            );
         }
     }
 
@@ -99,76 +137,28 @@ impl DepGraph {
     /// Process order: each process's committed or indeterminate
     /// transactions, one after the other (failed ones take no part).
     pub fn add_process_order(&mut self, txns: &Txns) {
-        let mut last: hashbrown::HashMap<crate::history::Process, u32> = hashbrown::HashMap::new();
-        for (i, t) in txns.txns.iter().enumerate() {
-            if t.outcome == Outcome::Fail {
-                continue;
-            }
-            if let Some(prev) = last.insert(t.process, i as u32) {
-                self.add(prev, i as u32, Dep::Process);
-            }
-        }
+        order::process(txns, |_| &[0], |_, a, b| self.add(a, b, Dep::Process));
     }
 
-    /// Real-time order, transitively reduced as it is built: a
-    /// transaction is linked from the frontier of transactions completed
-    /// before it began that no other completed one follows, so each gets
-    /// about as many edges as there were concurrent clients, not one per
-    /// earlier transaction. Equal times are concurrent.
+    /// Real-time order, transitively reduced: each transaction is linked
+    /// from the transactions completed before it began that no other
+    /// completed one follows.
     pub fn add_realtime_order(&mut self, txns: &Txns) {
-        // (time, 0 = invoke / 1 = complete, txn): invocations sort first
-        // at equal times, so they do not see completions at that instant.
-        let mut events: Vec<(u64, u8, u32)> = Vec::with_capacity(txns.txns.len() * 2);
-        for (i, t) in txns.txns.iter().enumerate() {
-            if t.outcome == Outcome::Fail {
-                continue;
-            }
-            events.push((t.call, 0, i as u32));
-            if let Some(r) = t.ret {
-                events.push((r, 1, i as u32));
-            }
-        }
-        events.sort_unstable();
-        let mut frontier: Vec<u32> = Vec::new();
-        // Where each transaction's predecessors start in `preds`.
-        let mut preds: Vec<u32> = Vec::new();
-        let mut first: hashbrown::HashMap<u32, (usize, usize)> = hashbrown::HashMap::new();
-        for (_, kind, t) in events {
-            if kind == 0 {
-                let start = preds.len();
-                preds.extend_from_slice(&frontier);
-                first.insert(t, (start, preds.len()));
-                for &p in &frontier {
-                    self.add(p, t, Dep::Realtime);
-                }
-            } else {
-                let (s, e) = first.remove(&t).unwrap_or((0, 0));
-                let before = &preds[s..e];
-                frontier.retain(|f| !before.contains(f));
-                frontier.push(t);
-            }
-        }
+        order::realtime(txns, |_| &[0], |_, a, b| self.add(a, b, Dep::Realtime));
     }
 
     /// Every cycle worth reporting: for each strongly connected component
     /// of the data dependencies, the shortest cycle of each kind found in
-    /// it; then the same with process order, then with real-time order,
-    /// keeping only cycles that need that order. `notes` learns of any
-    /// search that ran out of budget.
+    /// it; then the same with process order, then with real-time order
+    /// (and process order), keeping only cycles that need the layer's
+    /// order. `notes` learns of any search that ran out of budget.
     pub fn cycles(&self, notes: &mut Vec<String>) -> Vec<Cycle> {
-        let layers = [
-            (Scope::Data, None),
-            (Scope::Process, Some(Dep::Process)),
-            (Scope::Realtime, Some(Dep::Realtime)),
-        ];
-        let mask =
-            |order: Option<Dep>| Dep::WW.bit() | Dep::WR.bit() | Dep::RW.bit() | order.map_or(0, Dep::bit);
-        let walk = |order: Option<Dep>| {
-            if order.is_some_and(|o| !self.g.edge_weights().any(|d| *d == o)) {
+        let layers = [Scope::Data, Scope::Process, Scope::Realtime];
+        let walk = |scope: Scope| {
+            if scope != Scope::Data && !self.g.edge_weights().any(|e| e.scope == scope) {
                 return Vec::new();
             }
-            let m = mask(order);
-            let filtered = EdgeFiltered::from_fn(&self.g, |e| m & e.weight().bit() != 0);
+            let filtered = EdgeFiltered::from_fn(&self.g, |e| e.weight().in_layer(scope));
             let mut sccs = petgraph::algo::kosaraju_scc(&filtered);
             sccs.retain(|c| c.len() > 1);
             sccs
@@ -177,13 +167,10 @@ impl DepGraph {
         // graph: a big graph's are walked side by side, on as many cores
         // as there are (a small one's are not worth a thread).
         let components: Vec<Vec<Vec<NodeIndex<u32>>>> = if self.g.edge_count() < PARALLEL_EDGES {
-            layers.iter().map(|&(_, order)| walk(order)).collect()
+            layers.iter().map(|&scope| walk(scope)).collect()
         } else {
             std::thread::scope(|s| {
-                let walks: Vec<_> = layers
-                    .iter()
-                    .map(|&(_, order)| s.spawn(move || walk(order)))
-                    .collect();
+                let walks: Vec<_> = layers.iter().map(|&scope| s.spawn(move || walk(scope))).collect();
                 walks
                     .into_iter()
                     .map(|w| w.join().expect("a component walk panicked"))
@@ -191,24 +178,25 @@ impl DepGraph {
             })
         };
         let mut out = Vec::new();
-        for ((scope, order), sccs) in layers.into_iter().zip(components) {
+        for (scope, sccs) in layers.into_iter().zip(components) {
             for scc in sccs {
-                let c = Component::new(&self.g, &scc, mask(order));
-                c.cycles(scope, order, &mut out, notes);
+                let c = Component::new(&self.g, &scc, scope);
+                c.cycles(scope, &mut out, notes);
             }
         }
         out
     }
 }
 
-/// One strongly connected component, copied out with local node numbers.
+/// One strongly connected component of a layer, copied out with local
+/// node numbers and only the layer's edges.
 struct Component {
     nodes: Vec<u32>,
-    g: DiGraph<(), Dep, u32>,
+    g: DiGraph<(), Edge, u32>,
 }
 
 impl Component {
-    fn new(g: &DiGraph<(), Dep, u32>, scc: &[NodeIndex<u32>], mask: u8) -> Component {
+    fn new(g: &DiGraph<(), Edge, u32>, scc: &[NodeIndex<u32>], scope: Scope) -> Component {
         let local: hashbrown::HashMap<NodeIndex<u32>, u32> =
             scc.iter().enumerate().map(|(i, n)| (*n, i as u32)).collect();
         let mut sub = DiGraph::with_capacity(scc.len(), scc.len() * 2);
@@ -217,7 +205,7 @@ impl Component {
         }
         for n in scc {
             for e in g.edges_directed(*n, Direction::Outgoing) {
-                if mask & e.weight().bit() == 0 {
+                if !e.weight().in_layer(scope) {
                     continue;
                 }
                 if let Some(&to) = local.get(&e.target()) {
@@ -238,21 +226,25 @@ impl Component {
     /// Searches in order of severity: no anti-dependency with only
     /// write-write edges (G0), no anti-dependency (G1c), exactly one
     /// (G-single), two or more (G-nonadjacent, G2-item). In the process and
-    /// real-time scopes each cycle must go through an order edge; in the
-    /// data scope it starts from an edge of the kind the stage needs.
-    fn cycles(&self, scope: Scope, order: Option<Dep>, out: &mut Vec<Cycle>, notes: &mut Vec<String>) {
-        // A component of the order scopes without an order edge inside
-        // holds data cycles only, already reported.
-        if order.is_some_and(|o| !self.g.edge_weights().any(|d| *d == o)) {
+    /// real-time scopes each cycle must go through an edge of that scope
+    /// (the order itself, or a dependency that assumes it); in the data
+    /// scope it starts from an edge of the kind the stage needs.
+    fn cycles(&self, scope: Scope, out: &mut Vec<Cycle>, notes: &mut Vec<String>) {
+        // A component of the order scopes without an edge of its scope
+        // inside holds data cycles only, already reported.
+        if scope != Scope::Data && !self.g.edge_weights().any(|e| e.scope == scope) {
             return;
         }
-        let o = order.map_or(0, Dep::bit);
+        // The component holds only its layer's edges: its orders may
+        // join any stage's cycles.
+        let o = Dep::Process.bit() | Dep::Realtime.bit();
         let (ww, wr, rw) = (Dep::WW.bit(), Dep::WR.bit(), Dep::RW.bit());
+        // (edges, the data scope's anchor, anti-dependencies).
         let stages: [(u8, Dep, Rw); 4] = [
-            (ww | o, order.unwrap_or(Dep::WW), Rw::None),
-            (ww | wr | o, order.unwrap_or(Dep::WR), Rw::None),
-            (ww | wr | rw | o, order.unwrap_or(Dep::RW), Rw::One),
-            (ww | wr | rw | o, order.unwrap_or(Dep::RW), Rw::TwoOrMore),
+            (ww | o, Dep::WW, Rw::None),
+            (ww | wr | o, Dep::WR, Rw::None),
+            (ww | wr | rw | o, Dep::RW, Rw::One),
+            (ww | wr | rw | o, Dep::RW, Rw::TwoOrMore),
         ];
         let mut found_any = false;
         let mut seen: Vec<Kind> = Vec::new();
@@ -260,7 +252,7 @@ impl Component {
         // The fallback: the shortest cycle through an anchor, whatever it
         // holds. A search with one state only finds simple cycles, so a
         // cyclic component always yields one.
-        let fallback = (ww | wr | rw | o, order.unwrap_or(Dep::RW), Rw::Any);
+        let fallback = (ww | wr | rw | o, Dep::RW, Rw::Any);
         for (mask, anchor, rw_need) in stages.into_iter().chain([fallback]) {
             if rw_need == Rw::Any && found_any {
                 break;
@@ -268,7 +260,15 @@ impl Component {
             let comp = sub_components(&self.g, mask);
             let mut budget_out = false;
             for e in self.g.edge_references() {
-                if *e.weight() != anchor {
+                let Edge {
+                    dep,
+                    scope: edge_scope,
+                } = *e.weight();
+                let anchors = match scope {
+                    Scope::Data => dep == anchor,
+                    _ => edge_scope == scope && mask & dep.bit() != 0,
+                };
+                if !anchors {
                     continue;
                 }
                 let (a, b) = (e.source().index(), e.target().index());
@@ -277,12 +277,12 @@ impl Component {
                 if matches!(rw_need, Rw::None | Rw::Any) && comp[a] != comp[b] {
                     continue;
                 }
-                let first = if anchor == Dep::RW { 1 } else { 0 };
+                let first = u8::from(dep == Dep::RW);
                 match search.path(&self.g, b, a, mask, first, rw_need) {
                     // A search with several states may return a walk that
                     // passes a transaction twice: not a cycle of its kind.
                     Found::Path(path) => {
-                        let mut steps: Vec<(u32, Dep)> = vec![(self.nodes[a], anchor)];
+                        let mut steps: Vec<(u32, Dep)> = vec![(self.nodes[a], dep)];
                         steps.extend(path.into_iter().map(|(n, d)| (self.nodes[n], d)));
                         if !is_simple(&steps) {
                             continue;
@@ -372,8 +372,8 @@ impl Rw {
 
 /// Strongly connected components of the edges in `mask`: the component
 /// number of each node.
-fn sub_components(g: &DiGraph<(), Dep, u32>, mask: u8) -> Vec<u32> {
-    let filtered = EdgeFiltered::from_fn(g, |e| mask & e.weight().bit() != 0);
+fn sub_components(g: &DiGraph<(), Edge, u32>, mask: u8) -> Vec<u32> {
+    let filtered = EdgeFiltered::from_fn(g, |e| mask & e.weight().dep.bit() != 0);
     let mut comp = vec![0u32; g.node_count()];
     for (i, scc) in petgraph::algo::kosaraju_scc(&filtered).into_iter().enumerate() {
         for n in scc {
@@ -444,7 +444,7 @@ impl Search {
     /// out of it) from `from` to the node before `to`'s arrival.
     fn path(
         &mut self,
-        g: &DiGraph<(), Dep, u32>,
+        g: &DiGraph<(), Edge, u32>,
         from: usize,
         to: usize,
         mask: u8,
@@ -476,7 +476,7 @@ impl Search {
                 if self.spent > SEARCH_BUDGET {
                     return Found::OutOfBudget;
                 }
-                let d = *e.weight();
+                let d = e.weight().dep;
                 if mask & d.bit() == 0 {
                     continue;
                 }
@@ -548,6 +548,25 @@ mod tests {
             kinds(&graph(3, &[(0, 1, WW), (1, 0, WW), (1, 2, Process)])),
             vec!["G0"]
         );
+    }
+
+    #[test]
+    fn dependencies_that_assume_an_order_are_named_by_it() {
+        use Dep::*;
+        let mut g = graph(2, &[(0, 1, WR)]);
+        g.add_assuming(1, 0, RW, Scope::Process);
+        assert_eq!(kinds(&g), vec!["G-single-process"]);
+        let mut g = graph(2, &[(0, 1, WR)]);
+        g.add_assuming(1, 0, RW, Scope::Realtime);
+        assert_eq!(kinds(&g), vec!["G-single-realtime"]);
+        // Strict serializability promises both orders: a cycle that needs
+        // both is a real-time one.
+        let mut g = DepGraph::new(2);
+        g.add_assuming(0, 1, WW, Scope::Process);
+        g.add_assuming(1, 0, WW, Scope::Realtime);
+        assert_eq!(kinds(&g), vec!["G0-realtime"]);
+        let g = graph(3, &[(0, 1, Process), (1, 2, Realtime), (2, 0, WR)]);
+        assert_eq!(kinds(&g), vec!["G1c-realtime"]);
     }
 
     #[test]

@@ -5,14 +5,16 @@
 //!
 //! [`check`] is the centre. The workloads' inferences
 //! ([`list_append`], [`rw_register`]) say what the history proves; the
-//! [`graph`] finds the cycles; [`consistency`] knows which model forbids
-//! what. Everything is explained in words, edge by edge; drawing is the
+//! [`order`] of processes and real time says which transactions came
+//! first; the [`graph`] finds the cycles; [`consistency`] knows which
+//! model forbids what. Everything is explained in words, edge by edge; drawing is the
 //! `reports` crate's job. This is not a linearizability checker: a
 //! transaction is judged by the order it must take among the others.
 
 pub mod consistency;
 pub mod graph;
 pub mod list_append;
+pub mod order;
 pub mod rw_register;
 pub mod transaction;
 
