@@ -145,9 +145,10 @@ pub struct TestArgs {
     #[arg(long, value_name = "CMD")]
     pub client: Option<String>,
     /// Test an existing cluster of --db's system instead of starting one
-    /// (comma-separated): URLs for etcd and Consul, host:port for
-    /// ZooKeeper and Redis. No faults are injected, unless its nodes are
-    /// given too (--nodes or --nodes-file; endpoint i on node i).
+    /// (comma-separated), each in the form its system's client takes (a
+    /// URL or host:port; another form is refused with the one expected).
+    /// No faults are injected, unless its nodes are given too (--nodes or
+    /// --nodes-file; endpoint i on node i).
     #[arg(long, value_delimiter = ',')]
     pub endpoints: Vec<String>,
     /// The nodes: a number starts that many on this machine (each in a

@@ -29,11 +29,15 @@ pub struct DemoFlags {
 impl Flags for DemoFlags {
     fn system(self, ctx: &Context) -> Result<Box<dyn System>, UsageError> {
         if ctx.existing {
-            return Err(UsageError(
-                "--endpoints: faultline talks to existing etcd, zookeeper, redis or consul clusters; \
-                 add --db with the system, or --client CMD for a database of any kind"
-                    .into(),
-            ));
+            let others: Vec<&str> = (super::SYSTEMS.iter())
+                .map(|e| e.name)
+                .filter(|&n| n != "demo")
+                .collect();
+            return Err(UsageError(format!(
+                "--endpoints: faultline starts the demo cluster itself; for an existing cluster add --db \
+                 with its system ({}), or --client CMD for a database of any kind",
+                others.join(", ")
+            )));
         }
         Ok(Box::new(DemoSystem { mode: self.mode }))
     }
