@@ -1,68 +1,37 @@
-//! The rw-register checker against a brute-force reference written here
-//! (txn_reference.rs does the same for list-append): a tiny history is
-//! serializable exactly when some serial order of its committed
-//! transactions, each indeterminate one in or out, reproduces every
-//! committed read; strictly serializable when the order also respects
-//! real time and each process's order. Blind writes hide most of the
-//! version order, so the checker cannot find every anomaly: it must never
-//! call a history invalid that the reference can explain, and it must find
-//! enough of the rest (its recall, printed and held to a floor). Noisy
-//! histories also read aborted writes and values never written; clean
-//! ones only read stale snapshots, whose anomalies need the version order.
+//! The rw-register checker against a brute-force reference
+//! (reference_common; txn_reference.rs does the same for list-append): a
+//! tiny history is serializable exactly when some serial order of its
+//! committed transactions, each indeterminate one in or out, reproduces
+//! every committed read; strictly serializable when the order also
+//! respects real time and each process's order. Blind writes hide most of
+//! the version order, so the checker cannot find every anomaly: it must
+//! never call a history invalid that the reference can explain, and it
+//! must find enough of the rest (its recall, printed and held to a floor).
+//! Noisy histories also read aborted writes and values never written;
+//! clean ones only read stale snapshots, whose anomalies need the version
+//! order.
 
-use std::fmt::Write as _;
+mod reference_common;
 
-use checkers::import::{self, Format};
-use checkers::txn::{self, Model, Options, Txns, Workload};
+use std::ops::Range;
+
+use checkers::txn::{Model, Workload};
 use checkers::Verdict;
+use reference_common::{cases, draw, execute, Case, Contents, End, Rng};
 
-/// xorshift64*: deterministic, so a failure names its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+/// A key holds the register's value (`None`: nil).
+impl Contents for Option<i64> {
+    const WORKLOAD: Workload = Workload::RwRegister;
+    const WRITE: &'static str = "w";
+    fn write(&mut self, v: i64) {
+        *self = Some(v);
     }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
+    fn json(&self) -> String {
+        self.map_or("null".to_string(), |v| v.to_string())
     }
 }
 
-#[derive(Clone, Debug)]
-enum Mop {
-    Write(u8, i64),
-    /// What was read: `None` until generated, then the value (`None`
-    /// inside: nil).
-    Read(u8, Option<Option<i64>>),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum End {
-    Ok,
-    /// Indeterminate; `true` if the history says so (and the process then
-    /// carries on), `false` if it never completes.
-    Info(bool),
-    Fail,
-}
-
-#[derive(Clone, Debug)]
-struct Txn {
-    mops: Vec<Mop>,
-    end: End,
-    call: u64,
-    ret: u64,
-    /// The process number written in the history.
-    process: u64,
-    /// Who ran it as the checker sees it: a process that carries on after
-    /// `info` is a new one.
-    logical: u64,
-}
+type Txn = reference_common::Txn<Option<i64>>;
 
 /// A random tiny execution: transactions applied in a random order, each
 /// reading a (possibly stale) snapshot, some aborted or indeterminate,
@@ -71,80 +40,20 @@ struct Txn {
 /// If `noisy`, some aborted transactions take effect and some reads see
 /// any value at all.
 fn generate(rng: &mut Rng, noisy: bool) -> Vec<Txn> {
-    let n = 3 + rng.below(4) as usize;
-    let keys = 1 + rng.below(2) as u8;
-    let mut next_value = 0;
-    let mut txns: Vec<Txn> = (0..n)
-        .map(|_| {
-            let m = 1 + rng.below(3) as usize;
-            let mops = (0..m)
-                .map(|_| {
-                    let k = rng.below(keys as u64) as u8;
-                    if rng.chance(50) {
-                        next_value += 1;
-                        Mop::Write(k, next_value)
-                    } else {
-                        Mop::Read(k, None)
-                    }
-                })
-                .collect();
-            let end = match rng.below(100) {
-                0..=69 => End::Ok,
-                70..=87 => End::Info(rng.chance(50)),
-                _ => End::Fail,
-            };
-            Txn {
-                mops,
-                end,
-                call: 0,
-                ret: 0,
-                process: 0,
-                logical: 0,
-            }
-        })
-        .collect();
-    let mut order: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        order.swap(i, rng.below(i as u64 + 1) as usize);
-    }
-    let mut snapshots: Vec<Vec<Option<i64>>> = vec![vec![None; keys as usize]];
-    for (pos, &t) in order.iter().enumerate() {
-        let mut state = snapshots.last().cloned().unwrap_or_default();
-        let view = if rng.chance(40) {
-            snapshots[rng.below(snapshots.len() as u64) as usize].clone()
-        } else {
-            state.clone()
-        };
-        let mut mine: Vec<Option<i64>> = vec![None; keys as usize];
-        let applies = match txns[t].end {
-            End::Ok => true,
-            End::Info(_) => rng.chance(50),
-            End::Fail => noisy && rng.chance(20),
-        };
-        for m in txns[t].mops.iter_mut() {
-            match m {
-                Mop::Write(k, v) => {
-                    mine[*k as usize] = Some(*v);
-                    if applies {
-                        state[*k as usize] = Some(*v);
-                    }
-                }
-                Mop::Read(k, out) => {
-                    let mut v = mine[*k as usize].or(view[*k as usize]);
-                    if noisy && rng.chance(3) {
-                        v = Some(1 + rng.below(next_value as u64 + 1) as i64);
-                    }
-                    *out = Some(v);
-                }
-            }
+    let mut last_value = 0;
+    let (mut txns, keys): (Vec<Txn>, _) = draw(rng, 3, &mut last_value, |rng| match rng.below(100) {
+        0..=69 => End::Ok,
+        70..=87 => End::Info(rng.chance(50)),
+        _ => End::Fail,
+    });
+    let aborted_applies = |rng: &mut Rng| noisy && rng.chance(20);
+    execute(rng, &mut txns, keys, aborted_applies, |rng, view, mine| {
+        let mut v = mine.or(*view);
+        if noisy && rng.chance(3) {
+            v = Some(1 + rng.below(last_value as u64 + 1) as i64);
         }
-        if applies {
-            snapshots.push(state);
-        }
-        let call = (pos as u64 * 10 + rng.below(30)).saturating_sub(10);
-        txns[t].call = call;
-        txns[t].ret = call + 1 + rng.below(25);
-    }
+        v
+    });
     assign_processes(rng, &mut txns);
     txns
 }
@@ -187,112 +96,6 @@ fn assign_processes(rng: &mut Rng, txns: &mut [Txn]) {
     }
 }
 
-fn jsonl(txns: &[Txn]) -> String {
-    let value = |mops: &[Mop], with_reads: bool| {
-        let parts: Vec<String> = mops
-            .iter()
-            .map(|m| match m {
-                Mop::Write(k, v) => format!("[\"w\",{k},{v}]"),
-                Mop::Read(k, Some(Some(v))) if with_reads => format!("[\"r\",{k},{v}]"),
-                Mop::Read(k, _) => format!("[\"r\",{k},null]"),
-            })
-            .collect();
-        format!("[{}]", parts.join(","))
-    };
-    // Completions first at equal times: a process's next invocation may
-    // share the instant its last transaction completed.
-    let mut events: Vec<(u64, u8, usize)> = Vec::new();
-    for (i, t) in txns.iter().enumerate() {
-        events.push((t.call, 1, i));
-        if t.end != End::Info(false) {
-            events.push((t.ret, 0, i));
-        }
-    }
-    events.sort();
-    let mut out = String::new();
-    for (time, kind, i) in events {
-        let t = &txns[i];
-        let (ty, v) = match (kind, t.end) {
-            (1, _) => ("invoke", value(&t.mops, false)),
-            (_, End::Ok) => ("ok", value(&t.mops, true)),
-            (_, End::Fail) => ("fail", value(&t.mops, false)),
-            _ => ("info", value(&t.mops, false)),
-        };
-        writeln!(
-            out,
-            "{{\"time\":{time},\"type\":\"{ty}\",\"process\":{},\"f\":\"txn\",\"value\":{v}}}",
-            t.process
-        )
-        .unwrap();
-    }
-    out
-}
-
-/// Whether `a` must come before `b` in a strictly serializable order: it
-/// committed, and completed before `b` began, or ran before `b` in its
-/// process. An indeterminate transaction precedes nothing.
-fn before(a: &Txn, b: &Txn) -> bool {
-    a.end == End::Ok && (a.ret < b.call || (a.logical == b.logical && a.ret <= b.call))
-}
-
-/// Whether some serial order explains the history (respecting real time
-/// and process order if `strict`): a search over orders, built one
-/// transaction at a time and cut off at the first read it cannot explain.
-fn brute_force(txns: &[Txn], strict: bool) -> bool {
-    let optional: Vec<usize> = (0..txns.len())
-        .filter(|&i| matches!(txns[i].end, End::Info(_)))
-        .collect();
-    let required: Vec<usize> = (0..txns.len()).filter(|&i| txns[i].end == End::Ok).collect();
-    (0..(1u32 << optional.len())).any(|mask| {
-        let mut chosen = required.clone();
-        chosen.extend(
-            optional
-                .iter()
-                .enumerate()
-                .filter(|(b, _)| mask & (1 << b) != 0)
-                .map(|(_, &i)| i),
-        );
-        let mut placed = vec![false; txns.len()];
-        extend(txns, &chosen, &mut placed, &[None, None], strict)
-    })
-}
-
-fn extend(txns: &[Txn], chosen: &[usize], placed: &mut [bool], state: &[Option<i64>], strict: bool) -> bool {
-    let left: Vec<usize> = chosen.iter().copied().filter(|&t| !placed[t]).collect();
-    if left.is_empty() {
-        return true;
-    }
-    for &t in &left {
-        if strict && left.iter().any(|&u| u != t && before(&txns[u], &txns[t])) {
-            continue;
-        }
-        let Some(next) = run(&txns[t], state) else {
-            continue;
-        };
-        placed[t] = true;
-        let found = extend(txns, chosen, placed, &next, strict);
-        placed[t] = false;
-        if found {
-            return true;
-        }
-    }
-    false
-}
-
-/// The state after `t` runs on `state`, if `t` read what it could have
-/// (an indeterminate transaction's reads are not known).
-fn run(t: &Txn, state: &[Option<i64>]) -> Option<Vec<Option<i64>>> {
-    let mut state = state.to_vec();
-    for m in &t.mops {
-        match m {
-            Mop::Write(k, v) => state[*k as usize] = Some(*v),
-            Mop::Read(k, Some(v)) if t.end == End::Ok && state[*k as usize] != *v => return None,
-            Mop::Read(..) => {}
-        }
-    }
-    Some(state)
-}
-
 /// Histories the reference judged (valid, invalid), and of the invalid how
 /// many the checker found.
 struct Tally {
@@ -301,34 +104,23 @@ struct Tally {
     found: usize,
 }
 
-fn agree(model: Model, noisy: bool, seeds: std::ops::Range<u64>) -> Tally {
-    let strict = model == Model::StrictSerializable;
-    let opts = Options {
-        models: vec![model],
-        ..Options::default()
-    };
+fn agree(model: Model, noisy: bool, seeds: Range<u64>) -> Tally {
     let mut tally = Tally {
         valid: 0,
         invalid: 0,
         found: 0,
     };
-    for seed in seeds {
-        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-        let txns = generate(&mut rng, noisy);
-        let text = jsonl(&txns);
-        // Both readers: values parsed as `Value`s for serializability, JSON
-        // text scanned straight into ids (as `faultline check` reads files)
-        // for strict serializability.
-        let report = if strict {
-            let (_, t, _) =
-                Txns::read_text(&text, "gen.jsonl", Some(Format::Jsonl), Workload::RwRegister).unwrap();
-            txn::check_txns(&t, Workload::RwRegister, &opts).unwrap()
-        } else {
-            let (history, _) = import::parse(&text, "gen.jsonl", Some(Format::Jsonl)).unwrap();
-            txn::check(&history, Workload::RwRegister, &opts).unwrap()
-        };
+    // Completions first at equal times: a process's next invocation may
+    // share the instant its last transaction completed.
+    for Case {
+        seed,
+        text,
+        report,
+        explained,
+    } in cases(model, seeds, true, |rng| generate(rng, noisy))
+    {
         let flagged = report.verdict == Verdict::Invalid;
-        if brute_force(&txns, strict) {
+        if explained {
             assert!(
                 !flagged,
                 "seed {seed}, {model}: a false alarm — the reference finds a valid order, the checker says {}\n\
