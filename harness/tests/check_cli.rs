@@ -689,7 +689,7 @@ fn transactions_that_only_read_nil_are_checked_as_transactions() {
         let o = faultline(&["check", path(file)]);
         assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
         assert!(
-            stdout(&o).contains("valid  rw-register, 1 transactions"),
+            stdout(&o).contains("valid  rw-register, 1 transaction ("),
             "{}",
             stdout(&o)
         );

@@ -408,11 +408,12 @@ fn print_report(file: &str, r: &Report) {
 }
 
 fn print_txn(file: &str, r: &TxnReport, ms: f64) {
+    let total = r.committed + r.indeterminate + r.aborted;
     println!(
-        "{file}  {}  {}, {} transactions ({} committed, {} indeterminate, {} aborted), {ms:.1} ms",
+        "{file}  {}  {}, {total} transaction{} ({} committed, {} indeterminate, {} aborted), {ms:.1} ms",
         r.verdict,
         r.workload,
-        r.committed + r.indeterminate + r.aborted,
+        if total == 1 { "" } else { "s" },
         r.committed,
         r.indeterminate,
         r.aborted
