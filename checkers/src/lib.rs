@@ -15,7 +15,7 @@
 //! [`counterexample`] (why, in words), [`txn`] (list-append and
 //! rw-register: dependency graphs, cycles, anomalies, consistency
 //! models), [`set`] (lost adds), [`verdict`], [`error`] (bad input, with
-//! file and line).
+//! file and line); `parallel` spreads jobs over threads, in order.
 #![deny(missing_docs)]
 
 pub mod counterexample;
@@ -25,6 +25,7 @@ pub mod history;
 pub mod import;
 pub mod linearizable;
 pub mod model;
+mod parallel;
 pub mod set;
 pub mod txn;
 pub mod value;

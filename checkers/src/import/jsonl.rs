@@ -9,13 +9,11 @@
 //! ones, other writers') read as they always did.
 
 use std::borrow::Cow;
-use std::iter::Enumerate;
-use std::str::Lines;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{too_long, Clock, Names, MAX_OP_BYTES};
+use super::{too_long, Clock, Hook, Names, MAX_OP_BYTES};
 use crate::error::{excerpt, InputError};
 use crate::history::{History, Op, OpType, Process};
 use crate::value::Value;
@@ -40,26 +38,48 @@ struct Line<'a, V> {
 /// The first line of a history whose reads of nil found the key empty.
 pub const NIL_READS_EMPTY: &str = r#"{"meta":{"nil_reads":"empty"}}"#;
 
-/// Texts from which lines are parsed on a thread of their own while the
-/// caller's hook takes the ops already parsed.
-const PIPELINE_BYTES: usize = 16 << 20;
-/// Ops handed over at once.
-const BATCH: usize = 2048;
+/// Texts from which stretches of lines are read on several threads at
+/// once (when the caller allows more than one): below it a thread costs
+/// more than it saves.
+const PARALLEL_BYTES: usize = 4 << 20;
+/// Stretches per thread: more than one, so a thread whose stretch reads
+/// slowly does not leave the others idle at the end.
+const STRETCHES_PER_THREAD: usize = 4;
 
 /// An op, and its value's JSON text when the hook wants that instead.
 type Read<'t> = (Op, Option<&'t str>);
 
-pub(super) fn parse(text: &str, source: &str, hook: &mut dyn super::Hook) -> Result<History, InputError> {
-    let mut lines = text.lines().enumerate();
-    let mut ahead = lines.clone();
-    let meta = match ahead.find(|(_, raw)| !raw.trim().is_empty()) {
-        Some((i, raw)) => meta(raw, source, i + 1)?,
-        None => None,
+pub(super) fn parse<H: Hook + Send + Sync>(
+    text: &str,
+    source: &str,
+    threads: usize,
+    hook: &mut H,
+) -> Result<History, InputError> {
+    parse_in(text, source, threads, PARALLEL_BYTES, hook)
+}
+
+/// As [`parse`], with stretches read in parallel from `parallel_bytes`
+/// of text (tests make small texts take that path).
+fn parse_in<H: Hook + Send + Sync>(
+    text: &str,
+    source: &str,
+    threads: usize,
+    parallel_bytes: usize,
+    hook: &mut H,
+) -> Result<History, InputError> {
+    let (meta, body, first_line) = split_meta(text, source)?;
+    let (ops, timed) = if threads > 1 && body.len() >= parallel_bytes {
+        read_parallel(body, first_line, threads, source, hook)?
+    } else {
+        let mut reader = Reader::new((first_line..).zip(body.lines()), source, 0, hook.wants_json());
+        let mut ops = Vec::new();
+        for read in &mut reader {
+            let (mut op, raw) = read?;
+            hook.take(&mut op, raw)?;
+            ops.push(op);
+        }
+        (ops, reader.clock.timed())
     };
-    if meta.is_some() {
-        lines = ahead;
-    }
-    let (ops, timed) = read_ops(lines, text.len() >= PIPELINE_BYTES, source, hook)?;
     // A run stopped before its first op leaves its meta line alone: as
     // an empty file, no history.
     if ops.is_empty() && meta.is_some() {
@@ -77,63 +97,121 @@ pub(super) fn parse(text: &str, source: &str, hook: &mut dyn super::Hook) -> Res
     })
 }
 
-/// The ops of a history's lines, and whether they carry times; parsed on
-/// a thread of their own if `pipeline`.
-fn read_ops<'t>(
-    lines: Enumerate<Lines<'t>>,
-    pipeline: bool,
-    source: &'t str,
-    hook: &mut dyn super::Hook,
-) -> Result<(Vec<Op>, bool), InputError> {
-    let mut reader = Reader {
-        text: lines,
-        source,
-        names: Names::default(),
-        clock: Clock::new(),
-        n: 0,
-        json_values: hook.wants_json(),
-    };
-    let mut ops = Vec::new();
-    if !pipeline {
-        for read in &mut reader {
-            let (mut op, raw) = read?;
-            hook.take(&mut op, raw)?;
-            ops.push(op);
+/// The history's meta line, if its first line is one (see [`meta`]), and
+/// the text after it with the number of its first line.
+fn split_meta<'t>(text: &'t str, source: &str) -> Result<(Option<bool>, &'t str, usize), InputError> {
+    let mut at = 0;
+    for (i, raw) in text.split_inclusive('\n').enumerate() {
+        if raw.trim().is_empty() {
+            at += raw.len();
+            continue;
         }
-        return Ok((ops, reader.clock.timed()));
-    }
-    // Two stages on two cores: parsing JSON, and whatever the hook does.
-    let timed = std::thread::scope(|s| -> Result<bool, InputError> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<Read, InputError>>>(16);
-        let parser = s.spawn(move || {
-            let mut batch = Vec::with_capacity(BATCH);
-            for read in reader.by_ref() {
-                let stop = read.is_err();
-                batch.push(read);
-                if (batch.len() == BATCH || stop)
-                    && tx
-                        .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
-                        .is_err()
-                {
-                    break;
-                }
-                if stop {
-                    break;
-                }
-            }
-            let _ = tx.send(batch);
-            reader.clock.timed()
+        return Ok(match meta(raw.trim_end(), source, i + 1)? {
+            Some(m) => (Some(m), &text[at + raw.len()..], i + 2),
+            None => (None, text, 1),
         });
-        for batch in rx {
-            for read in batch {
-                let (mut op, raw) = read?;
-                hook.take(&mut op, raw)?;
-                ops.push(op);
+    }
+    Ok((None, text, 1))
+}
+
+/// One stretch of a history's lines, read on a thread of its own.
+struct Stretch<H> {
+    /// Its ops, or the first error in it.
+    ops: Result<Vec<Op>, InputError>,
+    /// Whether its first op had a time field, and that op's line.
+    first: Option<(bool, usize)>,
+    /// The hook that took its ops.
+    hook: H,
+}
+
+/// Reads `body` (its first line numbered `first_line`) in stretches on
+/// `threads` threads, each with a [fork](Hook::fork) of `hook`, then
+/// joins them in order: the ops, errors and hook's data are those of a
+/// reading from start to end.
+fn read_parallel<H: Hook + Send + Sync>(
+    body: &str,
+    first_line: usize,
+    threads: usize,
+    source: &str,
+    hook: &mut H,
+) -> Result<(Vec<Op>, bool), InputError> {
+    let stretches = stretches(body, threads * STRETCHES_PER_THREAD);
+    // Where each stretch starts: its first line's number and how many ops
+    // come before it (an op's default index and time). Counting is a
+    // quick pass of its own so that every op is read with its final
+    // numbers, as a hook expects.
+    let counts = crate::parallel::map(stretches.len(), threads, |j| {
+        let (mut lines, mut ops) = (0, 0);
+        for line in stretches[j].split_inclusive('\n') {
+            lines += 1;
+            ops += usize::from(!line.trim().is_empty());
+        }
+        (lines, ops)
+    });
+    let mut starts = Vec::with_capacity(stretches.len());
+    let (mut line, mut n) = (first_line, 0);
+    for &(lines, ops) in &counts {
+        starts.push((line, n));
+        line += lines;
+        n += ops;
+    }
+    let json_values = hook.wants_json();
+    let template: &H = hook;
+    let read = crate::parallel::map(stretches.len(), threads, |j| {
+        let (line, n) = starts[j];
+        let mut hook = template.fork();
+        let mut reader = Reader::new((line..).zip(stretches[j].lines()), source, n, json_values);
+        let mut ops = Vec::with_capacity(counts[j].1);
+        let mut first = None;
+        let result = loop {
+            let Some(read) = reader.next() else { break Ok(()) };
+            let (mut op, raw) = match read {
+                Ok(r) => r,
+                Err(e) => break Err(e),
+            };
+            first = first.or(Some((reader.clock.timed(), op.line)));
+            if let Err(e) = hook.take(&mut op, raw) {
+                break Err(e);
+            }
+            ops.push(op);
+        };
+        Stretch {
+            ops: result.map(|()| ops),
+            first,
+            hook,
+        }
+    });
+    let mut ops = Vec::with_capacity(n);
+    let mut timed: Option<bool> = None;
+    for stretch in read {
+        if let (Some(t), Some((has, line))) = (timed, stretch.first) {
+            if has != t {
+                return Err(InputError::at(source, line, Clock::mismatch(t)));
             }
         }
-        Ok(parser.join().expect("the JSON parser panicked"))
-    })?;
-    Ok((ops, timed))
+        timed = timed.or(stretch.first.map(|(has, _)| has));
+        ops.extend(stretch.ops?);
+        hook.join(stretch.hook);
+    }
+    Ok((ops, timed.unwrap_or(false)))
+}
+
+/// `body` cut at line ends into `k` stretches of about equal length.
+fn stretches(body: &str, k: usize) -> Vec<&str> {
+    let mut out = Vec::with_capacity(k);
+    let mut rest = body;
+    for left in (1..k).rev() {
+        let aim = rest.len() / (left + 1);
+        let cut = rest.as_bytes()[aim..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(rest.len(), |p| aim + p + 1);
+        let (stretch, after) = rest.split_at(cut);
+        out.push(stretch);
+        rest = after;
+    }
+    out.push(rest);
+    out
 }
 
 /// Reads a history's first line as its `meta` line, if it is one: whether
@@ -169,24 +247,38 @@ fn meta(raw: &str, source: &str, line: usize) -> Result<Option<bool>, InputError
     }
 }
 
-/// Parses a text's lines into ops, one by one.
+/// Parses numbered lines into ops, one by one.
 struct Reader<'t, I> {
     text: I,
     source: &'t str,
     names: Names,
     clock: Clock,
-    /// Ops read so far.
+    /// Ops read so far (and before the text).
     n: usize,
     /// Values are left as JSON text for the hook.
     json_values: bool,
+}
+
+impl<'t, I> Reader<'t, I> {
+    /// Reads `text`'s numbered lines; `n` ops came before them.
+    fn new(text: I, source: &'t str, n: usize, json_values: bool) -> Self {
+        Reader {
+            text,
+            source,
+            names: Names::default(),
+            clock: Clock::new(),
+            n,
+            json_values,
+        }
+    }
 }
 
 impl<'t, I: Iterator<Item = (usize, &'t str)>> Iterator for Reader<'t, I> {
     type Item = Result<Read<'t>, InputError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let (i, raw) = self.text.by_ref().find(|(_, raw)| !raw.trim().is_empty())?;
-        let read = self.op(i + 1, raw);
+        let (line, raw) = self.text.by_ref().find(|(_, raw)| !raw.trim().is_empty())?;
+        let read = self.op(line, raw);
         if read.is_ok() {
             self.n += 1;
         }
@@ -294,7 +386,94 @@ mod tests {
     use super::*;
 
     fn parse(text: &str, source: &str) -> Result<History, InputError> {
-        super::parse(text, source, &mut ())
+        super::parse(text, source, 1, &mut ())
+    }
+
+    /// `text` read on `threads` threads in stretches, however short.
+    fn parse_parallel(text: &str, threads: usize) -> Result<History, InputError> {
+        parse_in(text, "h.jsonl", threads, 0, &mut ())
+    }
+
+    /// A history of `n` ops with blank lines here and there, timed or not.
+    fn many(n: usize, timed: bool) -> String {
+        let mut text = format!("\n{NIL_READS_EMPTY}\n");
+        for i in 0..n {
+            let time = if timed {
+                format!("\"time\":{},", i * 10)
+            } else {
+                String::new()
+            };
+            let kind = if i % 2 == 0 { "invoke" } else { "ok" };
+            text += &format!(
+                "{{{time}\"type\":\"{kind}\",\"process\":{},\"f\":\"{}\",\"value\":{}}}\n",
+                (i / 2) % 5,
+                ["read", "write", "x-custom"][i % 3],
+                i
+            );
+            if i % 7 == 0 {
+                text += "\n  \n";
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn stretches_read_in_parallel_read_as_one() {
+        for timed in [true, false] {
+            let text = many(500, timed);
+            let one = parse(&text, "h.jsonl").unwrap();
+            for threads in [2, 3, 8] {
+                let par = parse_parallel(&text, threads).unwrap();
+                assert_eq!(par.ops, one.ops, "{threads} threads, timed {timed}");
+                let lines: Vec<usize> = par.ops.iter().map(|o| o.line).collect();
+                assert_eq!(lines, one.ops.iter().map(|o| o.line).collect::<Vec<_>>());
+                assert_eq!((par.timed, par.nil_reads_empty), (timed, true));
+            }
+        }
+        let cut = stretches("a\nbb\nccc\nd", 3);
+        assert_eq!(cut.concat(), "a\nbb\nccc\nd");
+        assert!(
+            cut.iter()
+                .all(|s| s.is_empty() || s.ends_with('\n') || s.ends_with('d')),
+            "{cut:?}"
+        );
+    }
+
+    #[test]
+    fn stretches_read_in_parallel_report_the_first_error() {
+        let text = many(500, true);
+        let mut lines: Vec<&str> = text.lines().collect();
+        // Two damaged lines: the earlier one is the one reported.
+        let (early, late) = (300, 600);
+        lines[early] = "{\"type\":\"ok\",\"proc";
+        lines[late] = "{\"type\":\"done\",\"process\":0,\"f\":\"read\"}";
+        let damaged = lines.join("\n");
+        let one = parse(&damaged, "h.jsonl").unwrap_err();
+        assert_eq!(one.line, early + 1);
+        for threads in [2, 5] {
+            let par = parse_parallel(&damaged, threads).unwrap_err();
+            assert_eq!(
+                (par.line, &par.message),
+                (one.line, &one.message),
+                "{threads} threads"
+            );
+        }
+        // A stretch whose ops lack the time field the first stretch's had.
+        let untimed = many(100, false);
+        let mixed = format!(
+            "{}{}",
+            many(400, true),
+            untimed
+                .trim_start()
+                .lines()
+                .skip(1)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        let one = parse(&mixed, "h.jsonl").unwrap_err();
+        let par = parse_parallel(&mixed, 4).unwrap_err();
+        assert!(one.message.contains("missing time"), "{one}");
+        assert_eq!((par.line, &par.message), (one.line, &one.message));
     }
 
     #[test]

@@ -58,6 +58,21 @@ pub trait Hook {
     /// Called with each op in order; `raw` is its value's JSON text when
     /// the hook wants it and the history is JSONL.
     fn take(&mut self, op: &mut Op, raw: Option<&str>) -> Result<(), InputError>;
+
+    /// A hook for a later stretch of the same history, read on another
+    /// thread at the same time as this one: it starts empty and takes
+    /// that stretch's ops in order (with their final index, time and
+    /// line).
+    fn fork(&self) -> Self
+    where
+        Self: Sized;
+
+    /// Takes in what `later`, a fork, took: the stretches are joined in
+    /// the history's order, so the result is that of one hook taking
+    /// every op.
+    fn join(&mut self, later: Self)
+    where
+        Self: Sized;
 }
 
 /// No hook: values are kept as they are.
@@ -65,6 +80,10 @@ impl Hook for () {
     fn take(&mut self, _: &mut Op, _: Option<&str>) -> Result<(), InputError> {
         Ok(())
     }
+
+    fn fork(&self) {}
+
+    fn join(&mut self, _: ()) {}
 }
 
 /// An op's value as JSON text (what a hook that wants JSON is given),
@@ -145,16 +164,26 @@ pub fn detect(text: &str) -> Option<Format> {
 }
 
 /// Reads and parses a file, detecting its format unless one is given.
-/// Returns the history and the format it was read as.
+/// Returns the history and the format it was read as. A big JSONL file
+/// is read on every core; see [`read_file_with`].
 pub fn read_file(path: &Path, format: Option<Format>) -> Result<(History, Format), InputError> {
-    read_file_with(path, format, &mut ())
+    read_file_with(path, format, every_core(), &mut ())
 }
 
-/// As [`read_file`], handing each op to `hook` as it is read.
-pub fn read_file_with(
+/// The threads a machine can run at once.
+fn every_core() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// As [`read_file`], on at most `threads` threads, handing each op to
+/// `hook` as it is read. JSONL files of a few MiB and more are read in
+/// stretches side by side (each by a [fork](Hook::fork) of the hook);
+/// other formats are read in one go.
+pub fn read_file_with<H: Hook + Send + Sync>(
     path: &Path,
     format: Option<Format>,
-    hook: &mut dyn Hook,
+    threads: usize,
+    hook: &mut H,
 ) -> Result<(History, Format), InputError> {
     let source = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| InputError::at(&source, 0, format!("cannot read: {e}")))?;
@@ -171,20 +200,22 @@ pub fn read_file_with(
         )
         .with_column(column)
     })?;
-    parse_with(&text, &source, format, hook)
+    parse_with(&text, &source, format, threads, hook)
 }
 
 /// Parses history text; `source` names it in errors.
 pub fn parse(text: &str, source: &str, format: Option<Format>) -> Result<(History, Format), InputError> {
-    parse_with(text, source, format, &mut ())
+    parse_with(text, source, format, every_core(), &mut ())
 }
 
-/// As [`parse`], handing each op to `hook` as it is read.
-pub fn parse_with(
+/// As [`parse`], on at most `threads` threads (see [`read_file_with`]),
+/// handing each op to `hook` as it is read.
+pub fn parse_with<H: Hook + Send + Sync>(
     text: &str,
     source: &str,
     format: Option<Format>,
-    hook: &mut dyn Hook,
+    threads: usize,
+    hook: &mut H,
 ) -> Result<(History, Format), InputError> {
     if text.trim().is_empty() {
         return Err(InputError::at(
@@ -208,7 +239,7 @@ pub fn parse_with(
         }
     };
     let mut history = match format {
-        Format::Jsonl => jsonl::parse(text, source, hook)?,
+        Format::Jsonl => jsonl::parse(text, source, threads, hook)?,
         Format::Edn | Format::KvLog => edn::parse(text, source, hook)?,
         Format::EtcdLog => {
             let mut h = porcupine::parse_etcd(text, source)?;
@@ -282,13 +313,7 @@ impl Clock {
         let has = given.is_some();
         match self.timed {
             None => self.timed = Some(has),
-            Some(t) if t != has => {
-                return Err(if t {
-                    "missing time: the events before this one have a time field".into()
-                } else {
-                    "unexpected time: the events before this one have no time field".into()
-                })
-            }
+            Some(t) if t != has => return Err(Self::mismatch(t)),
             _ => {}
         }
         Ok(given.unwrap_or(n as u64))
@@ -296,6 +321,15 @@ impl Clock {
 
     fn timed(&self) -> bool {
         self.timed.unwrap_or(false)
+    }
+
+    /// Why an event cannot follow events that were `timed` (or not).
+    fn mismatch(timed: bool) -> String {
+        if timed {
+            "missing time: the events before this one have a time field".into()
+        } else {
+            "unexpected time: the events before this one have no time field".into()
+        }
     }
 }
 

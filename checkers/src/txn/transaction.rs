@@ -212,6 +212,47 @@ impl import::Hook for TxnReader {
         }
         Ok(())
     }
+
+    fn fork(&self) -> TxnReader {
+        TxnReader::new(self.workload, &self.txns.source)
+    }
+
+    /// A fork's keys and values have ids of its own: they are interned
+    /// here in the order the fork met them, which gives every one the id
+    /// a single reader would have given it, and its micro-ops, list
+    /// reads and ranges are renumbered to match.
+    fn join(&mut self, later: TxnReader) {
+        let t = &mut self.txns;
+        let keys: Vec<u32> = later.txns.keys.values.iter().map(|k| t.keys.id(k)).collect();
+        let values: Vec<u32> = later.txns.values.values.iter().map(|v| t.values.id(v)).collect();
+        let (key, value) = (|k: u32| keys[k as usize], |v: u32| values[v as usize]);
+        let (mops, elems) = (t.mops.len() as u32, t.elems.len() as u32);
+        t.elems.extend(later.txns.elems.iter().map(|&v| value(v)));
+        t.mops.extend(later.txns.mops.iter().map(|m| match *m {
+            Mop::Append { key: k, value: v } => Mop::Append {
+                key: key(k),
+                value: value(v),
+            },
+            Mop::ReadList { key: k, list } => Mop::ReadList {
+                key: key(k),
+                list: list.map(|(start, len)| (start + elems, len)),
+            },
+            Mop::Write { key: k, value: v } => Mop::Write {
+                key: key(k),
+                value: value(v),
+            },
+            Mop::Read { key: k, value: v } => Mop::Read {
+                key: key(k),
+                value: v.map(|read| read.map(value)),
+            },
+        }));
+        self.ranges.extend(
+            later
+                .ranges
+                .iter()
+                .map(|r| r.map(|(start, end)| (start + mops, end + mops))),
+        );
+    }
 }
 
 /// One micro-op, with keys and values interned (see [`Txns::key`],
@@ -352,14 +393,16 @@ impl Txns {
     /// Reads a history file straight into transactions: each op's values
     /// become ids as the file is read and are not kept, so a million
     /// transactions take a few hundred megabytes instead of gigabytes.
-    /// The history returned has every client op's value left out.
+    /// The history returned has every client op's value left out. A big
+    /// JSONL file is read on up to `threads` threads.
     pub fn read_file(
         path: &Path,
         format: Option<Format>,
         workload: Workload,
+        threads: usize,
     ) -> Result<(History, Txns, Format), InputError> {
         let mut r = TxnReader::new(workload, &path.display().to_string());
-        let (history, format) = import::read_file_with(path, format, &mut r)?;
+        let (history, format) = import::read_file_with(path, format, threads, &mut r)?;
         let txns = r.finish(&history)?;
         Ok((history, txns, format))
     }
@@ -373,7 +416,7 @@ impl Txns {
         workload: Workload,
     ) -> Result<(History, Txns, Format), InputError> {
         let mut r = TxnReader::new(workload, source);
-        let (history, format) = import::parse_with(text, source, format, &mut r)?;
+        let (history, format) = import::parse_with(text, source, format, 1, &mut r)?;
         let txns = r.finish(&history)?;
         Ok((history, txns, format))
     }

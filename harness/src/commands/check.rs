@@ -191,12 +191,12 @@ fn check_file(
         None => peek_workload(path, s.format),
     };
     if let (Some(w), false) = (workload, report) {
-        let (history, txns, format) = Txns::read_file(path, s.format, w)?;
+        let (history, txns, format) = Txns::read_file(path, s.format, w, s.options.threads)?;
         let report = txn::check_txns(&txns, w, &s.txn)?;
         let ms = report.elapsed_ms;
         return Ok((history, Checked::Txn(report), format, ms));
     }
-    let (history, format) = import::read_file(path, s.format)?;
+    let (history, format) = import::read_file_with(path, s.format, s.options.threads, &mut ())?;
     let started = Instant::now();
     let checker = s.checker.unwrap_or_else(|| match Workload::guess(&history) {
         Some(w) => Checker::Txn(w),
