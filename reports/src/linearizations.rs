@@ -28,6 +28,11 @@ const ROWS: usize = 1_000;
 
 /// The section, if the checker kept any linearization.
 pub(crate) fn section(h: &mut String, view: &RunView) {
+    render(h, view, EMBED_BYTES);
+}
+
+/// The section, embedding at most `budget` bytes of linearizations.
+fn render(h: &mut String, view: &RunView, budget: usize) {
     let Some(lin) = view.linearizable else { return };
     let mut kept: Vec<_> = lin
         .partitions
@@ -65,7 +70,7 @@ pub(crate) fn section(h: &mut String, view: &RunView) {
             })
             .collect();
         let size = entry.to_string().len() + new_ops.values().map(|o| o.to_string().len() + 8).sum::<usize>();
-        if bytes + size > EMBED_BYTES {
+        if bytes + size > budget {
             left_out.push(key.unwrap_or_else(|| "the history".into()));
             continue;
         }
@@ -87,9 +92,9 @@ pub(crate) fn section(h: &mut String, view: &RunView) {
         "What is kept is bounded: the checker keeps at most {MAX_STEPS} steps per key (an operation whose partial \
          linearization would not fit is left out, and counted), the partial linearizations of the first {MAX_KEYS} \
          invalid keys and the complete linearization of the first valid key (<code>faultline check FILE --report DIR \
-         --linearization-key K</code> keeps key K's too); this page embeds at most {} MiB of them — here {} keys, {:.1} KiB \
-         — and draws {ROWS} steps of a linearization at a time, around the operation.",
-        EMBED_BYTES >> 20,
+         --linearization-key K</code> keeps key K's too); this page embeds at most {:.1} MiB of them — here {} keys, {:.1} \
+         KiB — and draws {ROWS} steps of a linearization at a time, around the operation.",
+        budget as f64 / f64::from(1 << 20),
         keys.len(),
         bytes as f64 / 1024.0
     );
@@ -157,3 +162,88 @@ document.addEventListener('timeline-op',ev=>{const op=ev.detail.op;if(ev.detail.
 window.addEventListener('hashchange',()=>show(pinned()));
 fill();show(pinned());})();
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use checkers::linearizable::{check, Linearize, Options};
+    use checkers::{import, History, ModelKind};
+
+    /// Two keys, each with a read of a value nobody wrote after a write.
+    fn history() -> History {
+        let mut lines = Vec::new();
+        for (k, t) in [(0, 0), (1, 10)] {
+            for (dt, kind, f, v) in [
+                (0, "invoke", "write", "1"),
+                (1, "ok", "write", "1"),
+                (2, "invoke", "read", "null"),
+                (3, "ok", "read", "2"),
+            ] {
+                lines.push(format!(
+                    r#"{{"time":{},"type":"{kind}","process":{k},"f":"{f}","key":{k},"value":{v}}}"#,
+                    t + dt
+                ));
+            }
+        }
+        import::parse(&lines.join("\n"), "h.jsonl", None).unwrap().0
+    }
+
+    fn embedded(h: &str) -> serde_json::Value {
+        let from = h.split("const LIN=").nth(1).expect("the data is embedded");
+        serde_json::Deserializer::from_str(from)
+            .into_iter()
+            .next()
+            .unwrap()
+            .unwrap()
+    }
+
+    #[test]
+    fn keys_past_the_budget_are_left_out_and_named() {
+        let history = history();
+        let opts = Options {
+            linearizations: Some(Linearize::default()),
+            ..Options::default()
+        };
+        let report = check(&history, ModelKind::Register, None, &opts).unwrap();
+        assert_eq!(
+            report
+                .partitions
+                .iter()
+                .filter(|p| p.verdict == Verdict::Invalid)
+                .count(),
+            2
+        );
+        let view = RunView {
+            title: "t".into(),
+            verdict: report.verdict,
+            sentence: String::new(),
+            test: None,
+            history: &history,
+            operations: history.operations().unwrap(),
+            faults: Vec::new(),
+            checkers: Vec::new(),
+            linearizable: Some(&report),
+            transactions: None,
+        };
+        let mut whole = String::new();
+        render(&mut whole, &view, EMBED_BYTES);
+        let data = embedded(&whole);
+        assert_eq!(data["keys"].as_array().unwrap().len(), 2);
+        // Each key's write is in a partial linearization, and named.
+        assert_eq!(data["keys"][1]["longest"], json!([[2, 0]]));
+        assert_eq!(data["ops"]["2"][0], "process 1 wrote 1 on key 1");
+        assert!(!whole.contains("Not embedded"));
+
+        let one = whole.split("here 2 keys, ").nth(1).unwrap();
+        let kib: f64 = one.split(' ').next().unwrap().parse().unwrap();
+        let mut cut = String::new();
+        render(&mut cut, &view, (kib * 1024.0) as usize - 1);
+        assert_eq!(
+            embedded(&cut)["keys"].as_array().unwrap().len(),
+            1,
+            "only key 0 fits"
+        );
+        assert!(cut.contains("Not embedded, past the page's budget"), "{cut}");
+        assert!(cut.contains("carry them): 1."), "key 1 is named");
+    }
+}
