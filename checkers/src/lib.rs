@@ -12,7 +12,8 @@
 //! Porcupine logs), [`model`] (one model per module: register and
 //! cas-register, multi-register, etcd, kv, mutex, set, queues), [`wgl`]
 //! (the search), [`linearizable`] (partitioning, parallelism, budgets),
-//! [`counterexample`] (why, in words), [`txn`] (list-append and
+//! [`counterexample`] (why, in words), [`linearization`] (linearizations
+//! for the report's view), [`txn`] (list-append and
 //! rw-register: dependency graphs, cycles, anomalies, consistency
 //! models), [`set`] (lost adds), [`verdict`], [`error`] (bad input, with
 //! file and line); `parallel` spreads jobs over threads, in order.
@@ -24,6 +25,7 @@ pub mod function;
 pub mod history;
 pub mod import;
 pub mod linearizable;
+pub mod linearization;
 pub mod model;
 mod parallel;
 pub mod set;

@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::counterexample::Counterexample;
 use crate::error::InputError;
 use crate::history::{History, Operation};
+use crate::linearization::{Linearizations, MAX_KEYS};
 use crate::model::{self, Flavor, Model, ModelKind};
 use crate::value::Value;
 use crate::verdict::Verdict;
@@ -40,6 +41,18 @@ pub struct Options {
     /// the value is unknown (Knossos' reading): true for histories
     /// faultline's own clients recorded, where nil is a missing key.
     pub nil_reads_empty: bool,
+    /// Keep linearizations for the report's view (see `linearization`).
+    /// `None`: the search does not record them.
+    pub linearizations: Option<Linearize>,
+}
+
+/// Which keys keep their linearizations: the first `MAX_KEYS` invalid
+/// keys (in key order) their partial ones; the first valid key, and the
+/// valid `keys` asked for, their complete one.
+#[derive(Clone, Debug, Default)]
+pub struct Linearize {
+    /// Valid keys whose complete linearization is kept besides the first.
+    pub keys: Vec<Value>,
 }
 
 impl Default for Options {
@@ -51,6 +64,7 @@ impl Default for Options {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             fail_fast: false,
             nil_reads_empty: false,
+            linearizations: None,
         }
     }
 }
@@ -71,6 +85,9 @@ pub struct Partition {
     /// Why it is invalid.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub counterexample: Option<Counterexample>,
+    /// Its linearizations, when `Options::linearizations` asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub linearizations: Option<Linearizations>,
     /// Wall time of its search.
     pub elapsed_ms: f64,
     /// Configurations the search entered.
@@ -139,10 +156,12 @@ pub fn check(
     }
 }
 
-/// One key's operations, read into the model.
+/// One key's operations, read into the model, and each one's position
+/// among the history's operations.
 struct Part<O> {
     key: Option<Value>,
     ops: Vec<(Operation, O)>,
+    positions: Vec<u32>,
 }
 
 /// Checks `history` against any `Model`.
@@ -157,24 +176,27 @@ pub fn check_with<M: Model>(
     let (operations, notes) = (paired.operations, paired.notes);
     let total = operations.len();
     let mut by_key: BTreeMap<Option<Value>, Part<M::Op>> = BTreeMap::new();
-    for op in operations {
+    for (position, op) in operations.into_iter().enumerate() {
         let parsed = model
             .parse(&op)
             .map_err(|m| history.error(op.ret_line.unwrap_or(op.line), m))?;
         if let Some(mop) = parsed {
-            by_key
-                .entry(op.key.clone())
-                .or_insert_with(|| Part {
-                    key: op.key.clone(),
-                    ops: Vec::new(),
-                })
-                .ops
-                .push((op, mop));
+            let part = by_key.entry(op.key.clone()).or_insert_with(|| Part {
+                key: op.key.clone(),
+                ops: Vec::new(),
+                positions: Vec::new(),
+            });
+            part.ops.push((op, mop));
+            part.positions.push(position as u32);
         }
     }
     let parts: Vec<Part<M::Op>> = by_key.into_values().collect();
-    let mut partitions = run_parallel(model, &parts, history.timed, opts);
-    partitions.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut results = run_parallel(model, &parts, history.timed, opts);
+    results.sort_by_key(|r| r.0);
+    if let Some(which) = &opts.linearizations {
+        keep_linearizations(model, &parts, &mut results, which);
+    }
+    let partitions: Vec<Partition> = results.into_iter().map(|(_, p, _)| p).collect();
     Ok(Report {
         model: kind,
         verdict: Verdict::compose(partitions.iter().map(|p| p.verdict)),
@@ -185,7 +207,46 @@ pub fn check_with<M: Model>(
     })
 }
 
-fn run_parallel<M: Model>(model: &M, parts: &[Part<M::Op>], timed: bool, opts: &Options) -> Vec<Partition> {
+/// Each part's index, its result, and the linearization a valid one found
+/// (kept when `Options::linearizations` asks).
+type Checked = (usize, Partition, Option<Vec<u32>>);
+
+/// Builds the complete linearizations `which` asks for and drops the
+/// partial ones past `MAX_KEYS` invalid keys. `results` are in key order.
+fn keep_linearizations<M: Model>(
+    model: &M,
+    parts: &[Part<M::Op>],
+    results: &mut [Checked],
+    which: &Linearize,
+) {
+    let mut first_valid = true;
+    let mut invalid = 0;
+    for (i, p, order) in results.iter_mut() {
+        match (p.verdict, order.take()) {
+            (Verdict::Valid, Some(order)) => {
+                let asked = p.key.as_ref().is_some_and(|k| which.keys.contains(k));
+                if std::mem::take(&mut first_valid) || asked {
+                    let part = &parts[*i];
+                    p.linearizations = Some(Linearizations::complete(
+                        model,
+                        &part.ops,
+                        &part.positions,
+                        &order,
+                    ));
+                }
+            }
+            (Verdict::Invalid, _) => {
+                invalid += 1;
+                if invalid > MAX_KEYS {
+                    p.linearizations = None;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn run_parallel<M: Model>(model: &M, parts: &[Part<M::Op>], timed: bool, opts: &Options) -> Vec<Checked> {
     // Largest first, so one big key does not start last and finish alone.
     let mut todo: Vec<usize> = (0..parts.len()).collect();
     todo.sort_by_key(|&i| std::cmp::Reverse(parts[i].ops.len()));
@@ -210,12 +271,12 @@ fn run_parallel<M: Model>(model: &M, parts: &[Part<M::Op>], timed: bool, opts: &
             memory_used: &memory_used,
             cancel: &cancel,
         };
-        let p = if cancel.load(Ordering::Relaxed) {
-            skipped(&parts[i], STOPPED)
+        let (p, order) = if cancel.load(Ordering::Relaxed) {
+            (skipped(&parts[i], STOPPED), None)
         } else if opts.total_deadline.is_some_and(|t| Instant::now() >= t) {
-            skipped(&parts[i], TOTAL_SPENT)
+            (skipped(&parts[i], TOTAL_SPENT), None)
         } else {
-            check_part(model, &parts[i], timed, &limits)
+            check_part(model, &parts[i], timed, &limits, opts.linearizations.is_some())
         };
         if opts.fail_fast && p.verdict == Verdict::Invalid {
             cancel.store(true, Ordering::Relaxed);
@@ -223,7 +284,7 @@ fn run_parallel<M: Model>(model: &M, parts: &[Part<M::Op>], timed: bool, opts: &
         results
             .lock()
             .expect("no worker panics while holding the lock")
-            .push(p);
+            .push((i, p, order));
     };
     // One partition (an etcd log, an unkeyed history) needs no threads:
     // spawning them costs more than checking most such histories.
@@ -248,13 +309,20 @@ fn skipped<O>(part: &Part<O>, reason: &str) -> Partition {
         verdict: Verdict::Unknown,
         reason: Some(reason.into()),
         counterexample: None,
+        linearizations: None,
         elapsed_ms: 0.0,
         configurations: 0,
         states: 0,
     }
 }
 
-fn check_part<M: Model>(model: &M, part: &Part<M::Op>, timed: bool, limits: &Limits) -> Partition {
+fn check_part<M: Model>(
+    model: &M,
+    part: &Part<M::Op>,
+    timed: bool,
+    limits: &Limits,
+    linearizations: bool,
+) -> (Partition, Option<Vec<u32>>) {
     let started = Instant::now();
     let entries: Vec<Entry<M::Op>> = part
         .ops
@@ -267,24 +335,31 @@ fn check_part<M: Model>(model: &M, part: &Part<M::Op>, timed: bool, limits: &Lim
             id: i as u32,
         })
         .collect();
-    let (search, stats) = wgl::search(model, &entries, limits);
+    let (search, stats) = wgl::search(model, &entries, limits, linearizations);
     let mut p = Partition {
         key: part.key.clone(),
         ops: part.ops.len(),
         verdict: Verdict::Valid,
         reason: None,
         counterexample: None,
+        linearizations: None,
         elapsed_ms: 0.0,
         configurations: stats.nodes,
         states: stats.states,
     };
+    let mut valid_order = None;
     match search {
-        Search::Linearizable { .. } => {}
+        Search::Linearizable { order } => {
+            valid_order = linearizations.then_some(order);
+        }
         Search::NotLinearizable {
             prefix,
             blocked,
             concurrent,
+            partials,
         } => {
+            p.linearizations =
+                partials.map(|t| Linearizations::partial(model, &part.ops, &part.positions, &t));
             p.verdict = Verdict::Invalid;
             p.counterexample = Some(Counterexample::new(
                 model,
@@ -301,5 +376,5 @@ fn check_part<M: Model>(model: &M, part: &Part<M::Op>, timed: bool, limits: &Lim
         }
     }
     p.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
-    p
+    (p, valid_order)
 }

@@ -25,6 +25,11 @@
 //!   that put collapse into one configuration;
 //! - `info` ops have no return event: they stay candidates to the end and
 //!   never have to be linearized.
+//!
+//! Asked to (`search`'s `record`), it also keeps each op's longest partial
+//! linearization for the report's view (Porcupine's), in a prefix tree
+//! updated only when the search backtracks; not asked, it pays one branch
+//! per backtrack.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
@@ -85,12 +90,29 @@ pub enum Search {
         blocked: u32,
         /// The other ops that could have gone next (concurrent with it).
         concurrent: Vec<u32>,
+        /// Each op's longest partial linearization, if `record` asked.
+        partials: Option<Partials>,
     },
     /// A budget ran out.
     Unknown {
         /// Which budget, in words.
         reason: String,
     },
+}
+
+/// Each op's longest partial linearization the search reached: a prefix
+/// tree of steps, node `n` linearizing op `op[n]` after the steps up to
+/// `parent[n]` (`None`: it is a first step), so partial linearizations
+/// that begin alike share their beginning. Nodes come after their parents.
+#[derive(Debug, Default)]
+pub struct Partials {
+    /// Each node's parent.
+    pub parent: Vec<Option<u32>>,
+    /// Each node's op (its id).
+    pub op: Vec<u32>,
+    /// Each op that was in some partial linearization (its id), and the
+    /// node that ends the longest of them, in op order.
+    pub ends: Vec<(u32, u32)>,
 }
 
 /// Counters describing the work done.
@@ -415,9 +437,135 @@ impl<S: Clone + Eq + std::hash::Hash> States<S> {
     }
 }
 
-/// Searches for a linearization of `entries` under `model`.
-pub fn search<M: Model>(model: &M, entries: &[Entry<'_, M::Op>], limits: &Limits) -> (Search, Stats) {
+/// Keeps each op's longest partial linearization while the search runs.
+///
+/// The search's `order` is a partial linearization at every moment; its
+/// longest moments are just before it backtracks, so it is recorded then.
+/// Both the scan and the tree grow only by what changed since the last
+/// record: `floor` bounds from below how long the partial linearizations
+/// of `order`'s ops already are (a binary search finds where a longer
+/// order could improve one), and `path` holds the tree nodes of `order`'s
+/// prefixes, reused while `order` has not shrunk below them.
+struct Recorder {
+    /// Per internal op: the length of its longest partial linearization
+    /// (0: none yet) and the tree node that ends it.
+    best: Vec<(u32, u32)>,
+    /// The tree: each node's parent (`NIL` for a first step) and op.
+    parent: Vec<u32>,
+    op: Vec<u32>,
+    /// `path[d]`: the node for `order[..=d]`; valid below `path_low`.
+    path: Vec<u32>,
+    /// `floor[d]`: at most the least `best` length over `order[..=d]`;
+    /// valid below `low`.
+    floor: Vec<u32>,
+    /// The shortest `order` has been since the last record.
+    low: usize,
+    /// The shortest `order` has been since `path` was last extended.
+    path_low: usize,
+}
+
+impl Recorder {
+    fn new(ops: usize) -> Self {
+        Recorder {
+            best: vec![(0, NIL); ops],
+            parent: Vec::new(),
+            op: Vec::new(),
+            path: Vec::new(),
+            floor: Vec::new(),
+            low: 0,
+            path_low: 0,
+        }
+    }
+
+    /// `order` was cut back to `len` ops.
+    fn shrunk(&mut self, len: usize) {
+        self.low = self.low.min(len);
+        self.path_low = self.path_low.min(len);
+    }
+
+    /// Gives every op of `order` whose partial linearization is shorter
+    /// this one.
+    fn record(&mut self, order: &[u32]) {
+        let len = order.len() as u32;
+        self.floor.truncate(self.low);
+        let start = self.floor.partition_point(|&f| f >= len);
+        self.floor.truncate(start);
+        let mut end = NIL;
+        for &i in &order[start..] {
+            if self.best[i as usize].0 < len {
+                if end == NIL {
+                    end = self.extend_path(order);
+                }
+                self.best[i as usize] = (len, end);
+            }
+            let below = self.floor.last().copied().unwrap_or(u32::MAX);
+            self.floor.push(below.min(self.best[i as usize].0));
+        }
+        self.low = order.len();
+    }
+
+    /// The tree node for the whole of `order` (not empty), adding the
+    /// nodes `path` lacks.
+    fn extend_path(&mut self, order: &[u32]) -> u32 {
+        self.path.truncate(self.path_low);
+        for &i in &order[self.path.len()..] {
+            self.parent.push(self.path.last().copied().unwrap_or(NIL));
+            self.op.push(i);
+            self.path.push(self.op.len() as u32 - 1);
+        }
+        self.path_low = order.len();
+        *self.path.last().expect("a recorded order is not empty")
+    }
+
+    fn bytes(&self) -> u64 {
+        (self.best.capacity() * 8
+            + (self.parent.capacity() + self.op.capacity() + self.path.capacity() + self.floor.capacity())
+                * 4) as u64
+    }
+
+    /// The tree pruned to the nodes some op's longest partial
+    /// linearization uses, renumbered, with ops named by `id`.
+    fn finish(self, id: impl Fn(u32) -> u32) -> Partials {
+        let mut renamed = vec![NIL; self.op.len()];
+        for &(len, end) in &self.best {
+            let mut n = end;
+            while len > 0 && n != NIL && renamed[n as usize] == NIL {
+                renamed[n as usize] = 0;
+                n = self.parent[n as usize];
+            }
+        }
+        let mut p = Partials::default();
+        for n in 0..self.op.len() {
+            if renamed[n] == NIL {
+                continue;
+            }
+            renamed[n] = p.op.len() as u32;
+            let parent = self.parent[n];
+            p.parent.push((parent != NIL).then(|| renamed[parent as usize]));
+            p.op.push(id(self.op[n]));
+        }
+        p.ends = self
+            .best
+            .iter()
+            .enumerate()
+            .filter(|(_, &(len, _))| len > 0)
+            .map(|(i, &(_, end))| (id(i as u32), renamed[end as usize]))
+            .collect();
+        p.ends.sort_unstable();
+        p
+    }
+}
+
+/// Searches for a linearization of `entries` under `model`; with `record`,
+/// an invalid answer carries each op's longest partial linearization.
+pub fn search<M: Model>(
+    model: &M,
+    entries: &[Entry<'_, M::Op>],
+    limits: &Limits,
+    record: bool,
+) -> (Search, Stats) {
     let mut s = Searcher::new(model, entries);
+    s.recorder = record.then(|| Recorder::new(entries.len()));
     let result = s.run(limits);
     s.stats.states = s.states.list.len() as u64;
     limits.memory_used.fetch_sub(s.reported_bytes, Ordering::Relaxed);
@@ -443,6 +591,7 @@ struct Searcher<'m, 'o, M: Model> {
     observes: Vec<bool>,
     /// Scratch for `viable`.
     others: Vec<&'o M::Op>,
+    recorder: Option<Recorder>,
 }
 
 impl<'m, 'o, M: Model> Searcher<'m, 'o, M> {
@@ -484,6 +633,7 @@ impl<'m, 'o, M: Model> Searcher<'m, 'o, M> {
                 .collect(),
             by_call,
             others: Vec::new(),
+            recorder: None,
         }
     }
 
@@ -639,7 +789,8 @@ impl<'m, 'o, M: Model> Searcher<'m, 'o, M> {
                 self.stats.nodes
             ));
         }
-        let bytes = self.memo.bytes() + self.states.bytes();
+        let bytes =
+            self.memo.bytes() + self.states.bytes() + self.recorder.as_ref().map_or(0, Recorder::bytes);
         let delta = bytes.saturating_sub(self.reported_bytes);
         let total = limits.memory_used.fetch_add(delta, Ordering::Relaxed) + delta;
         self.reported_bytes += delta;
@@ -723,6 +874,9 @@ impl<'m, 'o, M: Model> Searcher<'m, 'o, M> {
                 if let Some(blocked) = self.events.first_return() {
                     self.remember_dead_end(blocked);
                 }
+                if let Some(r) = &mut self.recorder {
+                    r.record(&self.order);
+                }
                 let f = frames.pop().expect("checked above");
                 while self.order.len() > f.order_mark as usize {
                     self.undo(&mut remaining);
@@ -732,6 +886,9 @@ impl<'m, 'o, M: Model> Searcher<'m, 'o, M> {
                     return self.not_linearizable();
                 }
                 self.undo(&mut remaining);
+                if let Some(r) = &mut self.recorder {
+                    r.shrunk(self.order.len());
+                }
                 state = f.prev_state;
             }
         }
@@ -794,10 +951,18 @@ impl<'m, 'o, M: Model> Searcher<'m, 'o, M> {
         let (prefix, concurrent) = self
             .extend(prefix.clone(), blocked)
             .unwrap_or((prefix, concurrent));
+        // The counterexample's prefix may reach past where the search
+        // stopped: a partial linearization too.
+        let partials = self.recorder.take().map(|mut r| {
+            r.shrunk(0);
+            r.record(&prefix);
+            r.finish(|i| self.id(i))
+        });
         Search::NotLinearizable {
             prefix: prefix.iter().map(|&i| self.id(i)).collect(),
             blocked: self.id(blocked),
             concurrent: concurrent.iter().map(|&i| self.id(i)).collect(),
+            partials,
         }
     }
 }

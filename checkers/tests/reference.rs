@@ -4,9 +4,11 @@
 //! ops, processes that carry on after an `info` (as harnesses other than
 //! Jepsen write them), over register, cas-register, mutex and kv; and
 //! mutation tests: a linearizable history with one read changed to a
-//! never-written value must become invalid.
+//! never-written value must become invalid. Recording linearizations
+//! changes no verdict, and what it records replays legally.
 
-use checkers::linearizable::{check, Options};
+use checkers::linearizable::{check, Linearize, Options, Report};
+use checkers::model::{self, Flavor, Model};
 use checkers::{History, ModelKind, Op, OpType, Process, Value, Verdict};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -217,11 +219,21 @@ fn agree(kind: ModelKind, cases: u32) {
     runner
         .run(&arb_history(kind), |ops| {
             let expected = reference(kind, &ops);
-            let got = check(&history(&ops), kind, None, &Options::default())
-                .unwrap()
-                .verdict;
+            let h = history(&ops);
+            let got = check(&h, kind, None, &Options::default()).unwrap().verdict;
             prop_assert_eq!(got == Verdict::Valid, expected, "{:#?}", ops);
             prop_assert!(got != Verdict::Unknown);
+            // Recording linearizations changes no verdict, and what it
+            // records replays legally.
+            let opts = Options {
+                linearizations: Some(Linearize::default()),
+                ..Options::default()
+            };
+            let recorded = check(&h, kind, None, &opts).unwrap();
+            prop_assert_eq!(recorded.verdict, got);
+            if let Err(e) = linearizations_replay(kind, &h, &recorded) {
+                prop_assert!(false, "{}: {:#?}", e, ops);
+            }
             Ok(())
         })
         .unwrap();
@@ -248,6 +260,54 @@ fn agree(kind: ModelKind, cases: u32) {
         carried_on > 25,
         "{kind}: only {carried_on} of 500 carry on after an info"
     );
+}
+
+/// Every recorded linearization replays legally in `kind`'s model (as
+/// `check` builds it), and each op's partial one contains it.
+fn linearizations_replay(kind: ModelKind, h: &History, r: &Report) -> Result<(), String> {
+    match kind {
+        ModelKind::Register => replay(&model::Register::new(Flavor::Plain, Value::Nil), h, r),
+        ModelKind::CasRegister => replay(&model::Register::new(Flavor::Cas, Value::Nil), h, r),
+        ModelKind::Kv => replay(&model::Kv::new(String::new()), h, r),
+        ModelKind::Mutex => replay(&model::Mutex, h, r),
+        other => Err(format!("no replay for {other}")),
+    }
+}
+
+fn replay<M: Model>(model: &M, h: &History, r: &Report) -> Result<(), String> {
+    let operations = h.operations().map_err(|e| e.to_string())?;
+    for p in &r.partitions {
+        let Some(l) = &p.linearizations else {
+            if p.verdict != Verdict::Unknown {
+                return Err(format!("a {} partition kept no linearization", p.verdict));
+            }
+            continue;
+        };
+        let ends: Vec<(Option<u32>, u32)> = if l.complete {
+            vec![(None, l.steps.len().saturating_sub(1) as u32)]
+        } else {
+            l.longest.iter().map(|&(op, end)| (Some(op), end)).collect()
+        };
+        for (op, end) in ends.into_iter().filter(|_| !l.steps.is_empty()) {
+            let path = l.path(end);
+            let mut state = model.init();
+            for &(o, text) in &path {
+                let mop = model
+                    .parse(&operations[o as usize])?
+                    .ok_or("a step of an op that says nothing")?;
+                state = model
+                    .step(&state, &mop)
+                    .ok_or_else(|| format!("op {o} is illegal after {state:?} in {path:?}"))?;
+                if l.states[text as usize] != model.describe(&state) {
+                    return Err(format!("op {o}'s state is not {:?}", model.describe(&state)));
+                }
+            }
+            if op.is_some_and(|op| !path.iter().any(|s| s.0 == op)) {
+                return Err(format!("op {op:?}'s partial linearization lacks it"));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[test]

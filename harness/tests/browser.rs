@@ -4,9 +4,11 @@
 //! verdict, the anomaly sentence and the operation that cannot be
 //! linearized, and the index must list the run with its verdict; the
 //! timeline of a run whose workers retire processes keeps one row per
-//! worker.
+//! worker; the linearization view shows what results.json holds.
 
 mod common;
+#[path = "../../checkers/tests/corpus/mod.rs"]
+mod corpus;
 
 fn store(name: &str) -> std::path::PathBuf {
     common::store("browser", name)
@@ -266,4 +268,179 @@ fn every_fault_period_renders_in_the_faults_table_and_the_timeline() {
             "{label} for {p}"
         );
     }
+}
+
+/// The linearization view's rows as the browser drew them: each step's
+/// op, whether it is the marked one, and the state after it.
+fn drawn_steps(dom: &str) -> Vec<(u64, bool, String)> {
+    let view = dom
+        .split("<div id=\"lin-view\">")
+        .nth(1)
+        .and_then(|v| v.split("</div>").next())
+        .expect("the linearization view");
+    view.split("<tr data-op=\"")
+        .skip(1)
+        .map(|row| {
+            let (op, rest) = row.split_once('"').unwrap();
+            let head = rest.split('>').next().unwrap();
+            let state = rest
+                .split("<td class=\"state\">")
+                .nth(1)
+                .and_then(|t| t.split("</td>").next())
+                .expect("a state per step");
+            (
+                op.parse().unwrap(),
+                head.contains("class=\"here\""),
+                unescape(state),
+            )
+        })
+        .collect()
+}
+
+/// A linearization from results.json: the ops and states' words of the
+/// path that ends at `end`.
+fn path(l: &serde_json::Value, end: u64) -> Vec<(u64, String)> {
+    let steps = l["steps"].as_array().unwrap();
+    let mut out = Vec::new();
+    let mut at = Some(end);
+    while let Some(s) = at {
+        let step = &steps[s as usize];
+        out.push((
+            step[1].as_u64().unwrap(),
+            l["states"][step[2].as_u64().unwrap() as usize]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        ));
+        at = step[0].as_u64();
+    }
+    out.reverse();
+    out
+}
+
+/// Porcupine's linearization view, bounded: `faultline check --report` on
+/// a valid and an invalid history of the shared corpus (etcd_002, kv
+/// c10-bad). The valid report opens on the complete linearization that
+/// results.json holds (every op that completed ok is in it): a row per
+/// step, in its order, with the model's state after each. The invalid one, opened at an operation (`#op=N`,
+/// as clicking one leaves it), shows that op's longest partial
+/// linearization, the op marked; its list offers every op that has one,
+/// and its timeline names the same op numbers.
+#[test]
+fn the_linearization_view_shows_complete_and_partial_linearizations() {
+    let (Some(valid), Some(invalid)) = (
+        corpus::file("jepsen/etcd_002.log"),
+        corpus::file("kv/c10-bad.txt"),
+    ) else {
+        return;
+    };
+    let s = store("linearizations");
+    let mut results = Vec::new();
+    for (file, dir, code) in [(&valid, "valid", 0), (&invalid, "invalid", 1)] {
+        let out = s.join(dir);
+        let o = common::faultline(&["check", file, "--report", out.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(code), "{}", common::text(&o));
+        let r: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+        results.push(r["checkers"]["linearizable"]["partitions"].clone());
+    }
+
+    let p = &results[0][0];
+    let l = &p["linearizations"];
+    assert_eq!(l["complete"], true);
+    let steps = l["steps"].as_array().unwrap().len();
+    let expected = path(l, steps as u64 - 1);
+    // Every op that completed ok is in it (indeterminate ops only if
+    // they had to take effect).
+    let timeline = common::timeline_data(&std::fs::read_to_string(s.join("valid/report.html")).unwrap());
+    let ok: Vec<u64> = timeline["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o[3] == 0)
+        .map(|o| o[5].as_u64().unwrap())
+        .collect();
+    assert!(ok.len() > 10 && steps as u64 <= p["ops"].as_u64().unwrap());
+    for op in ok {
+        assert!(
+            expected.iter().any(|e| e.0 == op),
+            "ok op {op} is in the complete linearization"
+        );
+    }
+    let dom = rendered_dom(
+        &format!("file://{}", s.join("valid/report.html").display()),
+        &s.join("profile1"),
+    );
+    assert!(
+        dom.contains("<section id=\"linearizations\">"),
+        "the view is there"
+    );
+    let drawn = drawn_steps(&dom);
+    assert_eq!(
+        drawn
+            .iter()
+            .map(|(op, _, state)| (*op, state.clone()))
+            .collect::<Vec<_>>(),
+        expected,
+        "the complete linearization, each step with its state"
+    );
+
+    // The invalid history: the op with the longest partial linearization
+    // of its first invalid key, opened by its address.
+    let p = results[1]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["verdict"] == "invalid")
+        .unwrap();
+    let l = &p["linearizations"];
+    assert_eq!(l["complete"], false);
+    let longest = l["longest"].as_array().unwrap();
+    let (op, expected) = longest
+        .iter()
+        .map(|e| (e[0].as_u64().unwrap(), path(l, e[1].as_u64().unwrap())))
+        .max_by_key(|(_, p)| p.len())
+        .unwrap();
+    assert!(expected.len() > 1, "a partial linearization of several steps");
+    let report = s.join("invalid/report.html");
+    let dom = rendered_dom(
+        &format!("file://{}#op={op}", report.display()),
+        &s.join("profile2"),
+    );
+    let drawn = drawn_steps(&dom);
+    assert_eq!(
+        drawn
+            .iter()
+            .map(|(o, _, state)| (*o, state.clone()))
+            .collect::<Vec<_>>(),
+        expected,
+        "op {op}'s longest partial linearization, each step with its state"
+    );
+    let marked: Vec<u64> = drawn.iter().filter(|d| d.1).map(|d| d.0).collect();
+    assert_eq!(marked, [op], "the op is marked");
+    let list = dom
+        .split("<div id=\"lin-list\">")
+        .nth(1)
+        .and_then(|v| v.split("</div>").next())
+        .expect("the list of the key's ops");
+    assert_eq!(
+        list.matches("<tr data-op=").count(),
+        longest.len(),
+        "every op with a partial linearization is listed"
+    );
+    let timeline = common::timeline_data(&std::fs::read_to_string(&report).unwrap());
+    let in_timeline = timeline["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o[5] == op)
+        .expect("the timeline names the op by the same number");
+    assert!(
+        unescape(list).contains(&format!(
+            "<tr data-op=\"{op}\"><td>{}</td>",
+            in_timeline[4].as_str().unwrap()
+        )),
+        "and describes it alike"
+    );
+    std::fs::remove_dir_all(&s).unwrap();
 }

@@ -3,7 +3,7 @@
 //! then the counterexample opened at the failure (the longest prefix that
 //! can be ordered, the model state after each step, the op that cannot
 //! follow and what was concurrent with it), the timeline (see
-//! `timeline`), the plots, fault periods, counts by operation and
+//! `timeline`), the linearization view (see `linearizations`), the plots, fault periods, counts by operation and
 //! outcome, per-key verdicts and the configuration. Long tables are cut
 //! with a count.
 
@@ -61,6 +61,7 @@ pub fn render(view: &RunView, periods: &[FaultPeriod], plots: &[Plot]) -> String
     anomalies(&mut h, view);
     let failures = counterexamples(&mut h, view);
     crate::timeline::section(&mut h, view, periods, failures.first().copied());
+    crate::linearizations::section(&mut h, view);
     plots_section(&mut h, plots);
     faults_table(&mut h, periods);
     counts_table(&mut h, &view.operations);
@@ -375,4 +376,6 @@ details{margin:8px 0}summary{cursor:pointer;font-weight:600}.sentence{font-style
 #summary{background:#f7f7f7;border-radius:6px;padding:6px 12px;margin:6px 0}#summary p{margin:2px 0}\
 span.ok{color:#2a8a3e}span.fail{color:#c62828}span.info{color:#b06f00}p.valid{color:#2a8a3e}p.invalid{color:#c62828}p.unknown{color:#b06f00}\
 canvas{border:1px solid #ccc;width:100%;cursor:grab}#tip{min-height:1.4em;color:#333;font-family:monospace}\
+tr.here td{background:#fff3c4;font-weight:bold}#lin-list{max-height:320px;overflow:auto}#lin-list tr[data-op]{cursor:pointer}\
+#lin-list tr[data-op]:hover td{background:#eef3ff}td.state{overflow-wrap:anywhere;max-width:520px}p.note{color:#555}\
 figure{margin:8px 0}figure img{max-width:100%;border:1px solid #eee}pre{background:#f7f7f7;padding:8px;overflow:auto}";

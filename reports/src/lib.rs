@@ -8,12 +8,14 @@
 //! come in the view as data (the `nemesis` crate reads them from the
 //! history): reports draw and list them, and know no fault by name.
 //! Modules: [`plot`], [`html`], `timeline` (the report's timeline and its
-//! summary), [`cycle`] (dependency cycles as SVG), [`junit`].
+//! summary), `linearizations` (the linearization view), [`cycle`]
+//! (dependency cycles as SVG), [`junit`].
 #![deny(missing_docs)]
 
 pub mod cycle;
 pub mod html;
 pub mod junit;
+mod linearizations;
 pub mod plot;
 mod timeline;
 

@@ -172,11 +172,11 @@ fn pack(bars: &[Bar], open_mark: u64) -> Lanes {
     lanes
 }
 
-/// Picks the operations the timeline shows: everything near the failure,
-/// an even sample of the rest.
-fn timeline_ops<'a>(ops: &'a [Operation], failure: Option<&Operation>) -> Vec<&'a Operation> {
+/// Picks the operations the timeline shows, each with its position in
+/// `ops`: everything near the failure, an even sample of the rest.
+fn timeline_ops<'a>(ops: &'a [Operation], failure: Option<&Operation>) -> Vec<(u32, &'a Operation)> {
     if ops.len() <= TIMELINE_OPS {
-        return ops.iter().collect();
+        return ops.iter().enumerate().map(|(i, o)| (i as u32, o)).collect();
     }
     let centre = failure.and_then(|f| {
         ops.iter()
@@ -189,19 +189,19 @@ fn timeline_ops<'a>(ops: &'a [Operation], failure: Option<&Operation>) -> Vec<&'
     ops.iter()
         .enumerate()
         .filter(|(i, _)| near.contains(i) || i % stride == 0)
-        .map(|(_, o)| o)
+        .map(|(i, o)| (i as u32, o))
         .collect()
 }
 
 /// What the script draws: `DATA` (see `JS`).
 fn data(
     view: &RunView,
-    shown: &[&Operation],
+    shown: &[(u32, &Operation)],
     periods: &[FaultPeriod],
     failure: Option<&Operation>,
 ) -> serde_json::Value {
     let given_up = given_up(view);
-    let bars: Vec<Bar> = shown.iter().map(|o| Bar::new(o, &given_up)).collect();
+    let bars: Vec<Bar> = shown.iter().map(|(_, o)| Bar::new(o, &given_up)).collect();
     let end = view.history.ops.last().map_or(1, |o| o.time.max(1));
     let lanes = pack(&bars, end / OPEN_MARK_SHARE);
     let scale = if view.history.timed { 1e6 } else { 1.0 };
@@ -216,9 +216,11 @@ fn data(
     };
     let ops: Vec<_> = bars
         .iter()
-        .map(|b| {
+        .zip(shown)
+        .map(|(b, (position, _))| {
             let mut o = drawn(b, lanes.of[&b.op.process]);
             o.push(describe_op(b.op).into());
+            o.push((*position).into());
             o
         })
         .collect();
@@ -304,10 +306,13 @@ pub(crate) fn section(h: &mut String, view: &RunView, periods: &[FaultPeriod], f
 }
 
 /// Draws `DATA`: `lanes` (each row's processes), `ops` (`[row, call, end
-/// or -1, shape, description]`, shape 0 ok, 1 fail, 2 given up, 3 never
-/// completed), `faults` (`[start, end, label]`), `failure` (an op without
-/// its description). Fault labels sit in bands above the rows; a fault
-/// that overlaps an earlier one in time takes the next band.
+/// or -1, shape, description, position]`, shape 0 ok, 1 fail, 2 given up,
+/// 3 never completed; position in `RunView::operations`), `faults`
+/// (`[start, end, label]`), `failure` (an op without its description).
+/// Fault labels sit in bands above the rows; a fault that overlaps an
+/// earlier one in time takes the next band. Hovering over an op (or off
+/// one) and clicking one send a `timeline-op` event (`detail: {op:
+/// position or null, pin}`), which the linearization view listens for.
 const JS: &str = r#"
 (()=>{const c=document.getElementById('tl'),x=c.getContext('2d'),tip=document.getElementById('tip'),D=DATA;
 const rows=Math.max(D.lanes.length,1),rh=Math.max(8,Math.min(22,360/rows)),L=140,FB=15,MARK=10,AR=6;
@@ -341,8 +346,13 @@ c.addEventListener('mousemove',ev=>{const r=c.getBoundingClientRect(),px=(ev.cli
 if(drag){const d=(ev.clientX-drag[0])*W()/r.width/(W()-L-10)*(drag[2]-drag[1]);a=drag[1]-d;b=drag[2]-d;draw();return;}
 const t=T(px),row=Math.floor((py-top)/rh),fault=D.faults.find((f,i)=>f[0]<=t&&t<=f[1]&&(py>=top||band[i]==Math.floor(py/FB)));let s='';
 if(py>=top&&row<rows&&px<L){const ps=D.lanes[row]||[];s='row '+(row+1)+': process'+(ps.length>1?'es ':' ')+ps.slice(0,40).join(', ')+(ps.length>40?' and '+(ps.length-40)+' more':'');}
-else if(py>=top&&row<rows){const hit=o=>o[0]==row&&X(o[1])<=px&&px<=right(o),o=D.ops.find(o=>o[3]>=2&&hit(o))||D.ops.find(hit);s=o?opText(o):'';}
+else{const o=opAt(ev);s=o?opText(o):'';const op=o?o[5]:null;if(op!==hovered){hovered=op;send(op,false);}}
 tip.textContent=s||(fault&&px>=L?faultText(fault):'');});
+let hovered=null;const send=(op,pin)=>document.dispatchEvent(new CustomEvent('timeline-op',{detail:{op,pin}}));
+function opAt(ev){const r=c.getBoundingClientRect(),px=(ev.clientX-r.left)*W()/r.width,py=(ev.clientY-r.top)*c.height/r.height,row=Math.floor((py-top)/rh);
+if(py<top||row>=rows||px<L)return null;const hit=o=>o[0]==row&&X(o[1])<=px&&px<=right(o);return D.ops.find(o=>o[3]>=2&&hit(o))||D.ops.find(hit)||null;}
+let down=null;c.addEventListener('mousedown',ev=>down=[ev.clientX,ev.clientY]);
+c.addEventListener('click',ev=>{if(down&&Math.abs(ev.clientX-down[0])+Math.abs(ev.clientY-down[1])>3)return;const o=opAt(ev);if(o)send(o[5],true);});
 draw();})();
 "#;
 

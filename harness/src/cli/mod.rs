@@ -94,6 +94,15 @@ pub struct CheckArgs {
     /// subfolder per file when several are checked).
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Keep linearizations (in --json and the report): each invalid key's
+    /// longest partial one through each op (the first 50 invalid keys),
+    /// the first valid key's complete one. --report keeps them anyway.
+    #[arg(long)]
+    pub linearizations: bool,
+    /// Keep valid key K's complete linearization too (repeatable; implies
+    /// --linearizations).
+    #[arg(long = "linearization-key", value_name = "K")]
+    pub linearization_keys: Vec<String>,
 }
 
 #[derive(Args, Debug)]

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use checkers::import::{self, Format};
-use checkers::linearizable::{self, Options, Report};
+use checkers::linearizable::{self, Linearize, Options, Report};
 use checkers::txn::{self, TxnReport, Txns, Workload};
 use checkers::{History, ModelKind, Value, Verdict};
 use serde::Serialize;
@@ -145,8 +145,26 @@ fn settings(args: &CheckArgs) -> Result<Settings, UsageError> {
             threads,
             fail_fast: args.fail_fast,
             nil_reads_empty: args.nil_reads_empty,
+            linearizations: (args.linearizations
+                || args.report.is_some()
+                || !args.linearization_keys.is_empty())
+            .then(|| linearize(&args.linearization_keys)),
         },
     })
+}
+
+/// The keys `--linearization-key` names: a number may be an integer key
+/// or a string one (kv logs' keys are strings of digits).
+fn linearize(keys: &[String]) -> Linearize {
+    let mut values = Vec::new();
+    for k in keys {
+        let v = parse_init(k);
+        if matches!(v, Value::Int(_)) {
+            values.push(Value::Str(k.trim().into()));
+        }
+        values.push(v);
+    }
+    Linearize { keys: values }
 }
 
 /// `0`, `-3`, `nil`, `"text"` or bare text.

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use checkers::linearizable::{self, Options, Report};
+use checkers::linearizable::{self, Linearize, Options, Report};
 use checkers::txn::{self, TxnReport};
 use checkers::{import, set, Function, History, ModelKind, OpType, Verdict};
 use reports::{CheckerView, RunView};
@@ -186,7 +186,13 @@ pub fn judge(dir: &Path, workload: Workload) -> Result<Judged> {
     };
     let judged = match workload.judge() {
         Judge::Linearizable(model) => {
-            let report = linearizable::check(&history, model, None, &options())?;
+            // The report shows linearizations (lock histories are checked
+            // filtered, so their op numbers would not match the report's).
+            let opts = Options {
+                linearizations: Some(Linearize::default()),
+                ..options()
+            };
+            let report = linearizable::check(&history, model, None, &opts)?;
             let checker = CheckerView {
                 name: "linearizable".into(),
                 verdict: report.verdict,
