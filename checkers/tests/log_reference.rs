@@ -479,7 +479,9 @@ fn every_injected_anomaly_is_found_with_its_count_and_clean_logs_pass() {
             }
         }
     }
-    eprintln!("{CASES} cases: {clean} clean, injected {injected:?}, {recovered} indeterminate sends read back");
+    eprintln!(
+        "{CASES} cases: {clean} clean, injected {injected:?}, {recovered} indeterminate sends read back"
+    );
     // The generator must reach every kind often, and clean cases must
     // carry indeterminate sends that took effect.
     for kind in Kind::ALL {
