@@ -711,8 +711,11 @@ mod tests {
     use super::*;
     use crate::import::{self, Format};
 
+    /// A history line: type, process, function, value (JSON).
+    type Row<'a> = (&'a str, u64, &'a str, &'a str);
+
     /// A JSONL history on log "a" from `(type, process, f, value)` rows.
-    fn history(rows: &[(&str, u64, &str, &str)]) -> History {
+    fn history(rows: &[Row]) -> History {
         let text: String = rows
             .iter()
             .map(|(t, p, f, v)| {
@@ -725,7 +728,7 @@ mod tests {
     /// Sends 1 (acknowledged at 0) and 2 (acknowledged at 1), which a
     /// consumer (process 3) reads, then 3 (info, took effect at 2) and 4
     /// (info, never took effect): ten lines, no final read yet.
-    const RUN: &[(&str, u64, &str, &str)] = &[
+    const RUN: &[Row] = &[
         ("invoke", 0, "send", "1"),
         ("ok", 0, "send", "[0, 1]"),
         ("invoke", 0, "send", "2"),
@@ -738,7 +741,7 @@ mod tests {
         ("info", 2, "send", "null"),
     ];
 
-    fn run(tail: &[(&str, u64, &str, &str)], options: Options) -> LogReport {
+    fn run(tail: &[Row], options: Options) -> LogReport {
         check(&history(&[RUN, tail].concat()), &options).unwrap()
     }
 
@@ -772,7 +775,7 @@ mod tests {
 
     #[test]
     fn each_anomaly_is_found_and_said() {
-        let cases: &[(&[(&str, u64, &str, &str)], Kind, &str)] = &[
+        let cases: &[(&[Row], Kind, &str)] = &[
             (
                 &[("invoke", 5, "poll", "0"), ("ok", 5, "poll", "[[1, 2], [2, 3]]")],
                 Kind::Lost,
@@ -883,7 +886,7 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_line() {
-        let bad = |rows: &[(&str, u64, &str, &str)]| {
+        let bad = |rows: &[Row]| {
             check(&history(rows), &Options::default())
                 .unwrap_err()
                 .to_string()

@@ -208,8 +208,8 @@ impl Sim {
             sim.row("invoke", p, f, k, invoked);
             pending[p] = Some(op);
         }
-        for p in 0..pending.len() {
-            if let Some(op) = pending[p].take() {
+        for (p, op) in pending.into_iter().enumerate() {
+            if let Some(op) = op {
                 sim.complete(p, op, &mut pos);
             }
         }
