@@ -17,11 +17,13 @@
 //! Final reads are the `ok` polls invoked after every send had completed;
 //! one covers the offsets from where it asked to start (or its first
 //! offset) to its last. Anomalies, each counted as its sentence says:
-//! - **lost** (acknowledged send): its value is in no final read, though
-//!   one covers its offset;
-//! - **unseen** (acknowledged send): its value is in no final read and its
-//!   offset lies past the end of every final read of its log (the log was
-//!   cut short, or the final phase stopped early);
+//! - **lost** (a send that took effect: acknowledged, or indeterminate
+//!   but read, as Jepsen counts it): its value is in no final read,
+//!   though one covers its offset (an indeterminate send's: an offset
+//!   where it was read);
+//! - **unseen** (a send that took effect): its value is in no final read
+//!   and its offsets lie past the end of every final read of its log (the
+//!   log was cut short, or the final phase stopped early);
 //! - **wrong offset** (acknowledged send): the final reads hold its value,
 //!   but not at the acknowledged offset;
 //! - **unexpected** (value): read, but never sent by an `ok` or `info`
@@ -66,9 +68,10 @@ pub struct Options {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
-    /// An acknowledged send missing from final reads that cover its offset.
+    /// A send that took effect, missing from final reads that cover its
+    /// offset.
     Lost,
-    /// An acknowledged send past the end of every final read.
+    /// A send that took effect, past the end of every final read.
     Unseen,
     /// An acknowledged send the final reads hold at another offset.
     WrongOffset,
@@ -613,33 +616,55 @@ fn judge_reads(key: &Option<Value>, log: &Log, found: &mut Found, sends: &mut Se
     }
 }
 
-/// Each acknowledged send against the final reads of its log.
+/// Each send that took effect against the final reads of its log.
 fn judge_sends(key: &Option<Value>, log: &Log, found: &mut Found) {
     let reach = log.covered.iter().map(|c| c.1).max();
     let reach = reach.map_or("none reads anything".to_string(), |r| {
         format!("the furthest reaches offset {r}")
     });
-    let mut acked: Vec<(u64, &Value, usize)> = log
+    // Sends that took effect: acknowledged at an offset, or indeterminate
+    // but read (there, and perhaps elsewhere), with the line of that read.
+    let mut effects: Vec<(u64, &Value, usize, Option<usize>)> = log
         .sent
         .iter()
-        .filter_map(|(v, s)| s.offset.map(|o| (o, v, s.line)))
+        .filter_map(|(v, s)| match (s.offset, s.outcome, log.read_at.get(v)) {
+            (Some(o), _, _) => Some((o, v, s.line, None)),
+            (None, Outcome::Info, Some(at)) => {
+                let o = *at.first().expect("a value read is read somewhere");
+                Some((o, v, s.line, Some(log.read[&o][v])))
+            }
+            _ => None,
+        })
         .collect();
-    acked.sort();
-    for (o, v, line) in acked {
+    effects.sort();
+    for (o, v, line, read) in effects {
         let finding = |why: String| Finding {
-            sentence: format!(
-                "{}{}, acknowledged at offset {o} (sent on line {line}), {why}",
-                scope(key),
-                v.short()
-            ),
+            sentence: match read {
+                None => format!(
+                    "{}{}, acknowledged at offset {o} (sent on line {line}), {why}",
+                    scope(key),
+                    v.short()
+                ),
+                Some(r) => format!(
+                    "{}{}, indeterminate (sent on line {line}) but read at offset {o} (line {r}), {why}",
+                    scope(key),
+                    v.short()
+                ),
+            },
             key: key.clone(),
             offsets: vec![o],
             values: vec![v.clone()],
             process: None,
-            lines: vec![line],
+            lines: [line].into_iter().chain(read).collect(),
+        };
+        // Where the send should be: its acknowledged offset, or wherever
+        // a read saw it.
+        let due: Vec<u64> = match read {
+            None => vec![o],
+            Some(_) => log.read_at[v].iter().copied().collect(),
         };
         match log.final_at.get(v) {
-            Some(at) if at.contains(&o) => {}
+            Some(at) if read.is_some() || at.contains(&o) => {}
             Some(at) => found.add(Kind::WrongOffset, || {
                 let at: Vec<u64> = at.iter().copied().collect();
                 finding(format!(
@@ -648,9 +673,14 @@ fn judge_sends(key: &Option<Value>, log: &Log, found: &mut Found) {
                     listed(&at)
                 ))
             }),
-            None if log.covered.iter().any(|&(a, b)| a <= o && o <= b) => found.add(Kind::Lost, || {
-                finding("is missing from the final reads that cover that offset".into())
-            }),
+            None if due
+                .iter()
+                .any(|o| log.covered.iter().any(|&(a, b)| a <= *o && *o <= b)) =>
+            {
+                found.add(Kind::Lost, || {
+                    finding("is missing from the final reads that cover that offset".into())
+                })
+            }
             None => found.add(Kind::Unseen, || {
                 finding(format!(
                     "lies past the end of every final read of its log ({reach})"
@@ -780,6 +810,18 @@ mod tests {
                 &[("invoke", 5, "poll", "0"), ("ok", 5, "poll", "[[1, 2], [2, 3]]")],
                 Kind::Lost,
                 "log \"a\": 1, acknowledged at offset 0 (sent on line 1), is missing from the final reads",
+            ),
+            (
+                &[
+                    ("invoke", 3, "poll", "null"),
+                    ("ok", 3, "poll", "[[2, 3]]"),
+                    ("invoke", 6, "send", "7"),
+                    ("ok", 6, "send", "[3, 7]"),
+                    ("invoke", 5, "poll", "0"),
+                    ("ok", 5, "poll", "[[0, 1], [1, 2], [3, 7]]"),
+                ],
+                Kind::Lost,
+                "3, indeterminate (sent on line 7) but read at offset 2 (line 12), is missing from the final reads",
             ),
             (
                 &[("invoke", 5, "poll", "0"), ("ok", 5, "poll", "[[0, 1]]")],
