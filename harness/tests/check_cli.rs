@@ -773,6 +773,17 @@ fn send_and_poll_histories_are_checked_as_logs() {
         assert!(out.contains(said), "{said}: {out}");
     }
 
+    // Duplicates allowed, the lost send still makes it invalid; the
+    // duplicate is a warning.
+    let o = faultline(&["check", "--allow-duplicates", path(&lost)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("1 lost, 1 inconsistent-offset; allowed: 1 duplicate")
+            && stdout(&o).contains("duplicate (allowed): log \"a\": 4 is at offsets 1 and 3"),
+        "{}",
+        stdout(&o)
+    );
+
     let dir = std::env::temp_dir().join(format!("faultline-cli-log-report-{}", std::process::id()));
     let o = faultline(&["check", "--json", "--report", path(&dir), path(&lost)]);
     assert_eq!(o.status.code(), Some(1));

@@ -64,6 +64,7 @@ struct Settings {
     format: Option<Format>,
     init: Option<Value>,
     options: Options,
+    log: log::Options,
 }
 
 fn settings(args: &CheckArgs) -> Result<Settings, UsageError> {
@@ -152,6 +153,10 @@ fn settings(args: &CheckArgs) -> Result<Settings, UsageError> {
             fail_fast: args.fail_fast,
             nil_reads_empty: args.nil_reads_empty,
         },
+        log: log::Options {
+            allow_duplicates: args.allow_duplicates,
+            rebalancing: args.rebalancing,
+        },
     })
 }
 
@@ -221,7 +226,7 @@ fn check_file(
             Checked::Linearizable(linearizable::check(&history, kind, s.init.clone(), &options)?)
         }
         Checker::Txn(w) => Checked::Txn(txn::check(&history, w, &s.txn)?),
-        Checker::Log => Checked::Log(log::check(&history, &log::Options::default())?),
+        Checker::Log => Checked::Log(log::check(&history, &s.log)?),
     };
     Ok((history, checked, format, started.elapsed().as_secs_f64() * 1e3))
 }
