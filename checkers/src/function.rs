@@ -41,6 +41,10 @@ pub enum Function {
     Put,
     /// Appends to a key of a key-value store.
     Append,
+    /// Publishes a value to a log (a Kafka-like topic partition).
+    Send,
+    /// Reads a log from an offset: `[offset value]` pairs.
+    Poll,
     /// Any other name, kept as written.
     Other(Arc<str>),
 }
@@ -61,6 +65,8 @@ const NAMED: &[(&str, Function)] = &[
     ("get", Function::Get),
     ("put", Function::Put),
     ("append", Function::Append),
+    ("send", Function::Send),
+    ("poll", Function::Poll),
 ];
 
 impl Function {
@@ -89,7 +95,10 @@ impl Function {
     /// Whether it can change the system's state: an attempt that was sent
     /// and got no answer may have taken effect only if it can.
     pub fn changes_state(&self) -> bool {
-        !matches!(self, Function::Read | Function::Fetch | Function::Get)
+        !matches!(
+            self,
+            Function::Read | Function::Fetch | Function::Get | Function::Poll
+        )
     }
 }
 

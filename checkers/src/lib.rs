@@ -1,6 +1,7 @@
 //! faultline's checkers: the history model, importers, models, and the
 //! checkers that judge a history — linearizability (Knossos' and
-//! Porcupine's job), transactional consistency (Elle's), and lost adds.
+//! Porcupine's job), transactional consistency (Elle's), lost adds, and
+//! logs (Jepsen's queue and Kafka checkers).
 //!
 //! The centre is [`Model`] (init, step, parse) and [`linearizable::check`],
 //! which returns plain data ([`linearizable::Report`]); [`txn::check`]
@@ -15,7 +16,8 @@
 //! [`counterexample`] (why, in words), [`linearization`] (linearizations
 //! for the report's view), [`txn`] (list-append and
 //! rw-register: dependency graphs, cycles, anomalies, consistency
-//! models), [`set`] (lost adds), [`verdict`], [`error`] (bad input, with
+//! models), [`set`] (lost adds), [`log`] (Kafka-like logs: lost,
+//! duplicated and misordered messages), [`verdict`], [`error`] (bad input, with
 //! file and line); `parallel` spreads jobs over threads, in order.
 #![deny(missing_docs)]
 
@@ -26,6 +28,7 @@ pub mod history;
 pub mod import;
 pub mod linearizable;
 pub mod linearization;
+pub mod log;
 pub mod model;
 mod parallel;
 pub mod set;

@@ -746,3 +746,80 @@ fn help_describes_the_commands_not_the_last_systems_flags() {
         assert!(test.contains(flag), "{flag} missing:\n{test}");
     }
 }
+
+#[test]
+fn send_and_poll_histories_are_checked_as_logs() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/histories");
+    let valid = examples.join("log-valid.jsonl");
+    let o = faultline(&["check", path(&valid)]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains(
+            "log-valid.jsonl  valid  log, 2 logs, 4 sends (3 acknowledged, 1 indeterminate, 0 failed)"
+        ),
+        "{}",
+        stdout(&o)
+    );
+
+    let lost = examples.join("log-lost.jsonl");
+    let o = faultline(&["check", "-m", "log", path(&lost)]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    for said in [
+        "lost: log \"a\": 2, acknowledged at offset 1 (sent on line 3), is missing from the final reads",
+        "inconsistent-offset: log \"a\": reads disagree on offset 1: 2 (line 6) and 4 (line 12)",
+        "duplicate: log \"a\": 4 is at offsets 1 and 3",
+    ] {
+        assert!(out.contains(said), "{said}: {out}");
+    }
+
+    // Duplicates allowed, the lost send still makes it invalid; the
+    // duplicate is a warning.
+    let o = faultline(&["check", "--allow-duplicates", path(&lost)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("1 lost, 1 inconsistent-offset; allowed: 1 duplicate")
+            && stdout(&o).contains("duplicate (allowed): log \"a\": 4 is at offsets 1 and 3"),
+        "{}",
+        stdout(&o)
+    );
+
+    let dir = std::env::temp_dir().join(format!("faultline-cli-log-report-{}", std::process::id()));
+    let o = faultline(&["check", "--json", "--report", path(&dir), path(&lost)]);
+    assert_eq!(o.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let anomalies = &json["files"][0]["anomalies"];
+    let counts: Vec<(&str, u64)> = anomalies
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["kind"].as_str().unwrap(), a["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        counts,
+        [("lost", 1), ("inconsistent-offset", 1), ("duplicate", 1)],
+        "{json}"
+    );
+    assert_eq!(anomalies[0]["findings"][0]["offsets"], serde_json::json!([1]));
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["verdict"], "invalid");
+    assert_eq!(
+        results["checkers"]["log"]["anomalies"][0]["kind"], "lost",
+        "{results}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let bad = temp(
+        "bad-poll.jsonl",
+        "{\"type\":\"invoke\",\"process\":0,\"f\":\"poll\",\"key\":\"a\",\"value\":0}\n\
+         {\"type\":\"ok\",\"process\":0,\"f\":\"poll\",\"key\":\"a\",\"value\":[1,2]}\n",
+    );
+    let o = faultline(&["check", path(&bad)]);
+    assert_eq!(o.status.code(), Some(254), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("bad-poll.jsonl:2: poll ok [1 2]: expected a list of [offset value] pairs"),
+        "{}",
+        stderr(&o)
+    );
+}

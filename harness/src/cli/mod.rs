@@ -87,6 +87,14 @@ pub struct CheckArgs {
     /// first line and are read so without this flag.
     #[arg(long)]
     pub nil_reads_empty: bool,
+    /// Logs (send/poll): a value at several offsets is a warning, not an
+    /// error (at-least-once delivery).
+    #[arg(long)]
+    pub allow_duplicates: bool,
+    /// Logs (send/poll): consumers share a group the system rebalances,
+    /// so polls that go back or skip are warnings, not errors.
+    #[arg(long)]
+    pub rebalancing: bool,
     /// Worker threads. Default: one per core.
     #[arg(long)]
     pub threads: Option<usize>,

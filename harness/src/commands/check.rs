@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use checkers::import::{self, Format};
 use checkers::linearizable::{self, Linearize, Options, Report};
+use checkers::log::{self, LogReport};
 use checkers::txn::{self, TxnReport, Txns, Workload};
 use checkers::{History, ModelKind, Value, Verdict};
 use serde::Serialize;
@@ -34,6 +35,7 @@ struct FileResult<'a> {
 enum Checker {
     Linearizable(ModelKind),
     Txn(Workload),
+    Log,
 }
 
 /// A file's result, by checker.
@@ -42,6 +44,7 @@ enum Checker {
 enum Checked {
     Linearizable(Report),
     Txn(TxnReport),
+    Log(LogReport),
 }
 
 impl Checked {
@@ -49,6 +52,7 @@ impl Checked {
         match self {
             Checked::Linearizable(r) => r.verdict,
             Checked::Txn(r) => r.verdict,
+            Checked::Log(r) => r.verdict,
         }
     }
 }
@@ -60,19 +64,22 @@ struct Settings {
     format: Option<Format>,
     init: Option<Value>,
     options: Options,
+    log: log::Options,
 }
 
 fn settings(args: &CheckArgs) -> Result<Settings, UsageError> {
-    let checker =
-        match args.model.as_deref() {
-            None => None,
-            Some(m) => Some(match m.parse::<Workload>() {
-                Ok(w) => Checker::Txn(w),
-                Err(_) => Checker::Linearizable(m.parse::<ModelKind>().map_err(|e| {
-                    UsageError(format!("{e}; or, for transactions, list-append or rw-register"))
-                })?),
-            }),
-        };
+    let checker = match args.model.as_deref() {
+        None => None,
+        Some("log") => Some(Checker::Log),
+        Some(m) => Some(match m.parse::<Workload>() {
+            Ok(w) => Checker::Txn(w),
+            Err(_) => Checker::Linearizable(m.parse::<ModelKind>().map_err(|e| {
+                UsageError(format!(
+                    "{e}; or, for transactions, list-append or rw-register; or, for send/poll logs, log"
+                ))
+            })?),
+        }),
+    };
     let model = match checker {
         Some(Checker::Linearizable(m)) => Some(m),
         _ => None,
@@ -150,6 +157,10 @@ fn settings(args: &CheckArgs) -> Result<Settings, UsageError> {
                 || !args.linearization_keys.is_empty())
             .then(|| linearize(&args.linearization_keys)),
         },
+        log: log::Options {
+            allow_duplicates: args.allow_duplicates,
+            rebalancing: args.rebalancing,
+        },
     })
 }
 
@@ -205,7 +216,7 @@ fn check_file(
     // report wants the values for its timeline.
     let workload = match s.checker {
         Some(Checker::Txn(w)) => Some(w),
-        Some(Checker::Linearizable(_)) => None,
+        Some(Checker::Linearizable(_) | Checker::Log) => None,
         None => peek_workload(path, s.format),
     };
     if let (Some(w), false) = (workload, report) {
@@ -218,6 +229,7 @@ fn check_file(
     let started = Instant::now();
     let checker = s.checker.unwrap_or_else(|| match Workload::guess(&history) {
         Some(w) => Checker::Txn(w),
+        None if log::is_log(&history) => Checker::Log,
         None => Checker::Linearizable(ModelKind::default_for(format, history.ops.iter().map(|o| &o.f))),
     });
     let checked = match checker {
@@ -232,6 +244,7 @@ fn check_file(
             Checked::Linearizable(linearizable::check(&history, kind, s.init.clone(), &options)?)
         }
         Checker::Txn(w) => Checked::Txn(txn::check(&history, w, &s.txn)?),
+        Checker::Log => Checked::Log(log::check(&history, &s.log)?),
     };
     Ok((history, checked, format, started.elapsed().as_secs_f64() * 1e3))
 }
@@ -291,6 +304,14 @@ fn write_report(dir: &Path, file: &str, history: &History, checked: &Checked) ->
             crate::run::verdicts::txn_view(r),
             crate::run::verdicts::Detail::Txn(r),
         ),
+        Checked::Log(r) => (
+            reports::CheckerView {
+                name: "log".into(),
+                verdict: r.verdict,
+                sentence: r.sentence.clone(),
+            },
+            crate::run::verdicts::Detail::Plain,
+        ),
     };
     let details = serde_json::to_value(checked)?;
     crate::run::verdicts::write_reports(dir, file.to_string(), None, history, checker, details, detail)?;
@@ -325,6 +346,7 @@ pub fn run(args: CheckArgs) -> Result<u8> {
                     match &report {
                         Checked::Linearizable(r) => print_report(&file, r),
                         Checked::Txn(r) => print_txn(&file, r, ms),
+                        Checked::Log(r) => print_log(&file, r, ms),
                     }
                 }
                 results.push(FileResult {
@@ -450,6 +472,31 @@ fn print_txn(file: &str, r: &TxnReport, ms: f64) {
     }
     for note in &r.notes {
         println!("  note: {note}");
+    }
+}
+
+fn print_log(file: &str, r: &LogReport, ms: f64) {
+    println!(
+        "{file}  {}  log, {} log{}, {} sends ({} acknowledged, {} indeterminate, {} failed), {} polls ({} final), {ms:.1} ms",
+        r.verdict,
+        r.logs,
+        if r.logs == 1 { "" } else { "s" },
+        r.sends.acknowledged + r.sends.indeterminate + r.sends.failed,
+        r.sends.acknowledged,
+        r.sends.indeterminate,
+        r.sends.failed,
+        r.polls,
+        r.final_reads
+    );
+    println!("  {}", r.sentence);
+    for a in &r.anomalies {
+        let level = if a.forbidden { "" } else { " (allowed)" };
+        for f in a.findings.iter().take(3) {
+            println!("    {}{level}: {}", a.kind.name(), f.sentence);
+        }
+        if a.count > 3 {
+            println!("    … and {} more {}", a.count - 3, a.kind.name());
+        }
     }
 }
 
