@@ -261,12 +261,12 @@ struct ChildRun {
 }
 
 /// Writes `history` as JSONL to `file` and checks it with a child
-/// `faultline check --json ARGS FILE`, `CHILD_RUNS` times; the fastest
-/// run (a short run's time swings with whatever else the machine does).
-/// The child says its own peak: the kernel's count for children starts
-/// from the parent's size at the spawn, and this parent holds the
-/// generated history.
-fn check_in_child(history: &History, file: &Path, args: &[&str]) -> Result<ChildRun> {
+/// `faultline check --json ARGS FILE` for each set of ARGS in `runs`,
+/// `CHILD_RUNS` times each; the fastest run of each (a short run's time
+/// swings with whatever else the machine does). The child says its own
+/// peak: the kernel's count for children starts from the parent's size
+/// at the spawn, and this parent holds the generated history.
+fn check_in_child(history: &History, file: &Path, runs: &[Vec<&str>]) -> Result<Vec<ChildRun>> {
     {
         let mut out = std::io::BufWriter::new(std::fs::File::create(file)?);
         for op in &history.ops {
@@ -275,15 +275,43 @@ fn check_in_child(history: &History, file: &Path, args: &[&str]) -> Result<Child
         }
         out.flush()?;
     }
-    let mut best: Option<ChildRun> = None;
-    for _ in 0..CHILD_RUNS {
-        let run = child_check(file, args)?;
-        if best.as_ref().is_none_or(|b| run.ms < b.ms) {
-            best = Some(run);
+    let mut fastest = Vec::with_capacity(runs.len());
+    for args in runs {
+        let mut best: Option<ChildRun> = None;
+        for _ in 0..CHILD_RUNS {
+            let run = child_check(file, args)?;
+            if best.as_ref().is_none_or(|b| run.ms < b.ms) {
+                best = Some(run);
+            }
         }
+        fastest.push(best.expect("CHILD_RUNS is at least 1"));
     }
     std::fs::remove_file(file)?;
-    Ok(best.expect("CHILD_RUNS is at least 1"))
+    Ok(fastest)
+}
+
+/// The thread counts every generated history is checked with: the
+/// whole process on one core, then on two.
+const THREADS: [&str; 2] = ["1", "2"];
+
+/// `args` with each of [`THREADS`].
+fn thread_runs<'a>(args: &[&'a str]) -> Vec<Vec<&'a str>> {
+    THREADS
+        .iter()
+        .map(|t| [args, &["--threads", t]].concat())
+        .collect()
+}
+
+/// The lines under a bigger history's runs: how time grew with size at
+/// each thread count, and what the second thread bought.
+fn scaling(what: &str, n: usize, small: &[ChildRun], big: &[ChildRun]) -> String {
+    format!(
+        "10x the {what} cost {:.1}x the time on 1 thread, {:.1}x on 2\n\
+         {n} {what}: --threads 2 is {:.2}x as fast as --threads 1 (whole process, same run)",
+        big[0].ms / small[0].ms,
+        big[1].ms / small[1].ms,
+        big[0].ms / big[1].ms
+    )
 }
 
 /// How often `check_in_child` checks each file.
@@ -323,30 +351,37 @@ fn generated(ops: usize, keys: usize) -> Result<()> {
     println!();
     println!("generated cas-register histories over {keys} keys, checked by a child `faultline check` (best of {CHILD_RUNS})");
     println!(
-        "{:>9} {:>10} {:>9} {:>11}",
-        "ops", "total ms", "verdict", "peak RSS"
+        "{:>9} {:>8} {:>10} {:>9} {:>11}",
+        "ops", "threads", "total ms", "verdict", "peak RSS"
     );
     let dir = std::env::temp_dir().join(format!("faultline-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let mut small = None;
     for n in [ops / 10, ops] {
         let history = synth::cas_register(n, keys, 42);
-        let run = check_in_child(
+        let runs = check_in_child(
             &history,
             &dir.join(format!("cas-{n}.jsonl")),
-            &["--model", "cas-register"],
+            &thread_runs(&["--model", "cas-register"]),
         )?;
-        println!("{n:>9} {:>10.0} {:>9} {:>11}", run.ms, run.verdict, mib(run.peak));
-        if run.verdict != "valid" {
-            bail!(
-                "the generated history is linearizable by construction but faultline check said {}: {}",
+        for (run, threads) in runs.iter().zip(THREADS) {
+            println!(
+                "{n:>9} {threads:>8} {:>10.0} {:>9} {:>11}",
+                run.ms,
                 run.verdict,
-                run.stderr
+                mib(run.peak)
             );
+            if run.verdict != "valid" {
+                bail!(
+                    "the generated history is linearizable by construction but faultline check said {}: {}",
+                    run.verdict,
+                    run.stderr
+                );
+            }
         }
-        match small {
-            None => small = Some(run.ms),
-            Some(s) => println!("10x the ops cost {:.1}x the time", run.ms / s),
+        match &small {
+            None => small = Some(runs),
+            Some(s) => println!("{}", scaling("ops", n, s, &runs)),
         }
     }
     std::fs::remove_dir(&dir)?;
@@ -361,38 +396,40 @@ fn generated_txn(txns: usize) -> Result<()> {
     println!();
     println!("generated list-append histories (strict serializable), checked by a child `faultline check` (best of {CHILD_RUNS})");
     println!(
-        "{:>9} {:>10} {:>10} {:>12} {:>9} {:>11}",
-        "txns", "total ms", "check ms", "txns/s", "verdict", "peak RSS"
+        "{:>9} {:>8} {:>10} {:>10} {:>12} {:>9} {:>11}",
+        "txns", "threads", "total ms", "check ms", "txns/s", "verdict", "peak RSS"
     );
     let dir = std::env::temp_dir().join(format!("faultline-bench-txn-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let mut small = None;
     for n in [txns / 10, txns] {
         let history = synth::list_append(n, 42);
-        let run = check_in_child(
+        let runs = check_in_child(
             &history,
             &dir.join(format!("append-{n}.jsonl")),
-            &["--model", "list-append"],
+            &thread_runs(&["--model", "list-append"]),
         )?;
-        println!(
-            "{n:>9} {:>10.0} {:>10} {:>12.0} {:>9} {:>11}",
-            run.ms,
-            run.check_ms.map_or("?".into(), |m| format!("{m:.0}")),
-            n as f64 / (run.ms / 1e3),
-            run.verdict,
-            mib(run.peak)
-        );
-        if run.verdict != "valid" {
-            bail!(
-                "the generated history is strictly serializable by construction but faultline check said {}: {}{}",
+        for (run, threads) in runs.iter().zip(THREADS) {
+            println!(
+                "{n:>9} {threads:>8} {:>10.0} {:>10} {:>12.0} {:>9} {:>11}",
+                run.ms,
+                run.check_ms.map_or("?".into(), |m| format!("{m:.0}")),
+                n as f64 / (run.ms / 1e3),
                 run.verdict,
-                run.stdout,
-                run.stderr
+                mib(run.peak)
             );
+            if run.verdict != "valid" {
+                bail!(
+                    "the generated history is strictly serializable by construction but faultline check said {}: {}{}",
+                    run.verdict,
+                    run.stdout,
+                    run.stderr
+                );
+            }
         }
-        match small {
-            None => small = Some(run.ms),
-            Some(s) => println!("10x the transactions cost {:.1}x the time", run.ms / s),
+        match &small {
+            None => small = Some(runs),
+            Some(s) => println!("{}", scaling("transactions", n, s, &runs)),
         }
     }
     std::fs::remove_dir(&dir)?;
