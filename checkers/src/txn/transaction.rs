@@ -809,6 +809,49 @@ mod tests {
         Ok(summary(&scanned))
     }
 
+    /// Reads `text` as transactions on `threads` threads.
+    fn on_threads(text: &str, workload: Workload, threads: usize) -> Txns {
+        let mut r = TxnReader::new(workload, "t.jsonl");
+        let (history, _) = import::parse_with(text, "t.jsonl", Some(Format::Jsonl), threads, &mut r).unwrap();
+        r.finish(&history).unwrap()
+    }
+
+    #[test]
+    fn forks_joined_give_every_id_one_reader_gives() {
+        // Big enough to be read in stretches; string keys and values as
+        // well as integers, reads of lists and of registers, and ops
+        // whose value is not in the common shape (read as a `Value`).
+        let mut text = String::new();
+        for t in 0..40_000u32 {
+            let (p, k) = (t % 7, t % 13);
+            let mops = match t % 4 {
+                0 => format!("[[\"append\",{k},{t}],[\"r\",\"k{k}\",[{},{t}]]]", t / 2),
+                1 => format!(
+                    "[[\"r\",{k},[{},\"s{t}\"]],[\"append\",\"k{k}\",\"v{t}\"]]",
+                    t / 3
+                ),
+                2 => format!("[[\"append\", {k}, {t}], [\"r\", {k}, null]]"),
+                _ => format!("[[\"r\",{k},[]],[\"append\",{},{t}]]", k + 100),
+            };
+            text += &format!("{{\"type\":\"invoke\",\"process\":{p},\"f\":\"txn\",\"value\":{mops}}}\n");
+            text += &format!("{{\"type\":\"ok\",\"process\":{p},\"f\":\"txn\",\"value\":{mops}}}\n");
+        }
+        assert!(
+            text.len() > 4 << 20,
+            "{} bytes: too short to be read in stretches",
+            text.len()
+        );
+        let one = on_threads(&text, Workload::ListAppend, 1);
+        for threads in [2, 3] {
+            let many = on_threads(&text, Workload::ListAppend, threads);
+            assert_eq!(many.mops, one.mops, "{threads} threads");
+            assert_eq!(many.elems, one.elems);
+            assert_eq!(summary(&many), summary(&one));
+            assert_eq!(many.keys.values, one.keys.values);
+            assert_eq!(many.values.values, one.values.values);
+        }
+    }
+
     #[test]
     fn scanned_json_reads_as_values_do() {
         let text = r#"{"type":"invoke","process":0,"f":"txn","value":[["append",1,2],["r",1,null]]}
