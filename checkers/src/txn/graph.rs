@@ -151,8 +151,9 @@ impl DepGraph {
     /// of the data dependencies, the shortest cycle of each kind found in
     /// it; then the same with process order, then with real-time order
     /// (and process order), keeping only cycles that need the layer's
-    /// order. `notes` learns of any search that ran out of budget.
-    pub fn cycles(&self, notes: &mut Vec<String>) -> Vec<Cycle> {
+    /// order. `notes` learns of any search that ran out of budget. A big
+    /// graph's layers are walked on up to `threads` threads.
+    pub fn cycles(&self, threads: usize, notes: &mut Vec<String>) -> Vec<Cycle> {
         let layers = [Scope::Data, Scope::Process, Scope::Realtime];
         let walk = |scope: Scope| {
             if scope != Scope::Data && !self.g.edge_weights().any(|e| e.scope == scope) {
@@ -164,19 +165,14 @@ impl DepGraph {
             sccs
         };
         // The three layers' components are independent walks of one
-        // graph: a big graph's are walked side by side, on as many cores
-        // as there are (a small one's are not worth a thread).
-        let components: Vec<Vec<Vec<NodeIndex<u32>>>> = if self.g.edge_count() < PARALLEL_EDGES {
-            layers.iter().map(|&scope| walk(scope)).collect()
+        // graph: a big graph's are walked side by side (a small one's are
+        // not worth a thread).
+        let threads = if self.g.edge_count() < PARALLEL_EDGES {
+            1
         } else {
-            std::thread::scope(|s| {
-                let walks: Vec<_> = layers.iter().map(|&scope| s.spawn(move || walk(scope))).collect();
-                walks
-                    .into_iter()
-                    .map(|w| w.join().expect("a component walk panicked"))
-                    .collect()
-            })
+            threads
         };
+        let components = crate::parallel::map(layers.len(), threads, |i| walk(layers[i]));
         let mut out = Vec::new();
         for (scope, sccs) in layers.into_iter().zip(components) {
             for scc in sccs {
@@ -512,7 +508,7 @@ mod tests {
 
     fn kinds(g: &DepGraph) -> Vec<String> {
         let mut notes = Vec::new();
-        g.cycles(&mut notes)
+        g.cycles(1, &mut notes)
             .iter()
             .map(|c| c.anomaly.to_string())
             .collect()
@@ -585,7 +581,7 @@ mod tests {
             ],
         );
         let mut notes = Vec::new();
-        let cycles = g.cycles(&mut notes);
+        let cycles = g.cycles(1, &mut notes);
         let names: Vec<String> = cycles.iter().map(|c| c.anomaly.to_string()).collect();
         assert_eq!(names, vec!["G0", "G1c", "G-single", "G2-item"]);
         assert_eq!(cycles[0].steps.len(), 2);

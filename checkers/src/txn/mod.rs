@@ -38,6 +38,8 @@ pub struct Options {
     pub models: Vec<Model>,
     /// How many anomalies of each kind the report explains in full.
     pub examples_per_kind: usize,
+    /// Threads a big graph's layers may be searched on (at least 1).
+    pub threads: usize,
 }
 
 impl Default for Options {
@@ -45,6 +47,7 @@ impl Default for Options {
         Options {
             models: vec![Model::StrictSerializable],
             examples_per_kind: 8,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 }
@@ -216,7 +219,7 @@ pub fn check_txns(txns: &Txns, workload: Workload, opts: &Options) -> Result<Txn
     graph.add_process_order(txns);
     graph.add_realtime_order(txns);
     let mut notes = Vec::new();
-    let cycles = graph.cycles(&mut notes);
+    let cycles = graph.cycles(opts.threads, &mut notes);
     let mut report = report(
         txns,
         workload,

@@ -95,7 +95,8 @@ pub struct CheckArgs {
     /// so polls that go back or skip are warnings, not errors.
     #[arg(long)]
     pub rebalancing: bool,
-    /// Worker threads. Default: one per core.
+    /// Threads: a big JSONL history is read in stretches on this many, and
+    /// keys are checked side by side on as many. Default: one per core.
     #[arg(long)]
     pub threads: Option<usize>,
     /// Also write report.html, plots, results.json and junit.xml here (one

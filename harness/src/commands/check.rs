@@ -141,6 +141,7 @@ fn settings(args: &CheckArgs) -> Result<Settings, UsageError> {
             } else {
                 models
             },
+            threads,
             ..txn::Options::default()
         },
         format,
