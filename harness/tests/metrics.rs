@@ -1,8 +1,10 @@
 //! `--metrics-listen`, scraped by the real thing: Debian's `prometheus`
 //! scrapes a demo-cluster run under kill and pause every second, and its
 //! query API must show the ok-operation counter rising and a fault gauge
-//! at 1 while that fault was in force. Also: a bad or taken address is
-//! refused before anything starts (254, one sentence).
+//! at 1 while that fault was in force, and every query of the shipped
+//! Grafana dashboard (docs/grafana/faultline.json) must return series
+//! for that run. Also: a bad or taken address is refused before anything
+//! starts (254, one sentence).
 
 mod common;
 
@@ -96,6 +98,31 @@ impl Prometheus {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// How many series `promql` gives over the last two minutes, one
+    /// point a second.
+    async fn series_over_time(&self, http: &reqwest::Client, promql: &str) -> usize {
+        let end = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let answer: serde_json::Value = http
+            .get(format!("{}/api/v1/query_range", self.url))
+            .query(&[
+                ("query", promql.to_string()),
+                ("start", (end - 120).to_string()),
+                ("end", end.to_string()),
+                ("step", "1".to_string()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["status"], "success", "{promql}: {answer}");
+        answer["data"]["result"].as_array().map_or(0, Vec::len)
     }
 
     /// The instant query's result vector: (labels, value) per series.
@@ -229,6 +256,26 @@ fn prometheus_scrapes_a_run_and_sees_operations_and_faults() {
             Some(0.0),
             "every gauge was 0 at some scrape"
         );
+
+        // The dashboard draws this run: each panel's queries, with its
+        // variables set to the run, give series.
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/grafana/faultline.json");
+        let dashboard: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        let panels = dashboard["panels"].as_array().unwrap();
+        assert!(panels.len() >= 3, "{}", file.display());
+        for panel in panels {
+            for target in panel["targets"].as_array().unwrap() {
+                let expr = target["expr"]
+                    .as_str()
+                    .unwrap()
+                    .replace("$test", "demo-cas-register-correct")
+                    .replace("$run", &stamp)
+                    // Four scrapes, as Grafana's $__rate_interval gives.
+                    .replace("$__rate_interval", "4s");
+                let found = prometheus.series_over_time(&http, &expr).await;
+                assert!(found > 0, "panel {}: {expr} gives no series", panel["title"]);
+            }
+        }
     });
 }
 

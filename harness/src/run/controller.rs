@@ -518,7 +518,16 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
         "main_phase_s": main_elapsed.as_secs_f64(),
     });
     std::fs::write(dir.join(store::TEST), serde_json::to_vec_pretty(&test_json)?)?;
-    let judged = verdicts::judge(&dir, cfg.workload)?;
+    // Without the journal (a measurement of its cost) there is no
+    // history to judge.
+    let judged = match cfg.journal {
+        true => verdicts::judge(&dir, cfg.workload)?,
+        false => verdicts::Judged {
+            verdict: Verdict::Unknown,
+            sentence: "the history was not written (--no-journal), so nothing was checked".into(),
+            note: None,
+        },
+    };
     Ok(RunOutcome {
         dir,
         verdict: judged.verdict,
