@@ -196,6 +196,11 @@ fn prometheus_scrapes_a_run_and_sees_operations_and_faults() {
         &target,
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("live metrics at http://{target}/metrics")),
+        "{}",
+        text(&o)
+    );
     let run = common::latest(&store);
     let stamp = run.file_name().unwrap().to_str().unwrap().to_string();
     let series = format!("job=\"faultline\",run=\"{stamp}\",seed=\"25\",test=\"demo-cas-register-correct\"");

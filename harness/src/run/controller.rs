@@ -376,7 +376,11 @@ fn lacking(db: &mut dyn Db, schedule: &mut Schedule) -> Option<String> {
 pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
     // Bound first: a taken port is refused before anything starts.
     let listener = match cfg.metrics_listen {
-        Some(addr) => Some(metrics::listen(addr).await?),
+        Some(addr) => {
+            let listener = metrics::listen(addr).await?;
+            eprintln!("live metrics at http://{}/metrics", listener.local_addr()?);
+            Some(listener)
+        }
         None => None,
     };
     for line in tokio::task::block_in_place(|| crate::node::reclaim::cleanup(false))? {
