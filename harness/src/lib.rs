@@ -20,6 +20,8 @@
 //!   targets, so it lives here rather than below).
 //! - [`demo`]: the demo cluster's own node server.
 //! - [`error`]: bad input (254) versus internal errors (255), for all.
+//! - [`http`]: the small GET-only server `serve` and a run's live metrics
+//!   answer with.
 //!
 //! `tests/architecture.rs` checks that sibling modules depend one way.
 
@@ -28,6 +30,7 @@ pub mod commands;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod http;
 pub mod node;
 pub mod run;
 pub mod systems;

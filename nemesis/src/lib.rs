@@ -281,6 +281,11 @@ impl Nemesis {
         (!parts.is_empty()).then(|| parts.join(", "))
     }
 
+    /// The faults in force, oldest first, for live metrics.
+    pub fn active(&self) -> impl Iterator<Item = Fault> + '_ {
+        self.active.iter().map(|a| a.fault)
+    }
+
     fn below(&mut self, n: usize) -> usize {
         self.rng = self
             .rng

@@ -266,6 +266,17 @@ pub fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig,
         proxies,
         journal: !args.no_journal,
         client,
+        metrics_listen: args
+            .metrics_listen
+            .as_deref()
+            .map(|a| {
+                a.parse().map_err(|_| {
+                    UsageError(format!(
+                        "--metrics-listen {a}: expected an address to listen on as IP:PORT (127.0.0.1:9464)"
+                    ))
+                })
+            })
+            .transpose()?,
     })
 }
 
@@ -467,6 +478,16 @@ mod tests {
             .starts_with("--nodes 26: zookeeper forms a cluster of at most 25 nodes"));
         assert!(refused(&["--db", "redis", "-w", "set", "--nodes", "51"]).contains("at most 50"));
         assert!(judged(&["--db", "etcd", "--nodes", "25"]).is_ok());
+        assert_eq!(
+            refused(&["--metrics-listen", "localhost"]),
+            "--metrics-listen localhost: expected an address to listen on as IP:PORT (127.0.0.1:9464)"
+        );
+        assert_eq!(
+            judged(&["--metrics-listen", "127.0.0.1:0"])
+                .unwrap()
+                .metrics_listen,
+            Some(([127, 0, 0, 1], 0).into())
+        );
     }
 
     #[test]

@@ -267,6 +267,11 @@ pub struct TestArgs {
     /// Do not write the history (only to measure what writing costs).
     #[arg(long, hide = true)]
     pub no_journal: bool,
+    /// Serve the run's live metrics at http://ADDR/metrics for Prometheus
+    /// (IP:PORT, e.g. 127.0.0.1:9464): operations by function and
+    /// outcome, latency histograms, the faults in force.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
 }
 
 #[derive(Args, Debug)]

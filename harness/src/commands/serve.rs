@@ -11,10 +11,10 @@ use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;
+use crate::http::{self, Response};
 use crate::run::store;
 
 /// One stored run, for the index.
@@ -175,37 +175,16 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-async fn respond(mut stream: TcpStream, root: &Path) -> std::io::Result<()> {
-    let mut line = String::new();
-    let mut reader = BufReader::new(&mut stream);
-    reader.read_line(&mut line).await?;
-    // Headers are not needed; drain them so the client is not reset.
-    let mut header = String::new();
-    while reader.read_line(&mut header).await? > 2 {
-        header.clear();
+/// The answer to a GET of `path` (percent-escaped, as requested).
+fn answer(root: &Path, path: &str) -> Response {
+    let path = percent_decode(path);
+    if path == "/" {
+        return Response::ok("text/html; charset=utf-8", index(root).into_bytes());
     }
-    let mut parts = line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
-    let path = percent_decode(target.split('?').next().unwrap_or("/"));
-    let (status, kind, body): (&str, &str, Vec<u8>) = if method != "GET" {
-        ("405 Method Not Allowed", "text/plain", b"GET only\n".to_vec())
-    } else if path == "/" {
-        ("200 OK", "text/html; charset=utf-8", index(root).into_bytes())
-    } else if let Some(file) = resolve(root, &path) {
-        match std::fs::read(&file) {
-            Ok(b) => ("200 OK", content_type(&file), b),
-            Err(_) => ("404 Not Found", "text/plain", b"not found\n".to_vec()),
-        }
-    } else {
-        ("404 Not Found", "text/plain", b"not found\n".to_vec())
-    };
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(&body).await?;
-    stream.shutdown().await
+    match resolve(root, &path).map(|file| (std::fs::read(&file), content_type(&file))) {
+        Some((Ok(body), kind)) => Response::ok(kind, body),
+        _ => Response::not_found(),
+    }
 }
 
 /// Serves `store` on `addr` until interrupted.
@@ -225,19 +204,9 @@ pub async fn serve(store: &Path, addr: SocketAddr) -> Result<()> {
         .await
         .with_context(|| format!("binding {addr}"))?;
     println!("serving {} at http://{}/", root.display(), listener.local_addr()?);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, _) = accepted?;
-                let root = root.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = respond(stream, &root).await {
-                        tracing::debug!("request failed: {e}");
-                    }
-                });
-            }
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-        }
+    tokio::select! {
+        served = http::serve(listener, move |path| answer(&root, path)) => Ok(served?),
+        _ = tokio::signal::ctrl_c() => Ok(()),
     }
 }
 

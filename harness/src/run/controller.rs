@@ -10,6 +10,7 @@
 //! path `faultline analyze` takes.
 
 use std::io::{IsTerminal as _, Write as _};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -33,6 +34,7 @@ use crate::node::ledger::Registry;
 use crate::node::Backend;
 use crate::run::client_pause::{ClientPauses, WithClients};
 use crate::run::journal::{Counts, Journal};
+use crate::run::metrics::{self, Metrics};
 use crate::run::store;
 use crate::run::verdicts;
 use crate::systems::System;
@@ -117,6 +119,8 @@ pub struct TestConfig {
     /// A client program (`--client`, or the system's own) that makes
     /// every client instead of the system's built-in one.
     pub client: Option<String>,
+    /// Where to serve the run's live metrics (`--metrics-listen`).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 fn system<S: serde::Serializer>(v: &Arc<dyn System>, s: S) -> Result<S::Ok, S::Error> {
@@ -171,6 +175,8 @@ struct Shared {
     program: Option<External>,
     nemesis: Mutex<Nemesis>,
     pauses: ClientPauses,
+    /// The live metrics, with `--metrics-listen`.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Shared {
@@ -186,10 +192,11 @@ impl Shared {
         key: Option<Value>,
         value: Value,
         error: Option<String>,
-    ) {
+    ) -> u64 {
+        let time = self.now();
         self.journal.record(Op {
             index: 0,
-            time: self.now(),
+            time,
             kind,
             process,
             f,
@@ -198,6 +205,7 @@ impl Shared {
             error,
             line: 0,
         });
+        time
     }
 
     fn record_nemesis(&self, e: &Event) {
@@ -291,14 +299,24 @@ impl Shared {
     }
 
     fn heal(&self) {
+        self.nemesis_acts(|nemesis, powers| nemesis.heal(powers));
+    }
+
+    /// The one place the nemesis acts on the cluster (a start or a heal):
+    /// what it did goes to the history, which faults are now in force to
+    /// the live metrics.
+    fn nemesis_acts(&self, act: impl FnOnce(&mut Nemesis, &mut WithClients) -> Vec<Event>) {
         let mut cluster = self.cluster.lock().expect("cluster lock");
         let mut powers = WithClients {
             db: &mut **cluster,
             clients: &self.pauses,
         };
-        let events = self.nemesis.lock().expect("nemesis lock").heal(&mut powers);
-        for e in &events {
+        let mut nemesis = self.nemesis.lock().expect("nemesis lock");
+        for e in &act(&mut nemesis, &mut powers) {
             self.record_nemesis(e);
+        }
+        if let Some(m) = &self.metrics {
+            m.in_force(nemesis.active());
         }
     }
 }
@@ -311,7 +329,7 @@ async fn perform(
     inv: &Invocation,
 ) -> Completion {
     let p = Process::Client(process);
-    shared.record(
+    let invoked = shared.record(
         OpType::Invoke,
         p,
         inv.f.clone(),
@@ -320,7 +338,7 @@ async fn perform(
         None,
     );
     let done = client.invoke(inv).await;
-    shared.record(
+    let completed = shared.record(
         done.kind,
         p,
         inv.f.clone(),
@@ -328,6 +346,9 @@ async fn perform(
         done.value.clone(),
         done.error.clone(),
     );
+    if let Some(m) = &shared.metrics {
+        m.completed(&inv.f, done.kind, Duration::from_nanos(completed - invoked));
+    }
     done
 }
 
@@ -353,10 +374,24 @@ fn lacking(db: &mut dyn Db, schedule: &mut Schedule) -> Option<String> {
 
 /// Runs one test and checks it.
 pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
+    // Bound first: a taken port is refused before anything starts.
+    let listener = match cfg.metrics_listen {
+        Some(addr) => {
+            let listener = metrics::listen(addr).await?;
+            eprintln!("live metrics at http://{}/metrics", listener.local_addr()?);
+            Some(listener)
+        }
+        None => None,
+    };
     for line in tokio::task::block_in_place(|| crate::node::reclaim::cleanup(false))? {
         eprintln!("cleanup: {line}");
     }
     let dir = store::create_run(&cfg.store, &cfg.name)?;
+    let live = listener.map(|l| {
+        let stamp = dir.file_name().map(|s| s.to_string_lossy()).unwrap_or_default();
+        let m = Arc::new(Metrics::new(&cfg.name, &stamp, cfg.seed, &cfg.faults));
+        (m.clone(), metrics::serve(l, m))
+    });
     let mut test_json = serde_json::json!({ "command": argv, "config": cfg });
     std::fs::write(dir.join(store::TEST), serde_json::to_vec_pretty(&test_json)?)?;
 
@@ -455,6 +490,7 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
         program: cfg.client.as_ref().map(|c| External::new(c.as_str(), &dir)),
         nemesis: Mutex::new(Nemesis::with_steps(schedule.steps, cfg.targets, cfg.seed)),
         pauses: ClientPauses::new(cfg.concurrency, cfg.workload, cfg.system.guarded_locks()),
+        metrics: live.as_ref().map(|(m, _)| m.clone()),
     });
     let progress = tokio::spawn(progress(shared.clone(), counts.clone(), cfg.time_limit));
     let driven = drive(&shared, cfg).await;
@@ -486,7 +522,16 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
         "main_phase_s": main_elapsed.as_secs_f64(),
     });
     std::fs::write(dir.join(store::TEST), serde_json::to_vec_pretty(&test_json)?)?;
-    let judged = verdicts::judge(&dir, cfg.workload)?;
+    // Without the journal (a measurement of its cost) there is no
+    // history to judge.
+    let judged = match cfg.journal {
+        true => verdicts::judge(&dir, cfg.workload)?,
+        false => verdicts::Judged {
+            verdict: Verdict::Unknown,
+            sentence: "the history was not written (--no-journal), so nothing was checked".into(),
+            note: None,
+        },
+    };
     Ok(RunOutcome {
         dir,
         verdict: judged.verdict,
@@ -605,17 +650,7 @@ async fn drive(shared: &Arc<Shared>, cfg: &TestConfig) -> Result<Duration> {
                 if shared.stopping() {
                     break;
                 }
-                let events = tokio::task::block_in_place(|| {
-                    let mut cluster = shared.cluster.lock().expect("cluster lock");
-                    let mut powers = WithClients {
-                        db: &mut **cluster,
-                        clients: &shared.pauses,
-                    };
-                    shared.nemesis.lock().expect("nemesis lock").start(&mut powers)
-                });
-                for e in &events {
-                    shared.record_nemesis(e);
-                }
+                tokio::task::block_in_place(|| shared.nemesis_acts(|nemesis, powers| nemesis.start(powers)));
                 shared.sleep(interval).await;
                 tokio::task::block_in_place(|| shared.heal());
             }
