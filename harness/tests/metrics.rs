@@ -107,14 +107,28 @@ impl Prometheus {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs();
+        let range = [
+            ("query", promql.to_string()),
+            ("start", (end - 120).to_string()),
+            ("end", end.to_string()),
+            ("step", "1".to_string()),
+        ];
+        let answer = self.api(http, "query_range", &range, promql).await;
+        answer["data"]["result"].as_array().map_or(0, Vec::len)
+    }
+
+    /// Prometheus' answer to `GET /api/v1/{endpoint}?{params}`, which
+    /// must be a success (`promql` names the query when it is not).
+    async fn api(
+        &self,
+        http: &reqwest::Client,
+        endpoint: &str,
+        params: &[(&str, String)],
+        promql: &str,
+    ) -> serde_json::Value {
         let answer: serde_json::Value = http
-            .get(format!("{}/api/v1/query_range", self.url))
-            .query(&[
-                ("query", promql.to_string()),
-                ("start", (end - 120).to_string()),
-                ("end", end.to_string()),
-                ("step", "1".to_string()),
-            ])
+            .get(format!("{}/api/v1/{endpoint}", self.url))
+            .query(params)
             .send()
             .await
             .unwrap()
@@ -122,21 +136,14 @@ impl Prometheus {
             .await
             .unwrap();
         assert_eq!(answer["status"], "success", "{promql}: {answer}");
-        answer["data"]["result"].as_array().map_or(0, Vec::len)
+        answer
     }
 
     /// The instant query's result vector: (labels, value) per series.
     async fn query(&self, http: &reqwest::Client, promql: &str) -> Vec<(serde_json::Value, f64)> {
-        let answer: serde_json::Value = http
-            .get(format!("{}/api/v1/query", self.url))
-            .query(&[("query", promql)])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(answer["status"], "success", "{promql}: {answer}");
+        let answer = self
+            .api(http, "query", &[("query", promql.to_string())], promql)
+            .await;
         answer["data"]["result"]
             .as_array()
             .unwrap_or_else(|| panic!("{promql}: {answer}"))

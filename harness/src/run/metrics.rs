@@ -43,13 +43,7 @@ struct Outcome(OpType);
 
 impl EncodeLabelValue for Outcome {
     fn encode(&self, out: &mut LabelValueEncoder) -> std::fmt::Result {
-        let name = match self.0 {
-            OpType::Ok => "ok",
-            OpType::Fail => "fail",
-            OpType::Info => "info",
-            OpType::Invoke => "invoke",
-        };
-        std::fmt::Write::write_str(out, name)
+        std::fmt::Write::write_fmt(out, format_args!("{}", self.0))
     }
 }
 
