@@ -63,6 +63,8 @@ pub fn render(view: &RunView, periods: &[FaultPeriod], plots: &[Plot]) -> String
     crate::timeline::section(&mut h, view, periods, failures.first().copied());
     crate::linearizations::section(&mut h, view);
     plots_section(&mut h, plots);
+    let marks: Vec<u64> = failures.iter().map(|op| op.call).collect();
+    crate::system_metrics::section(&mut h, view, periods, &marks);
     faults_table(&mut h, periods);
     counts_table(&mut h, &view.operations);
     keys_table(&mut h, view);

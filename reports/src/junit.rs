@@ -66,6 +66,7 @@ mod tests {
             }],
             linearizable: None,
             transactions: None,
+            metrics: None,
         };
         let xml = render(&view);
         assert!(xml.contains(r#"failures="1""#));

@@ -8,7 +8,8 @@
 //! come in the view as data (the `nemesis` crate reads them from the
 //! history): reports draw and list them, and know no fault by name.
 //! Modules: [`plot`], [`html`], `timeline` (the report's timeline and its
-//! summary), `linearizations` (the linearization view), [`cycle`]
+//! summary), `linearizations` (the linearization view),
+//! `system_metrics` (the system's own metrics against the faults), [`cycle`]
 //! (dependency cycles as SVG), [`junit`].
 #![deny(missing_docs)]
 
@@ -17,8 +18,10 @@ pub mod html;
 pub mod junit;
 mod linearizations;
 pub mod plot;
+mod system_metrics;
 mod timeline;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use checkers::linearizable::Report;
@@ -74,6 +77,22 @@ pub struct RunView<'a> {
     pub linearizable: Option<&'a Report>,
     /// The transactional result, for anomalies and their cycles.
     pub transactions: Option<&'a TxnReport>,
+    /// The system's own metrics sampled during the run, if it was.
+    pub metrics: Option<&'a SystemMetrics>,
+}
+
+/// The system's own metrics, sampled from each node during a run.
+#[derive(Clone, Debug, Default)]
+pub struct SystemMetrics {
+    /// The nodes, in sampling order.
+    pub nodes: Vec<String>,
+    /// The series plotted first, in order.
+    pub chosen: Vec<String>,
+    /// Each series (name with labels): per node, in `nodes`' order, its
+    /// samples as (ns since the run began, value).
+    pub series: BTreeMap<String, Vec<Vec<(u64, f64)>>>,
+    /// Per node, when it did not answer (ns since the run began).
+    pub gaps: Vec<Vec<u64>>,
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {

@@ -265,6 +265,7 @@ pub fn config(args: &TestArgs, matches: &clap::ArgMatches) -> Result<TestConfig,
             .map_err(|e| UsageError(format!("--store {}: {e}", args.store.display())))?,
         proxies,
         journal: !args.no_journal,
+        system_metrics: !args.no_system_metrics,
         client,
         metrics_listen: args
             .metrics_listen

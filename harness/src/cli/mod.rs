@@ -272,6 +272,11 @@ pub struct TestArgs {
     /// outcome, latency histograms, the faults in force.
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<String>,
+    /// Do not sample the system's own metrics into the run's metrics/
+    /// (by default each node is read about once a second, where the
+    /// system has metrics: etcd, the demo cluster).
+    #[arg(long)]
+    pub no_system_metrics: bool,
 }
 
 #[derive(Args, Debug)]

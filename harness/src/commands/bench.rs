@@ -148,6 +148,7 @@ fn controller_throughput(seconds: Duration) -> Result<()> {
             store: store.clone(),
             proxies: false,
             journal,
+            system_metrics: true,
             client: None,
             metrics_listen: (setting == 2).then(|| ([127, 0, 0, 1], 0).into()),
         };

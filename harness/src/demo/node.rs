@@ -16,7 +16,10 @@
 //!   node starts empty, as a follower.
 //!
 //! One JSON object per line (`workloads::demo`); `leader` asks a node
-//! whom it follows. Requests on a connection are answered in order.
+//! whom it follows. Requests on a connection are answered in order. A
+//! connection that opens with `GET ` is an HTTP request instead: it is
+//! answered with the node's metrics in Prometheus' text format (leader
+//! changes, term, ops applied), as a real database's `/metrics` is.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write as _;
@@ -29,6 +32,10 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use checkers::Value;
 use clap::ValueEnum;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
@@ -108,6 +115,21 @@ struct Node {
     log: Mutex<Option<std::fs::File>>,
     changes: broadcast::Sender<Change>,
     forward: tokio::sync::Mutex<Option<Forwarder>>,
+    /// Times the leader this node follows changed (promotions included).
+    leader_changes: Counter,
+    /// Client ops applied to its store.
+    applied: Counter,
+}
+
+impl Role {
+    /// Follows `leader` in `term`, counting a change of leader.
+    fn follow(&mut self, term: u64, leader: Option<usize>, changes: &Counter) {
+        if self.leader != leader {
+            changes.inc();
+        }
+        self.term = term;
+        self.leader = leader;
+    }
 }
 
 /// Runs a node until it is killed.
@@ -169,6 +191,8 @@ async fn serve(args: NodeArgs) -> Result<()> {
         log: Mutex::new(log),
         changes: broadcast::channel(1 << 16).0,
         forward: tokio::sync::Mutex::new(None),
+        leader_changes: Counter::default(),
+        applied: Counter::default(),
         args,
     });
     eprintln!(
@@ -213,7 +237,12 @@ impl Node {
     async fn connection(self: Arc<Self>, stream: TcpStream) {
         let (r, mut w) = stream.into_split();
         let mut lines = BufReader::new(r).lines();
+        let mut first = true;
         while let Ok(Some(line)) = lines.next_line().await {
+            if std::mem::take(&mut first) && line.starts_with("GET ") {
+                let _ = self.answer_metrics(&mut w).await;
+                return;
+            }
             let Ok(req) = serde_json::from_str::<Request>(&line) else {
                 let _ = send(&mut w, &Response::refuse(0, "malformed request")).await;
                 continue;
@@ -230,6 +259,45 @@ impl Node {
                 break;
             }
         }
+    }
+
+    /// Answers an HTTP request (whatever its path) with the metrics.
+    async fn answer_metrics(&self, w: &mut OwnedWriteHalf) -> std::io::Result<()> {
+        let (term, leader) = {
+            let role = self.role.lock().expect("role lock");
+            (role.term, role.leader)
+        };
+        let mut registry = Registry::default();
+        let gauge = |v: i64| {
+            let g = Gauge::<i64>::default();
+            g.set(v);
+            g
+        };
+        registry.register("demo_term", "The term this node is in", gauge(term as i64));
+        registry.register(
+            "demo_is_leader",
+            "1 while this node leads",
+            gauge(i64::from(leader == Some(self.args.id))),
+        );
+        registry.register(
+            "demo_leader_changes",
+            "Times the leader this node follows changed",
+            self.leader_changes.clone(),
+        );
+        registry.register(
+            "demo_applied_ops",
+            "Client ops applied to this node's store",
+            self.applied.clone(),
+        );
+        let mut body = String::new();
+        encode(&mut body, &registry).map_err(std::io::Error::other)?;
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        w.write_all(head.as_bytes()).await?;
+        w.write_all(body.as_bytes()).await?;
+        w.shutdown().await
     }
 
     async fn handle(self: &Arc<Self>, req: Request) -> Response {
@@ -304,6 +372,7 @@ impl Node {
             }
         }
         store.apply(&change);
+        self.applied.inc();
         // No receiver (no follower connected) is fine: they get snapshots.
         let _ = self.changes.send(change);
         ok(Value::Nil)
@@ -322,8 +391,7 @@ impl Node {
                     definite: true,
                 });
             }
-            role.term = req.term;
-            role.leader = req.from;
+            role.follow(req.term, req.from, &self.leader_changes);
             role.last_heard = Instant::now();
         }
         let mut store = self.store.lock().expect("store lock");
@@ -375,8 +443,7 @@ impl Node {
                         let mut role = node.role.lock().expect("role lock");
                         if theirs > role.term {
                             eprintln!("stepping down: a follower has term {theirs}");
-                            role.term = theirs;
-                            role.leader = None;
+                            role.follow(theirs, None, &node.leader_changes);
                         }
                     }
                 }
@@ -430,8 +497,8 @@ impl Node {
                     let rank = (self.args.id + n - last - 1) % n;
                     let patience = LEADER_TIMEOUT * (rank as u32 + 1);
                     if role.last_heard.elapsed() > patience {
-                        role.term += 1;
-                        role.leader = Some(self.args.id);
+                        let term = role.term + 1;
+                        role.follow(term, Some(self.args.id), &self.leader_changes);
                         eprintln!("promoting myself to leader in term {}", role.term);
                         true
                     } else {

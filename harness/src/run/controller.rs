@@ -36,6 +36,7 @@ use crate::run::client_pause::{ClientPauses, WithClients};
 use crate::run::journal::{Counts, Journal};
 use crate::run::metrics::{self, Metrics};
 use crate::run::store;
+use crate::run::system_metrics::Sampler;
 use crate::run::verdicts;
 use crate::systems::System;
 
@@ -116,6 +117,8 @@ pub struct TestConfig {
     pub proxies: bool,
     /// Write the history (off only to measure what writing costs).
     pub journal: bool,
+    /// Sample the system's own metrics into `metrics/` (where it has any).
+    pub system_metrics: bool,
     /// A client program (`--client`, or the system's own) that makes
     /// every client instead of the system's built-in one.
     pub client: Option<String>,
@@ -492,9 +495,16 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
         pauses: ClientPauses::new(cfg.concurrency, cfg.workload, cfg.system.guarded_locks()),
         metrics: live.as_ref().map(|(m, _)| m.clone()),
     });
+    let sampler = match cfg.system_metrics {
+        true => sample_system(&shared, cfg, &dir)?,
+        false => None,
+    };
     let progress = tokio::spawn(progress(shared.clone(), counts.clone(), cfg.time_limit));
     let driven = drive(&shared, cfg).await;
     progress.abort();
+    if let Some(s) = sampler {
+        s.finish().await;
+    }
     if std::io::stderr().is_terminal() {
         eprintln!();
     }
@@ -541,6 +551,24 @@ pub async fn run(cfg: &TestConfig, argv: &[String]) -> Result<RunOutcome> {
         note: judged.note,
         interrupted: interrupted.is_some(),
     })
+}
+
+/// Starts sampling each node's own metrics, where the system has them,
+/// reached as its clients reach it.
+fn sample_system(shared: &Shared, cfg: &TestConfig, dir: &std::path::Path) -> Result<Option<Sampler>> {
+    let nodes: Vec<_> = {
+        let cluster = shared.cluster.lock().expect("cluster lock");
+        (0..cluster.count())
+            .filter_map(|i| {
+                let reach = cluster.reach(i);
+                cfg.system.metrics(&reach.endpoint).map(|s| (reach.node, s))
+            })
+            .collect()
+    };
+    if nodes.is_empty() {
+        return Ok(None);
+    }
+    Sampler::start(dir, nodes, shared.start).map(Some)
 }
 
 /// The phases: main (workers and nemesis until the time limit or Ctrl-C),

@@ -15,7 +15,7 @@ use reports::{CheckerView, RunView};
 use workloads::workload::Judge;
 use workloads::Workload;
 
-use crate::run::store;
+use crate::run::{store, system_metrics};
 
 /// A run's verdict and its finding in words.
 pub struct Judged {
@@ -130,6 +130,12 @@ pub fn write_reports(
     let out = dir.join(store::RESULTS);
     std::fs::write(&out, serde_json::to_vec_pretty(&results)?)
         .with_context(|| format!("writing {}", out.display()))?;
+    // The system's own metrics, where the run sampled them: a report
+    // without them beats no report.
+    let metrics = system_metrics::view(dir).unwrap_or_else(|e| {
+        tracing::warn!("the system's metrics are left out of the report: {e:#}");
+        None
+    });
     let view = RunView {
         title,
         verdict: checker.verdict,
@@ -147,6 +153,7 @@ pub fn write_reports(
             Detail::Txn(r) => Some(r),
             _ => None,
         },
+        metrics: metrics.as_ref(),
     };
     reports::write_all(dir, &view)?;
     Ok(Judged {

@@ -11,7 +11,7 @@ use serde::Serialize;
 use workloads::demo::DemoClient;
 use workloads::{Client, Workload};
 
-use super::{Context, Flags, System};
+use super::{Context, Flags, MetricsSource, System};
 use crate::error::UsageError;
 use crate::db::cluster::{Cluster, Daemon, Service};
 use crate::node::machines::Machines;
@@ -88,6 +88,14 @@ impl System for DemoSystem {
 
     fn loopback_only(&self) -> Option<&'static str> {
         Some("the demo cluster runs faultline's own demo-node processes on this machine's loopback")
+    }
+
+    /// A demo node answers HTTP on its client port (see `demo::node`).
+    fn metrics(&self, endpoint: &str) -> Option<MetricsSource> {
+        Some(MetricsSource {
+            url: format!("http://{endpoint}/metrics"),
+            chosen: &["demo_leader_changes_total", "demo_term", "demo_is_leader", "demo_applied_ops_total"],
+        })
     }
 
     fn start(&self, machines: Machines, _faults: &[Fault]) -> Result<Box<dyn Db>> {

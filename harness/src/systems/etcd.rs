@@ -13,7 +13,7 @@ use serde_json::json;
 use workloads::etcd::{Connection, EtcdClient, Reads, Tls};
 use workloads::{Client, Workload};
 
-use super::{Context, Flags, LocalLimit, System};
+use super::{Context, Flags, LocalLimit, MetricsSource, System};
 use crate::error::UsageError;
 use crate::db::cluster::{Cluster, Daemon, Service};
 use crate::node::machines::Machines;
@@ -127,6 +127,19 @@ impl System for EtcdSystem {
             why: "each new member first asks every peer for the member list, waiting up to 1 s on each \
                   peer that is still starting itself, so forming takes up to about a second per node \
                   (measured: 25 nodes served in 20 s; 35 not within the 30 s each node is given)",
+        })
+    }
+
+    fn metrics(&self, endpoint: &str) -> Option<MetricsSource> {
+        Some(MetricsSource {
+            url: format!("{}/metrics", endpoint.trim_end_matches('/')),
+            chosen: &[
+                "etcd_server_leader_changes_seen_total",
+                "etcd_server_proposals_failed_total",
+                "etcd_server_proposals_pending",
+                "etcd_disk_wal_fsync_duration_seconds",
+                "etcd_server_proposals_applied_total",
+            ],
         })
     }
 

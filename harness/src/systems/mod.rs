@@ -113,6 +113,13 @@ pub trait System: Send + Sync {
         None
     }
 
+    /// Where a node that serves clients at `endpoint` (in `--endpoints`'
+    /// form) serves its own metrics, and the few series the report
+    /// plots first; `None` where faultline does not sample it.
+    fn metrics(&self, _endpoint: &str) -> Option<MetricsSource> {
+        None
+    }
+
     /// Starts it on `machines` and waits until every node serves.
     fn start(&self, machines: Machines, faults: &[Fault]) -> Result<Box<dyn Db>>;
 
@@ -132,6 +139,16 @@ pub trait System: Send + Sync {
         timeout: Duration,
         workload: Workload,
     ) -> Result<Box<dyn Client>>;
+}
+
+/// Where one node's own metrics are, and which series matter most.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricsSource {
+    /// A URL answering in Prometheus' text format.
+    pub url: String,
+    /// The series the report plots first; a histogram's name plots the
+    /// mean of what each sample adds (`_sum` over `_count`).
+    pub chosen: &'static [&'static str],
 }
 
 /// Why a Go server's clock cannot be moved. Measured on Debian's builds.
