@@ -7,8 +7,10 @@
 //!
 //! A line is `{"t":NS,"v":{"series":value,…}}` or `{"t":NS,"gap":"why"}`,
 //! `t` in nanoseconds since the run's main phase began (the history's
-//! time base). `metrics/series.json` names the nodes and the series the
-//! report plots first.
+//! time base). A line lists only the series that changed since the
+//! node's previous line (etcd lists some 1,500, most of them still): the
+//! first line, and the first after a gap, list all. `metrics/series.json`
+//! names the nodes and the series the report plots first.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -107,6 +109,8 @@ async fn sample(
 ) {
     let mut tick = tokio::time::interval(EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // What the previous line left each series at; empty after a gap.
+    let mut last: BTreeMap<String, f64> = BTreeMap::new();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -114,12 +118,23 @@ async fn sample(
         }
         let t = start.elapsed().as_nanos() as u64;
         let line = match read(&http, &url).await {
-            Ok(v) => Line { t, v, gap: None },
-            Err(why) => Line {
-                t,
-                v: BTreeMap::new(),
-                gap: Some(why),
-            },
+            Ok(all) => {
+                let v = all
+                    .iter()
+                    .filter(|(k, v)| last.get(*k) != Some(v))
+                    .map(|(k, v)| (k.clone(), *v))
+                    .collect();
+                last = all;
+                Line { t, v, gap: None }
+            }
+            Err(why) => {
+                last.clear();
+                Line {
+                    t,
+                    v: BTreeMap::new(),
+                    gap: Some(why),
+                }
+            }
         };
         let mut bytes = serde_json::to_vec(&line).expect("samples serialize");
         bytes.push(b'\n');
@@ -187,24 +202,18 @@ pub fn view(run: &Path) -> Result<Option<reports::SystemMetrics>> {
     for (i, node) in index.nodes.iter().enumerate() {
         let path = dir.join(format!("{node}.jsonl"));
         let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        let mut node_gaps = Vec::new();
+        let mut lines = Vec::new();
         for (n, l) in text.lines().enumerate() {
             // The last line of a run killed mid-write may be cut short.
-            let Ok(line) = serde_json::from_str::<Line>(l) else {
-                tracing::warn!("{}:{}: expected a sample; skipped", path.display(), n + 1);
-                continue;
-            };
-            if line.gap.is_some() {
-                node_gaps.push(line.t);
-            }
-            for (name, v) in line.v {
-                let lines = series
-                    .entry(name)
-                    .or_insert_with(|| vec![Vec::new(); index.nodes.len()]);
-                lines[i].push((line.t, v));
+            match serde_json::from_str::<Line>(l) {
+                Ok(line) => lines.push(line),
+                Err(_) => tracing::warn!("{}:{}: expected a sample; skipped", path.display(), n + 1),
             }
         }
-        gaps.push(node_gaps);
+        gaps.push(lines.iter().filter(|l| l.gap.is_some()).map(|l| l.t).collect());
+        for (name, points) in held(lines) {
+            series.entry(name).or_insert_with(|| vec![Vec::new(); index.nodes.len()])[i] = points;
+        }
     }
     let mut chosen = Vec::with_capacity(index.chosen.len());
     for c in &index.chosen {
@@ -230,15 +239,60 @@ pub fn view(run: &Path) -> Result<Option<reports::SystemMetrics>> {
     }))
 }
 
-/// Δsum/Δcount between consecutive samples taken at the same times (a
+/// Each series of one node's lines as points a straight line between
+/// consecutive ones draws exactly: where a value changed, the point
+/// before it is the previous sample's time at the old value; each series
+/// ends at the node's last sample before a gap and at its last sample.
+fn held(lines: Vec<Line>) -> BTreeMap<String, Vec<(u64, f64)>> {
+    let mut series: BTreeMap<String, Vec<(u64, f64)>> = BTreeMap::new();
+    // The previous sample's time, while no gap came since.
+    let mut previous: Option<u64> = None;
+    let hold = |series: &mut BTreeMap<String, Vec<(u64, f64)>>, until: u64| {
+        for points in series.values_mut() {
+            if let Some(&(t, v)) = points.last() {
+                if t < until {
+                    points.push((until, v));
+                }
+            }
+        }
+    };
+    for line in lines {
+        if line.gap.is_some() {
+            if let Some(p) = previous.take() {
+                hold(&mut series, p);
+            }
+            continue;
+        }
+        for (name, v) in line.v {
+            let points = series.entry(name).or_default();
+            if let (Some(p), Some(&(t, old))) = (previous, points.last()) {
+                if t < p {
+                    points.push((p, old));
+                }
+            }
+            points.push((line.t, v));
+        }
+        previous = Some(line.t);
+    }
+    if let Some(p) = previous {
+        hold(&mut series, p);
+    }
+    series
+}
+
+/// Δsum/Δcount between consecutive samples where both were taken (a
 /// sample without new observations has no mean).
 fn per_sample_mean(sum: &[(u64, f64)], count: &[(u64, f64)]) -> Vec<(u64, f64)> {
-    let pairs: Vec<_> = sum.iter().zip(count).filter(|(s, c)| s.0 == c.0).collect();
+    let count: BTreeMap<u64, f64> = count.iter().copied().collect();
+    let pairs: Vec<(u64, f64, f64)> = sum
+        .iter()
+        .filter_map(|&(t, s)| count.get(&t).map(|&c| (t, s, c)))
+        .collect();
     pairs
         .windows(2)
         .filter_map(|w| {
-            let (ds, dc) = (w[1].0 .1 - w[0].0 .1, w[1].1 .1 - w[0].1 .1);
-            (dc > 0.0).then(|| (w[1].0 .0, ds / dc))
+            let (ds, dc) = (w[1].1 - w[0].1, w[1].2 - w[0].2);
+            (dc > 0.0).then(|| (w[1].0, ds / dc))
         })
         .collect()
 }
@@ -261,9 +315,28 @@ mod tests {
     }
 
     #[test]
+    fn unchanged_series_are_held_until_they_change() {
+        let line = |t, v: &[(&str, f64)], gap: bool| Line {
+            t,
+            v: v.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            gap: gap.then(|| "timed out".into()),
+        };
+        let s = held(vec![
+            line(1, &[("a", 1.0), ("b", 5.0)], false),
+            line(2, &[], false),
+            line(3, &[("a", 2.0)], false),
+            line(4, &[], true),
+            line(5, &[("a", 2.0), ("b", 6.0)], false),
+            line(6, &[], false),
+        ]);
+        assert_eq!(s["a"], vec![(1, 1.0), (2, 1.0), (3, 2.0), (5, 2.0), (6, 2.0)]);
+        assert_eq!(s["b"], vec![(1, 5.0), (3, 5.0), (5, 6.0), (6, 6.0)]);
+    }
+
+    #[test]
     fn a_histograms_mean_is_per_sample() {
-        let sum = [(1, 1.0), (2, 3.0), (3, 3.0)];
-        let count = [(1, 1.0), (2, 3.0), (3, 3.0)];
-        assert_eq!(per_sample_mean(&sum, &count), vec![(2, 1.0)]);
+        let sum = [(1, 1.0), (2, 3.0), (3, 3.0), (4, 4.0)];
+        let count = [(1, 1.0), (2, 3.0), (4, 7.0)];
+        assert_eq!(per_sample_mean(&sum, &count), vec![(2, 1.0), (4, 0.25)]);
     }
 }
