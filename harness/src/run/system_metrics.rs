@@ -212,7 +212,9 @@ pub fn view(run: &Path) -> Result<Option<reports::SystemMetrics>> {
         }
         gaps.push(lines.iter().filter(|l| l.gap.is_some()).map(|l| l.t).collect());
         for (name, points) in held(lines) {
-            series.entry(name).or_insert_with(|| vec![Vec::new(); index.nodes.len()])[i] = points;
+            series
+                .entry(name)
+                .or_insert_with(|| vec![Vec::new(); index.nodes.len()])[i] = points;
         }
     }
     let mut chosen = Vec::with_capacity(index.chosen.len());
