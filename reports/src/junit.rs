@@ -66,6 +66,7 @@ mod tests {
             }],
             linearizable: None,
             transactions: None,
+            log: None,
         };
         let xml = render(&view);
         assert!(xml.contains(r#"failures="1""#));

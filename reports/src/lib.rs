@@ -22,6 +22,7 @@ mod timeline;
 use std::path::Path;
 
 use checkers::linearizable::Report;
+use checkers::log::LogReport;
 use checkers::txn::TxnReport;
 use checkers::{FaultPeriod, History, Operation, Outcome, Verdict};
 
@@ -74,6 +75,9 @@ pub struct RunView<'a> {
     pub linearizable: Option<&'a Report>,
     /// The transactional result, for anomalies and their cycles.
     pub transactions: Option<&'a TxnReport>,
+    /// The log checker's result, for its counts and the plot of what was
+    /// lost and duplicated.
+    pub log: Option<&'a LogReport>,
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
@@ -86,7 +90,7 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
 /// Writes `report.html`, `junit.xml` and the plots (PNG and SVG) into `dir`.
 pub fn write_all(dir: &Path, view: &RunView) -> Result<(), ReportError> {
     let periods = &view.faults;
-    let plots = plot::render_all(&view.operations, periods)?;
+    let plots = plot::render_all(&view.operations, periods, view.log)?;
     for p in &plots {
         write(&dir.join(format!("{}.png", p.name)), &p.png)?;
         write(&dir.join(format!("{}.svg", p.name)), p.svg.as_bytes())?;

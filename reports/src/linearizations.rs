@@ -224,6 +224,7 @@ mod tests {
             checkers: Vec::new(),
             linearizable: Some(&report),
             transactions: None,
+            log: None,
         };
         let mut whole = String::new();
         render(&mut whole, &view, EMBED_BYTES);

@@ -373,6 +373,7 @@ mod tests {
             checkers: Vec::new(),
             linearizable: None,
             transactions: None,
+            log: None,
             faults: Vec::new(),
         }
     }

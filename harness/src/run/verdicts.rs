@@ -149,6 +149,10 @@ pub fn write_reports(
             Detail::Txn(r) => Some(r),
             _ => None,
         },
+        log: match detail {
+            Detail::Log(r) => Some(r),
+            _ => None,
+        },
     };
     reports::write_all(dir, &view)?;
     Ok(Judged {
