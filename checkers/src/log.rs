@@ -324,7 +324,10 @@ fn pairs<'a>(history: &History, op: &'a Operation) -> Result<Vec<(u64, &'a Value
 /// Collects findings by kind: how many, the first shown, and every
 /// one's log and values.
 #[derive(Default)]
-struct Found(BTreeMap<Kind, (usize, Vec<Finding>, Vec<(Option<Value>, Value)>)>);
+struct Found(BTreeMap<Kind, (usize, Vec<Finding>, Vec<Named>)>);
+
+/// A value with the log it was sent to.
+type Named = (Option<Value>, Value);
 
 impl Found {
     fn add(&mut self, kind: Kind, finding: impl FnOnce() -> Finding) {

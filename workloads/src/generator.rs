@@ -220,7 +220,7 @@ impl Generator {
     fn log(&mut self, worker: usize) -> Invocation {
         let log = self.rng.below(LOGS as u64) as usize;
         let key = Some(Value::Int(log as i64));
-        if worker % 2 == 0 {
+        if worker.is_multiple_of(2) {
             self.next_element += 1;
             self.log_sends[log] += 1;
             return Invocation {
