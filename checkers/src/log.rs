@@ -154,6 +154,10 @@ pub struct Anomalies {
     pub forbidden: bool,
     /// The first [`SHOWN`] of them.
     pub findings: Vec<Finding>,
+    /// Every one's log and values, for plots (`results.json` keeps only
+    /// `findings`).
+    #[serde(skip)]
+    pub values: Vec<(Option<Value>, Value)>,
 }
 
 /// Findings kept per kind; `count` has them all.
@@ -317,16 +321,22 @@ fn pairs<'a>(history: &History, op: &'a Operation) -> Result<Vec<(u64, &'a Value
         .collect()
 }
 
-/// Collects findings by kind.
+/// Collects findings by kind: how many, the first shown, and every
+/// one's log and values.
 #[derive(Default)]
-struct Found(BTreeMap<Kind, (usize, Vec<Finding>)>);
+struct Found(BTreeMap<Kind, (usize, Vec<Finding>, Vec<Named>)>);
+
+/// A value with the log it was sent to.
+type Named = (Option<Value>, Value);
 
 impl Found {
     fn add(&mut self, kind: Kind, finding: impl FnOnce() -> Finding) {
-        let (count, shown) = self.0.entry(kind).or_default();
+        let (count, shown, values) = self.0.entry(kind).or_default();
         *count += 1;
+        let f = finding();
+        values.extend(f.values.iter().map(|v| (f.key.clone(), v.clone())));
         if shown.len() < SHOWN {
-            shown.push(finding());
+            shown.push(f);
         }
     }
 }
@@ -534,11 +544,12 @@ pub fn check(history: &History, options: &Options) -> Result<LogReport, InputErr
     let anomalies: Vec<Anomalies> = found
         .0
         .into_iter()
-        .map(|(kind, (count, findings))| Anomalies {
+        .map(|(kind, (count, findings, values))| Anomalies {
             kind,
             count,
             forbidden: kind.forbidden(options),
             findings,
+            values,
         })
         .collect();
     let final_reads = logs.values().map(|l| l.final_reads).sum();

@@ -59,6 +59,7 @@ pub fn render(view: &RunView, periods: &[FaultPeriod], plots: &[Plot]) -> String
     );
     checkers_table(&mut h, view);
     anomalies(&mut h, view);
+    log_section(&mut h, view, plots);
     let failures = counterexamples(&mut h, view);
     crate::timeline::section(&mut h, view, periods, failures.first().copied());
     crate::linearizations::section(&mut h, view);
@@ -167,6 +168,60 @@ fn anomalies(h: &mut String, view: &RunView) {
     h.push_str("</section>\n");
 }
 
+/// The log checker's counts by kind, the first findings of each, and
+/// the plot of what was lost and duplicated against the faults.
+fn log_section(h: &mut String, view: &RunView, plots: &[Plot]) {
+    let Some(r) = view.log else { return };
+    let s = &r.sends;
+    let _ = write!(
+        h,
+        "<section id=\"log\"><h2>Logs</h2><p>{} log{}: {} sends ({} acknowledged, {} indeterminate of which {} were \
+         read, {} failed), {} polls ({} final reads).</p>",
+        r.logs,
+        if r.logs == 1 { "" } else { "s" },
+        s.acknowledged + s.indeterminate + s.failed,
+        s.acknowledged,
+        s.indeterminate,
+        s.recovered,
+        s.failed,
+        r.polls,
+        r.final_reads
+    );
+    if r.anomalies.is_empty() {
+        h.push_str("<p>No anomaly found.</p>");
+    } else {
+        h.push_str("<table><tr><th>anomaly</th><th>count</th><th>makes the history invalid</th></tr>");
+        for a in &r.anomalies {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
+                a.kind.name(),
+                a.count,
+                if a.forbidden { "invalid" } else { "valid" },
+                if a.forbidden { "yes" } else { "no (a warning)" }
+            );
+        }
+        h.push_str("</table>");
+        for a in &r.anomalies {
+            let _ = write!(
+                h,
+                "<details class=\"anomaly\"><summary>{}: {} (first {} shown)</summary><ul>",
+                a.kind.name(),
+                a.count,
+                a.findings.len()
+            );
+            for f in &a.findings {
+                let _ = write!(h, "<li>{}</li>", escape(&f.sentence));
+            }
+            h.push_str("</ul></details>");
+        }
+    }
+    for p in plots.iter().filter(|p| p.name == "log-anomalies") {
+        figure(h, p);
+    }
+    h.push_str("</section>\n");
+}
+
 fn op_row(h: &mut String, n: usize, op: &Operation, state: &str, timed: bool, class: &str) {
     let when = if timed {
         format!("{} – {}", secs(op.call), op.ret.map_or("never".into(), secs))
@@ -271,10 +326,21 @@ fn counterexamples<'a>(h: &mut String, view: &'a RunView) -> Vec<&'a Operation> 
 
 fn plots_section(h: &mut String, plots: &[Plot]) {
     h.push_str("<section id=\"plots\"><h2>Latency and throughput</h2>");
-    for p in plots {
-        let _ = write!(h, "<figure><img alt=\"{}\" src=\"data:image/png;base64,{}\"><figcaption>{}.svg</figcaption></figure>", p.name, B64.encode(&p.png), p.name);
+    for p in plots.iter().filter(|p| p.name != "log-anomalies") {
+        figure(h, p);
     }
     h.push_str("</section>\n");
+}
+
+/// A plot, embedded, captioned with its SVG file's name.
+fn figure(h: &mut String, p: &Plot) {
+    let _ = write!(
+        h,
+        "<figure><img alt=\"{}\" src=\"data:image/png;base64,{}\"><figcaption>{}.svg</figcaption></figure>",
+        p.name,
+        B64.encode(&p.png),
+        p.name
+    );
 }
 
 fn faults_table(h: &mut String, periods: &[FaultPeriod]) {

@@ -67,6 +67,7 @@ mod tests {
             linearizable: None,
             transactions: None,
             metrics: None,
+            log: None,
         };
         let xml = render(&view);
         assert!(xml.contains(r#"failures="1""#));

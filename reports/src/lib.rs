@@ -25,6 +25,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use checkers::linearizable::Report;
+use checkers::log::LogReport;
 use checkers::txn::TxnReport;
 use checkers::{FaultPeriod, History, Operation, Outcome, Verdict};
 
@@ -79,6 +80,9 @@ pub struct RunView<'a> {
     pub transactions: Option<&'a TxnReport>,
     /// The system's own metrics sampled during the run, if it was.
     pub metrics: Option<&'a SystemMetrics>,
+    /// The log checker's result, for its counts and the plot of what was
+    /// lost and duplicated.
+    pub log: Option<&'a LogReport>,
 }
 
 /// The system's own metrics, sampled from each node during a run.
@@ -105,7 +109,7 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
 /// Writes `report.html`, `junit.xml` and the plots (PNG and SVG) into `dir`.
 pub fn write_all(dir: &Path, view: &RunView) -> Result<(), ReportError> {
     let periods = &view.faults;
-    let plots = plot::render_all(&view.operations, periods)?;
+    let plots = plot::render_all(&view.operations, periods, view.log)?;
     for p in &plots {
         write(&dir.join(format!("{}.png", p.name)), &p.png)?;
         write(&dir.join(format!("{}.svg", p.name)), p.svg.as_bytes())?;

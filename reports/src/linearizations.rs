@@ -225,6 +225,7 @@ mod tests {
             linearizable: Some(&report),
             transactions: None,
             metrics: None,
+            log: None,
         };
         let mut whole = String::new();
         render(&mut whole, &view, EMBED_BYTES);

@@ -2,15 +2,19 @@
 //! operation's latency by function and outcome, log scale),
 //! `latency-quantiles` (p50, p95, p99 and max over time) and `rate`
 //! (completions per second by function and outcome). Fault periods are
-//! shaded and named in the legend. Each is drawn twice, PNG and SVG, with
+//! shaded and named in the legend. A log history adds `log-anomalies`
+//! (lost, unseen and duplicated values per time window, by when they
+//! were sent). Each is drawn twice, PNG and SVG, with
 //! an embedded font, so nothing depends on fonts installed on the machine.
 
 use std::collections::BTreeMap;
 use std::sync::Once;
 
-use checkers::{FaultPeriod, Operation, Outcome};
+use checkers::log::{Kind as LogKind, LogReport};
+use checkers::{FaultPeriod, Function, Operation, Outcome, Value};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use std::collections::HashMap;
 
 use crate::ReportError;
 
@@ -22,7 +26,7 @@ const MAX_POINTS: usize = 50_000;
 
 /// One rendered plot.
 pub struct Plot {
-    /// `latency-raw`, `latency-quantiles`, `rate`.
+    /// `latency-raw`, `latency-quantiles`, `rate`, `log-anomalies`.
     pub name: &'static str,
     /// The PNG file's bytes.
     pub png: Vec<u8>,
@@ -68,10 +72,39 @@ struct Data {
     lat: (f64, f64),
     bucket: f64,
     faults: Vec<(f64, f64, String)>,
+    /// Log anomalies that name sends: the kind and each send's time, s.
+    log: Vec<(LogKind, Vec<f64>)>,
+}
+
+/// The log anomalies plotted, with their colours.
+const LOG_KINDS: [(LogKind, RGBColor); 3] = [
+    (LogKind::Lost, RGBColor(200, 30, 30)),
+    (LogKind::Unseen, RGBColor(120, 60, 160)),
+    (LogKind::Duplicate, RGBColor(230, 140, 20)),
+];
+
+/// When each value of `LOG_KINDS` was sent.
+fn log_times(ops: &[Operation], report: &LogReport) -> Vec<(LogKind, Vec<f64>)> {
+    let sent: HashMap<(&Option<Value>, &Value), u64> = ops
+        .iter()
+        .filter(|o| o.f == Function::Send)
+        .map(|o| ((&o.key, &o.input), o.call))
+        .collect();
+    LOG_KINDS
+        .iter()
+        .map(|&(kind, _)| {
+            let values = report.anomalies.iter().filter(|a| a.kind == kind);
+            let times = values
+                .flat_map(|a| &a.values)
+                .filter_map(|(k, v)| sent.get(&(k, v)).map(|&t| t as f64 / 1e9))
+                .collect();
+            (kind, times)
+        })
+        .collect()
 }
 
 impl Data {
-    fn new(ops: &[Operation], periods: &[FaultPeriod]) -> Data {
+    fn new(ops: &[Operation], periods: &[FaultPeriod], log: Option<&LogReport>) -> Data {
         let mut points: BTreeMap<(String, Outcome), Vec<(f64, f64)>> = BTreeMap::new();
         let mut span: f64 = 1.0;
         let (mut lo, mut hi) = (f64::MAX, 0.0f64);
@@ -102,6 +135,7 @@ impl Data {
                 .iter()
                 .map(|p| (p.start as f64 / 1e9, p.end as f64 / 1e9, p.label()))
                 .collect(),
+            log: log.map(|r| log_times(ops, r)).unwrap_or_default(),
         }
     }
 }
@@ -233,21 +267,64 @@ fn latency_quantiles<DB: DrawingBackend>(
     legend(&mut chart)
 }
 
+/// Per time window of `data`, how many of `times` fall in it, per second.
+fn per_second(data: &Data, times: &[f64]) -> Vec<(f64, f64)> {
+    let buckets = (data.span / data.bucket).ceil() as usize + 1;
+    let mut counts = vec![0usize; buckets];
+    for &t in times {
+        counts[((t / data.bucket) as usize).min(buckets - 1)] += 1;
+    }
+    counts
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| ((i as f64 + 0.5) * data.bucket, c as f64 / data.bucket))
+        .collect()
+}
+
+fn log_anomalies<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    data: &Data,
+) -> DrawResult<DB::ErrorType> {
+    root.fill(&WHITE)?;
+    let lines: Vec<_> = (data.log.iter())
+        .map(|(kind, times)| (*kind, times.len(), per_second(data, times)))
+        .collect();
+    let top = (lines.iter().flat_map(|l| &l.2).map(|p| p.1)).fold(1.0, f64::max);
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            format!(
+                "Lost and duplicated values, by send time ({:.1} s windows)",
+                data.bucket
+            ),
+            ("sans-serif", 20),
+        )
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0f64..data.span, 0f64..top * 1.1)?;
+    chart
+        .configure_mesh()
+        .x_desc("time the value was sent (s)")
+        .y_desc("values / s")
+        .label_style(("sans-serif", 12))
+        .draw()?;
+    shade(&mut chart, data, (0.0, top * 1.1))?;
+    for ((kind, count, line), (_, color)) in lines.into_iter().zip(LOG_KINDS) {
+        chart
+            .draw_series(LineSeries::new(line, color.stroke_width(2)))?
+            .label(format!("{} ({count})", kind.name()))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2)));
+    }
+    legend(&mut chart)
+}
+
 fn rate<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &Data) -> DrawResult<DB::ErrorType> {
     root.fill(&WHITE)?;
-    let buckets = (data.span / data.bucket).ceil() as usize + 1;
     let mut series = Vec::new();
     let mut top: f64 = 1.0;
     for ((f, o), pts) in &data.points {
-        let mut counts = vec![0usize; buckets];
-        for &(t, _) in pts {
-            counts[(t / data.bucket) as usize] += 1;
-        }
-        let line: Vec<(f64, f64)> = counts
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| ((i as f64 + 0.5) * data.bucket, c as f64 / data.bucket))
-            .collect();
+        let times: Vec<f64> = pts.iter().map(|p| p.0).collect();
+        let line = per_second(data, &times);
         top = line.iter().map(|p| p.1).fold(top, f64::max);
         series.push((format!("{f} {}", outcome_name(*o)), *o, line));
     }
@@ -283,6 +360,7 @@ enum Kind {
     LatencyRaw,
     LatencyQuantiles,
     Rate,
+    LogAnomalies,
 }
 
 fn draw<DB: DrawingBackend>(
@@ -294,6 +372,7 @@ fn draw<DB: DrawingBackend>(
         Kind::LatencyRaw => latency_raw(root, data),
         Kind::LatencyQuantiles => latency_quantiles(root, data),
         Kind::Rate => rate(root, data),
+        Kind::LogAnomalies => log_anomalies(root, data),
     }
 }
 
@@ -326,16 +405,22 @@ fn svg(kind: Kind, data: &Data, name: &str) -> Result<String, ReportError> {
     Ok(out)
 }
 
-/// Draws every plot.
-pub fn render_all(ops: &[Operation], periods: &[FaultPeriod]) -> Result<Vec<Plot>, ReportError> {
+/// Draws every plot; `log-anomalies` only for a log history.
+pub fn render_all(
+    ops: &[Operation],
+    periods: &[FaultPeriod],
+    log: Option<&LogReport>,
+) -> Result<Vec<Plot>, ReportError> {
     font();
-    let data = Data::new(ops, periods);
+    let data = Data::new(ops, periods, log);
     let mut plots = Vec::new();
-    for (name, kind) in [
+    let kinds = [
         ("latency-raw", Kind::LatencyRaw),
         ("latency-quantiles", Kind::LatencyQuantiles),
         ("rate", Kind::Rate),
-    ] {
+    ];
+    let extra = log.map(|_| ("log-anomalies", Kind::LogAnomalies));
+    for (name, kind) in kinds.into_iter().chain(extra) {
         plots.push(Plot {
             name,
             png: png(kind, &data, name)?,

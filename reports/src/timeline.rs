@@ -374,6 +374,7 @@ mod tests {
             linearizable: None,
             transactions: None,
             metrics: None,
+            log: None,
             faults: Vec::new(),
         }
     }

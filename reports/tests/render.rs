@@ -68,6 +68,7 @@ fn plots_and_report_show_the_run() {
         linearizable: Some(&report),
         transactions: None,
         metrics: None,
+        log: None,
     };
     let dir = std::env::temp_dir().join(format!("faultline-render-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -132,6 +133,7 @@ fn a_transactional_report_draws_each_cycle_and_explains_it() {
         linearizable: None,
         transactions: Some(&report),
         metrics: None,
+        log: None,
     };
     let html = reports::html::render(&view, &[], &[]);
     assert!(
@@ -176,6 +178,7 @@ fn every_fault_period_given_is_listed_and_labelled() {
         linearizable: Some(&report),
         transactions: None,
         metrics: None,
+        log: None,
     };
     let html = reports::html::render(&view, &view.faults, &[]);
     let table = html.split("<section id=\"faults\">").nth(1).unwrap();

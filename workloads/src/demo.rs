@@ -1,11 +1,13 @@
 //! The built-in demo cluster's wire protocol and its client.
 //!
 //! One JSON object per line over TCP, in both directions. Clients send
-//! `read`, `write`, `cas` (registers) and `sadd`, `smembers` (a set);
+//! `read`, `write`, `cas` (registers), `sadd`, `smembers` (a set) and
+//! `append`, `poll` (append-only logs);
 //! nodes use the same connection format among themselves (`repl` carries
 //! replicated state). A request may carry an `id` so a connection can hold
 //! several requests at once; responses echo it.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -31,8 +33,9 @@ pub struct Request {
     /// Echoed in the response.
     #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub id: u64,
-    /// `read`, `write`, `cas`, `sadd`, `smembers`; `leader` (whom the node
-    /// follows); `repl` between nodes.
+    /// `read`, `write`, `cas`, `sadd`, `smembers`, `append` (answers the
+    /// offset), `poll` (`v` is `[from max]`; answers `[[offset value] ...]`);
+    /// `leader` (whom the node follows); `repl` between nodes.
     pub f: String,
     /// The key.
     #[serde(default)]
@@ -56,6 +59,9 @@ pub struct Request {
     /// `repl`: set additions, `[key, element]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sets: Vec<(Value, Value)>,
+    /// `repl`: log appends, `[log, value]`, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<(Value, Value)>,
     /// `repl`: the updates are the sender's whole state.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub snapshot: bool,
@@ -100,7 +106,13 @@ pub enum Data {
     Registers,
     /// One set: add, read.
     Set,
+    /// Append-only logs: send, poll.
+    Log,
 }
+
+/// The most entries one poll asks for: enough for a final read of a
+/// demo run's whole log in one poll.
+const POLL_MAX: i64 = 1 << 20;
 
 type Conn = (BufReader<OwnedReadHalf>, OwnedWriteHalf);
 
@@ -111,6 +123,9 @@ pub struct DemoClient {
     data: Data,
     conn: Option<Conn>,
     line: String,
+    /// Logs: the offset each log's next `poll` without an offset reads
+    /// from (past the last entry this client's polls got).
+    positions: HashMap<Value, i64>,
 }
 
 impl DemoClient {
@@ -122,7 +137,19 @@ impl DemoClient {
             data,
             conn: None,
             line: String::new(),
+            positions: HashMap::new(),
         }
+    }
+
+    /// After a poll: the next poll without an offset reads on past what
+    /// this one got, or from where it asked if it got nothing.
+    fn read_on(&mut self, req: &Request, got: &Value) {
+        let last = got.as_list().and_then(|l| l.last()).and_then(|p| p.as_pair());
+        let next = match last.and_then(|(o, _)| o.as_int()) {
+            Some(o) => o + 1,
+            None => req.v.as_pair().and_then(|(f, _)| f.as_int()).unwrap_or(0),
+        };
+        self.positions.insert(req.k.clone(), next);
     }
 
     /// Sends one request and reads its response. `Err(sent, why)`.
@@ -165,12 +192,24 @@ impl Client for DemoClient {
                 (Data::Registers, Function::Cas) => ("cas", false),
                 (Data::Set, Function::Add) => ("sadd", false),
                 (Data::Set, Function::Read) => ("smembers", true),
+                (Data::Log, Function::Send) => ("append", false),
+                (Data::Log, Function::Poll) => ("poll", true),
                 (_, f) => return Completion::fail(op.value.clone(), format!("the demo client has no {f}")),
+            };
+            let k = op.key.clone().unwrap_or(Value::Int(0));
+            let v = if op.f == Function::Poll {
+                let from = match op.value.as_int() {
+                    Some(o) => o,
+                    None => self.positions.get(&k).copied().unwrap_or(0),
+                };
+                Value::List(vec![Value::Int(from), Value::Int(POLL_MAX)])
+            } else {
+                op.value.clone()
             };
             let req = Request {
                 f: wire.into(),
-                k: op.key.clone().unwrap_or(Value::Int(0)),
-                v: op.value.clone(),
+                k,
+                v,
                 ..Request::default()
             };
             let outcome = match tokio::time::timeout(self.timeout, self.call(&req)).await {
@@ -178,7 +217,15 @@ impl Client for DemoClient {
                 Err(_) => Err((true, "timed out".into())),
             };
             match outcome {
-                Ok(resp) if resp.ok => Completion::ok(if is_read { resp.v } else { op.value.clone() }),
+                Ok(resp) if resp.ok => Completion::ok(match op.f {
+                    Function::Send => Value::List(vec![resp.v, op.value.clone()]),
+                    Function::Poll => {
+                        self.read_on(&req, &resp.v);
+                        resp.v
+                    }
+                    _ if is_read => resp.v,
+                    _ => op.value.clone(),
+                }),
                 Ok(resp) => {
                     let err = resp.err.unwrap_or_else(|| "refused".into());
                     // An answer that does not say the op was not applied

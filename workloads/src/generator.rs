@@ -85,7 +85,15 @@ pub struct Generator {
     holding: Vec<Option<(Value, Guarded)>>,
     /// Transactional workloads: the keys in use, and writes made to each.
     active: Vec<(i64, i64)>,
+    /// Log workload: sends issued to each log, and per worker the logs
+    /// its current process has polled.
+    log_sends: [u64; LOGS],
+    polled: Vec<[bool; LOGS]>,
 }
+
+/// Logs the log workload sends to; every worker's final read reads one
+/// whole, so runs with fewer workers leave some logs unread.
+const LOGS: usize = 3;
 
 /// A lock holder's next step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,6 +124,8 @@ impl Generator {
             next_element: 0,
             holding: Vec::new(),
             active: Vec::new(),
+            log_sends: [0; LOGS],
+            polled: Vec::new(),
         }
     }
 
@@ -177,6 +187,7 @@ impl Generator {
                     },
                 }
             }
+            Workload::Log => self.log(worker),
             Workload::ListAppend => self.list_append(),
             Workload::RwRegister => self.rw_register(),
             Workload::Register | Workload::CasRegister => {
@@ -200,6 +211,40 @@ impl Generator {
                 };
                 Invocation { f, key, value }
             }
+        }
+    }
+
+    /// Even workers produce: a unique value to a random log. Odd workers
+    /// consume a random log: its first poll by this process seeks near
+    /// the log's end, as does one in ten after; the others read on.
+    fn log(&mut self, worker: usize) -> Invocation {
+        let log = self.rng.below(LOGS as u64) as usize;
+        let key = Some(Value::Int(log as i64));
+        if worker.is_multiple_of(2) {
+            self.next_element += 1;
+            self.log_sends[log] += 1;
+            return Invocation {
+                f: Function::Send,
+                key,
+                value: Value::Int(self.next_element),
+            };
+        }
+        if self.polled.len() <= worker {
+            self.polled.resize(worker + 1, [false; LOGS]);
+        }
+        let seek = !self.polled[worker][log] || self.rng.below(10) == 0;
+        self.polled[worker][log] = true;
+        let value = if seek {
+            // Near the end: a seek from far back would reread the log.
+            let back = self.rng.below(16);
+            Value::Int(self.log_sends[log].saturating_sub(back) as i64)
+        } else {
+            Value::Nil
+        };
+        Invocation {
+            f: Function::Poll,
+            key,
+            value,
         }
     }
 
@@ -276,6 +321,11 @@ impl Generator {
     /// workload's next op depends on it). After an `info` the worker is a
     /// new process that holds nothing.
     pub fn completed(&mut self, worker: usize, op: &Invocation, kind: OpType) {
+        // A new process has a new client, which knows no position to
+        // read on from.
+        if let (Some(p), OpType::Info) = (self.polled.get_mut(worker), kind) {
+            *p = [false; LOGS];
+        }
         if self.workload != Workload::Lock || self.holding.len() <= worker {
             return;
         }
@@ -315,6 +365,13 @@ impl Generator {
     /// The operation `worker` performs after the faults are healed and the
     /// cluster has recovered, if the workload has one.
     pub fn final_op(&self, worker: usize) -> Option<Invocation> {
+        if self.workload == Workload::Log {
+            return Some(Invocation {
+                f: Function::Poll,
+                key: Some(Value::Int((worker % LOGS) as i64)),
+                value: Value::Int(0),
+            });
+        }
         let guards = self.workload == Workload::Lock && self.plan.guarded && worker == 0;
         (self.workload == Workload::Set || guards).then_some(Invocation {
             f: Function::Read,
@@ -475,6 +532,32 @@ mod tests {
             }
             assert!(writes.len() > 20, "{w}: keys retire and fresh ones come");
         }
+    }
+
+    #[test]
+    fn log_producers_send_unique_values_and_consumers_seek_then_read_on() {
+        let mut g = Generator::new(Workload::Log, Plan::default());
+        let sent: Vec<_> = (0..100).map(|_| g.next(0)).collect();
+        assert!(sent.iter().all(|i| i.f == Function::Send));
+        let mut values: Vec<_> = sent.iter().map(|i| i.value.clone()).collect();
+        values.dedup();
+        assert_eq!(values.len(), 100, "values are unique");
+        let polls: Vec<_> = (0..100).map(|_| g.next(1)).collect();
+        assert!(polls.iter().all(|i| i.f == Function::Poll));
+        for log in 0..LOGS as i64 {
+            let first = polls.iter().find(|i| i.key == Some(Value::Int(log))).unwrap();
+            assert!(first.value.as_int().is_some(), "a process's first poll seeks");
+        }
+        assert!(polls.iter().any(|i| i.value == Value::Nil), "later ones read on");
+        g.completed(1, &polls[0], OpType::Info);
+        let again = g.next(1);
+        assert!(again.value.as_int().is_some(), "a new process seeks again");
+        let finals: Vec<_> = (0..LOGS).map(|w| g.final_op(w).unwrap()).collect();
+        assert!(finals
+            .iter()
+            .all(|i| i.f == Function::Poll && i.value == Value::Int(0)));
+        let keys: std::collections::BTreeSet<_> = finals.iter().map(|i| i.key.clone()).collect();
+        assert_eq!(keys.len(), LOGS, "every log is read whole");
     }
 
     #[test]

@@ -28,6 +28,10 @@ pub enum Workload {
     /// Transactions that read two registers and write one (the shape of
     /// write skew); Elle's rw-register checker.
     RwRegister,
+    /// Producers send unique values to a few append-only logs, consumers
+    /// poll them, and a final phase reads every log from the start; the
+    /// log checker (Jepsen's queue and Kafka checkers).
+    Log,
 }
 
 /// How a workload's history is judged.
@@ -43,17 +47,21 @@ pub enum Judge {
     /// lock by lock; and, if holders made guarded writes, none of those
     /// acknowledged may be missing from the final read (the set check).
     Lock,
+    /// The log checker: nothing acknowledged lost, no offset read two
+    /// ways, no value twice, consumers in order.
+    Log,
 }
 
 impl Workload {
     /// Every workload.
-    pub const ALL: [Workload; 6] = [
+    pub const ALL: [Workload; 7] = [
         Workload::Register,
         Workload::CasRegister,
         Workload::Set,
         Workload::Lock,
         Workload::ListAppend,
         Workload::RwRegister,
+        Workload::Log,
     ];
 
     /// The name on the command line.
@@ -65,6 +73,7 @@ impl Workload {
             Workload::Lock => "lock",
             Workload::ListAppend => "list-append",
             Workload::RwRegister => "rw-register",
+            Workload::Log => "log",
         }
     }
 
@@ -83,6 +92,9 @@ impl Workload {
             Workload::RwRegister => {
                 "transactions that read two registers and write one; Elle's rw-register checker"
             }
+            Workload::Log => {
+                "sends to and polls of a few logs, then final reads: nothing acknowledged lost, offsets agree"
+            }
         }
     }
 
@@ -95,6 +107,7 @@ impl Workload {
             Workload::Lock => Judge::Lock,
             Workload::ListAppend => Judge::Txn(checkers::txn::Workload::ListAppend),
             Workload::RwRegister => Judge::Txn(checkers::txn::Workload::RwRegister),
+            Workload::Log => Judge::Log,
         }
     }
 
@@ -102,6 +115,7 @@ impl Workload {
     pub fn data(self) -> Data {
         match self {
             Workload::Set => Data::Set,
+            Workload::Log => Data::Log,
             _ => Data::Registers,
         }
     }

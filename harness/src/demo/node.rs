@@ -1,5 +1,6 @@
 //! `faultline demo-node`: one process of the built-in demo cluster, a
-//! small replicated key-value store (registers and sets) on loopback.
+//! small replicated key-value store (registers, sets and append-only
+//! logs) on loopback.
 //!
 //! It is a fixture and a teaching tool. Node 0 starts as the leader; the
 //! other nodes forward each client request to it. The modes say plainly
@@ -14,6 +15,9 @@
 //!   nothing on disk; when followers stop hearing from it, the next node
 //!   promotes itself, without the writes it never received. A restarted
 //!   node starts empty, as a follower.
+//! - `lossy-log`: as `correct`, but log appends are acknowledged from
+//!   memory and never written to the log file, so a killed leader comes
+//!   back with its logs empty and hands their offsets out again.
 //!
 //! One JSON object per line (`workloads::demo`); `leader` asks a node
 //! whom it follows. Requests on a connection are answered in order. A
@@ -53,6 +57,9 @@ pub enum Mode {
     StaleReads,
     /// The leader acknowledges before replicating; failover loses writes.
     LostWrites,
+    /// Log appends are acknowledged but never made durable; a killed
+    /// leader loses them.
+    LossyLog,
 }
 
 /// How often the leader sends its changes (and heartbeats) to followers.
@@ -81,12 +88,34 @@ pub struct NodeArgs {
 enum Change {
     Reg(Value, Value),
     Add(Value, Value),
+    /// An append of a value to the named log.
+    Append(Value, Value),
+}
+
+impl Change {
+    /// Its line in the log file: `[kind, key, value]`.
+    fn parts(&self) -> (&'static str, &Value, &Value) {
+        match self {
+            Change::Reg(k, v) => ("r", k, v),
+            Change::Add(k, v) => ("s", k, v),
+            Change::Append(k, v) => ("l", k, v),
+        }
+    }
+
+    fn from_parts(kind: &str, k: Value, v: Value) -> Change {
+        match kind {
+            "r" => Change::Reg(k, v),
+            "l" => Change::Append(k, v),
+            _ => Change::Add(k, v),
+        }
+    }
 }
 
 #[derive(Default)]
 struct Store {
     regs: HashMap<Value, Value>,
     sets: HashMap<Value, BTreeSet<Value>>,
+    logs: HashMap<Value, Vec<Value>>,
 }
 
 impl Store {
@@ -98,7 +127,23 @@ impl Store {
             Change::Add(k, e) => {
                 self.sets.entry(k.clone()).or_default().insert(e.clone());
             }
+            Change::Append(k, v) => self.logs.entry(k.clone()).or_default().push(v.clone()),
         }
+    }
+
+    /// The offset the next append to log `k` gets.
+    fn log_end(&self, k: &Value) -> usize {
+        self.logs.get(k).map_or(0, Vec::len)
+    }
+
+    /// Up to `max` `[offset value]` pairs of log `k` from offset `from`.
+    fn poll(&self, k: &Value, from: usize, max: usize) -> Value {
+        let entries = self.logs.get(k).map(Vec::as_slice).unwrap_or_default();
+        Value::List(
+            (entries.iter().enumerate().skip(from).take(max))
+                .map(|(o, v)| Value::List(vec![Value::Int(o as i64), v.clone()]))
+                .collect(),
+        )
     }
 }
 
@@ -162,11 +207,7 @@ async fn serve(args: NodeArgs) -> Result<()> {
         if let Ok(text) = std::fs::read_to_string(&path) {
             for line in text.lines() {
                 if let Ok((kind, k, v)) = serde_json::from_str::<(String, Value, Value)>(line) {
-                    store.apply(&if kind == "r" {
-                        Change::Reg(k, v)
-                    } else {
-                        Change::Add(k, v)
-                    });
+                    store.apply(&Change::from_parts(&kind, k, v));
                 }
             }
         }
@@ -218,7 +259,7 @@ impl Node {
     }
 
     fn replicates(&self) -> bool {
-        self.args.mode != Mode::Correct
+        !matches!(self.args.mode, Mode::Correct | Mode::LossyLog)
     }
 
     /// Starts sending changes to every follower.
@@ -314,7 +355,7 @@ impl Node {
         if leader == Some(self.args.id) {
             return self.apply(req);
         }
-        let read = matches!(req.f.as_str(), "read" | "smembers");
+        let read = matches!(req.f.as_str(), "read" | "smembers" | "poll");
         if read && self.args.mode == Mode::StaleReads {
             return self.apply(req);
         }
@@ -347,6 +388,17 @@ impl Node {
                     .unwrap_or_default();
                 return ok(Value::List(items));
             }
+            "poll" => {
+                let bounds = req
+                    .v
+                    .as_pair()
+                    .and_then(|(f, m)| Some((f.as_int()?, m.as_int()?)));
+                let Some((from, max)) = bounds.filter(|&(f, m)| f >= 0 && m >= 0) else {
+                    return Response::refuse(req.id, "poll takes [from max], both integers from 0");
+                };
+                return ok(store.poll(&req.k, from as usize, max as usize));
+            }
+            "append" => Change::Append(req.k.clone(), req.v.clone()),
             "write" => Change::Reg(req.k.clone(), req.v.clone()),
             "sadd" => Change::Add(req.k.clone(), req.v.clone()),
             "cas" => {
@@ -360,22 +412,26 @@ impl Node {
             }
             f => return Response::refuse(req.id, format!("unknown op {f}")),
         };
-        if let Some(log) = self.log.lock().expect("log lock").as_mut() {
-            let (kind, k, v) = match &change {
-                Change::Reg(k, v) => ("r", k, v),
-                Change::Add(k, v) => ("s", k, v),
-            };
+        // lossy-log's bug: appends answered without being made durable.
+        let durable = !(self.args.mode == Mode::LossyLog && matches!(change, Change::Append(..)));
+        if let Some(log) = self.log.lock().expect("log lock").as_mut().filter(|_| durable) {
+            let (kind, k, v) = change.parts();
             let mut line = serde_json::to_vec(&(kind, k, v)).expect("values serialize");
             line.push(b'\n');
             if let Err(e) = log.write_all(&line) {
                 return Response::refuse(req.id, format!("log write failed: {e}"));
             }
         }
+        // An append answers with the offset it took.
+        let answer = match &change {
+            Change::Append(k, _) => Value::Int(store.log_end(k) as i64),
+            _ => Value::Nil,
+        };
         store.apply(&change);
         self.applied.inc();
         // No receiver (no follower connected) is fine: they get snapshots.
         let _ = self.changes.send(change);
-        ok(Value::Nil)
+        ok(answer)
     }
 
     /// A `repl` message from a leader. Answers only to say its term is old.
@@ -403,6 +459,9 @@ impl Node {
         }
         for (k, e) in req.sets {
             store.apply(&Change::Add(k, e));
+        }
+        for (k, v) in req.logs {
+            store.apply(&Change::Append(k, v));
         }
         None
     }
@@ -463,6 +522,7 @@ impl Node {
                     match rx.try_recv() {
                         Ok(Change::Reg(k, v)) => msg.regs.push((k, v)),
                         Ok(Change::Add(k, e)) => msg.sets.push((k, e)),
+                        Ok(Change::Append(k, v)) => msg.logs.push((k, v)),
                         Err(broadcast::error::TryRecvError::Lagged(_)) => {
                             let store = self.store.lock().expect("store lock");
                             rx = self.changes.subscribe();
@@ -552,6 +612,12 @@ fn snapshot(store: &Store) -> Request {
             .sets
             .iter()
             .flat_map(|(k, s)| s.iter().map(move |e| (k.clone(), e.clone())))
+            .collect(),
+        // In order: a follower appends them as they come.
+        logs: store
+            .logs
+            .iter()
+            .flat_map(|(k, l)| l.iter().map(move |v| (k.clone(), v.clone())))
             .collect(),
         ..Request::default()
     }

@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use checkers::linearizable::{self, Linearize, Options, Report};
 use checkers::txn::{self, TxnReport};
-use checkers::{import, set, Function, History, ModelKind, OpType, Verdict};
+use checkers::{import, log, set, Function, History, ModelKind, OpType, Verdict};
 use reports::{CheckerView, RunView};
 use workloads::workload::Judge;
 use workloads::Workload;
@@ -101,6 +101,8 @@ pub enum Detail<'a> {
     Linearizable(&'a Report),
     /// Anomalies and their cycles.
     Txn(&'a TxnReport),
+    /// Findings by kind, and what was lost or duplicated when.
+    Log(&'a log::LogReport),
     /// Nothing beyond the sentence.
     Plain,
 }
@@ -154,6 +156,10 @@ pub fn write_reports(
             _ => None,
         },
         metrics: metrics.as_ref(),
+        log: match detail {
+            Detail::Log(r) => Some(r),
+            _ => None,
+        },
     };
     reports::write_all(dir, &view)?;
     Ok(Judged {
@@ -256,6 +262,15 @@ pub fn judge(dir: &Path, workload: Workload) -> Result<Judged> {
                 sentence: report.sentence.clone(),
             };
             finish(checker, serde_json::to_value(&report)?, Detail::Plain)
+        }
+        Judge::Log => {
+            let report = log::check(&history, &log::Options::default())?;
+            let checker = CheckerView {
+                name: "log".into(),
+                verdict: report.verdict,
+                sentence: report.sentence.clone(),
+            };
+            finish(checker, serde_json::to_value(&report)?, Detail::Log(&report))
         }
     }?;
     Ok(Judged {

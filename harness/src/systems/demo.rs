@@ -54,7 +54,7 @@ impl System for DemoSystem {
     }
 
     fn workloads(&self) -> &'static [Workload] {
-        &[Workload::Register, Workload::CasRegister, Workload::Set]
+        &[Workload::Register, Workload::CasRegister, Workload::Set, Workload::Log]
     }
 
     fn describe(&self) -> String {
