@@ -100,6 +100,9 @@ pub enum Data {
     Registers,
     /// One set: add, read.
     Set,
+    /// The watch workload: `txn` of puts and deletes, `watch` of a key
+    /// range from a revision.
+    Watch,
 }
 
 type Conn = (BufReader<OwnedReadHalf>, OwnedWriteHalf);
@@ -111,6 +114,10 @@ pub struct DemoClient {
     data: Data,
     conn: Option<Conn>,
     line: String,
+    /// Watch workload: the revision after the last one recorded, and
+    /// whether the last watch op got through (it reads on from there).
+    next: u64,
+    watching: bool,
 }
 
 impl DemoClient {
@@ -122,7 +129,88 @@ impl DemoClient {
             data,
             conn: None,
             line: String::new(),
+            next: 1,
+            watching: false,
         }
+    }
+
+    /// A watch workload op. A watch is a long poll: `watch` asks the node
+    /// for the events of keys `lo..hi` from the revision after the last
+    /// one recorded, and the node answers with them (one response),
+    /// waiting a little for some if there are none. A failed poll is a
+    /// `fail` that records nothing; the next reopens there.
+    async fn watch_op(&mut self, op: &Invocation) -> Completion {
+        let args: Vec<i64> = op
+            .value
+            .as_list()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(Value::as_int)
+            .collect();
+        let req = match (&op.f, &args[..]) {
+            (Function::Txn, _) => Request {
+                f: "txn".into(),
+                v: op.value.clone(),
+                ..Request::default()
+            },
+            (Function::Watch, [lo, hi, rest @ ..]) => {
+                if let [from] = rest {
+                    self.next = (*from).max(1) as u64;
+                    self.watching = false;
+                }
+                Request {
+                    f: "watch".into(),
+                    k: Value::List(vec![(*lo).into(), (*hi).into()]),
+                    v: Value::Int(self.next as i64),
+                    ..Request::default()
+                }
+            }
+            (f, _) => {
+                return Completion::fail(
+                    op.value.clone(),
+                    format!("the demo watch client has no {f} {}", op.value),
+                )
+            }
+        };
+        let outcome = match tokio::time::timeout(self.timeout, self.call(&req)).await {
+            Ok(r) => r,
+            Err(_) => Err((true, "timed out".into())),
+        };
+        let resp = match outcome {
+            Ok(resp) if resp.ok => resp,
+            Ok(resp) => {
+                self.watching = false;
+                return Completion::unanswered(
+                    op,
+                    !resp.definite,
+                    resp.err.unwrap_or_else(|| "refused".into()),
+                );
+            }
+            Err((sent, err)) => {
+                self.conn = None;
+                self.watching = false;
+                return Completion::unanswered(op, sent, err);
+            }
+        };
+        if op.f == Function::Txn {
+            return Completion::ok(Value::List(vec![resp.v, op.value.clone()]));
+        }
+        let events = resp.v.as_list().unwrap_or_default().to_vec();
+        let start = if self.watching {
+            Value::Nil
+        } else {
+            Value::Int(self.next as i64)
+        };
+        self.watching = true;
+        if let Some(last) = events.iter().filter_map(|e| e.as_list()?.first()?.as_int()).max() {
+            self.next = self.next.max(last as u64 + 1);
+        }
+        let responses = if events.is_empty() {
+            vec![]
+        } else {
+            vec![Value::List(events)]
+        };
+        Completion::ok(Value::List(vec![start, Value::List(responses)]))
     }
 
     /// Sends one request and reads its response. `Err(sent, why)`.
@@ -159,6 +247,9 @@ impl DemoClient {
 impl Client for DemoClient {
     fn invoke<'a>(&'a mut self, op: &'a Invocation) -> BoxFuture<'a, Completion> {
         Box::pin(async move {
+            if self.data == Data::Watch {
+                return self.watch_op(op).await;
+            }
             let (wire, is_read) = match (self.data, &op.f) {
                 (Data::Registers, Function::Read) => ("read", true),
                 (Data::Registers, Function::Write) => ("write", false),

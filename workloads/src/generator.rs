@@ -179,6 +179,7 @@ impl Generator {
             }
             Workload::ListAppend => self.list_append(),
             Workload::RwRegister => self.rw_register(),
+            Workload::Watch => self.watch(worker),
             Workload::Register | Workload::CasRegister => {
                 let key = Some(Value::Int(self.key_for(worker)));
                 let kinds = if self.workload == Workload::CasRegister {
@@ -272,6 +273,39 @@ impl Generator {
         }
     }
 
+    /// A watcher (every third worker) watches its range; a writer puts
+    /// and deletes 1–3 distinct keys in one transaction, each put a
+    /// value never written before.
+    fn watch(&mut self, worker: usize) -> Invocation {
+        if let Some(range) = watch_range(worker) {
+            return Invocation {
+                f: Function::Watch,
+                key: None,
+                value: Value::List(range.into_iter().map(Value::Int).collect()),
+            };
+        }
+        let n = 1 + self.rng.below(3);
+        let mut keys: Vec<i64> = (0..n).map(|_| self.rng.below(WATCH_KEYS as u64) as i64).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let mops = keys
+            .into_iter()
+            .map(|k| {
+                if self.rng.below(5) == 0 {
+                    Self::mop("delete", k, Value::Nil)
+                } else {
+                    self.next_element += 1;
+                    Self::mop("put", k, Value::Int(self.next_element))
+                }
+            })
+            .collect();
+        Invocation {
+            f: Function::Txn,
+            key: None,
+            value: Value::List(mops),
+        }
+    }
+
     /// Tells the generator how `worker`'s operation ended (the lock
     /// workload's next op depends on it). After an `info` the worker is a
     /// new process that holds nothing.
@@ -315,6 +349,15 @@ impl Generator {
     /// The operation `worker` performs after the faults are healed and the
     /// cluster has recovered, if the workload has one.
     pub fn final_op(&self, worker: usize) -> Option<Invocation> {
+        if self.workload == Workload::Watch {
+            // One watch of every key from revision 1: the complete
+            // event history the checker judges the streams against.
+            return (worker == 0).then(|| Invocation {
+                f: Function::Watch,
+                key: None,
+                value: Value::List(vec![0.into(), Value::Int(WATCH_KEYS), 1.into()]),
+            });
+        }
         let guards = self.workload == Workload::Lock && self.plan.guarded && worker == 0;
         (self.workload == Workload::Set || guards).then_some(Invocation {
             f: Function::Read,
@@ -322,6 +365,23 @@ impl Generator {
             value: Value::Nil,
         })
     }
+}
+
+/// Keys the watch workload writes, `0..WATCH_KEYS`: few, so watchers see
+/// many changes of each (single digits, so their names sort as numbers).
+pub const WATCH_KEYS: i64 = 8;
+
+/// The keys `[lo, hi)` a watch workload's worker watches, if it is a
+/// watcher (every third): the whole space, or (every other watcher) its
+/// middle, so ranges that cut transactions in two are watched too.
+pub fn watch_range(worker: usize) -> Option<[i64; 2]> {
+    (worker % 3 == 2).then(|| {
+        if (worker / 3) % 2 == 0 {
+            [0, WATCH_KEYS]
+        } else {
+            [2, WATCH_KEYS - 2]
+        }
+    })
 }
 
 /// Spaces invocations so that all workers together stay under a rate.

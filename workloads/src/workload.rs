@@ -28,6 +28,10 @@ pub enum Workload {
     /// Transactions that read two registers and write one (the shape of
     /// write skew); Elle's rw-register checker.
     RwRegister,
+    /// Writers put and delete keys (some in multi-key transactions),
+    /// watchers stream a key range's changes and resume after errors;
+    /// the watch checker (etcd's watch guarantees).
+    Watch,
 }
 
 /// How a workload's history is judged.
@@ -43,17 +47,21 @@ pub enum Judge {
     /// lock by lock; and, if holders made guarded writes, none of those
     /// acknowledged may be missing from the final read (the set check).
     Lock,
+    /// Watches ordered, unique, atomic, reliable and resumable, and
+    /// agreeing with the acknowledged writes.
+    Watch,
 }
 
 impl Workload {
     /// Every workload.
-    pub const ALL: [Workload; 6] = [
+    pub const ALL: [Workload; 7] = [
         Workload::Register,
         Workload::CasRegister,
         Workload::Set,
         Workload::Lock,
         Workload::ListAppend,
         Workload::RwRegister,
+        Workload::Watch,
     ];
 
     /// The name on the command line.
@@ -65,6 +73,7 @@ impl Workload {
             Workload::Lock => "lock",
             Workload::ListAppend => "list-append",
             Workload::RwRegister => "rw-register",
+            Workload::Watch => "watch",
         }
     }
 
@@ -83,6 +92,9 @@ impl Workload {
             Workload::RwRegister => {
                 "transactions that read two registers and write one; Elle's rw-register checker"
             }
+            Workload::Watch => {
+                "puts, deletes and multi-key txns while watchers stream a key range; etcd's watch guarantees"
+            }
         }
     }
 
@@ -95,6 +107,7 @@ impl Workload {
             Workload::Lock => Judge::Lock,
             Workload::ListAppend => Judge::Txn(checkers::txn::Workload::ListAppend),
             Workload::RwRegister => Judge::Txn(checkers::txn::Workload::RwRegister),
+            Workload::Watch => Judge::Watch,
         }
     }
 
@@ -102,6 +115,7 @@ impl Workload {
     pub fn data(self) -> Data {
         match self {
             Workload::Set => Data::Set,
+            Workload::Watch => Data::Watch,
             _ => Data::Registers,
         }
     }
