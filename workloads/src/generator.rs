@@ -375,12 +375,11 @@ pub const WATCH_KEYS: i64 = 8;
 /// watcher (every third): the whole space, or (every other watcher) its
 /// middle, so ranges that cut transactions in two are watched too.
 pub fn watch_range(worker: usize) -> Option<[i64; 2]> {
-    (worker % 3 == 2).then(|| {
-        if (worker / 3) % 2 == 0 {
-            [0, WATCH_KEYS]
-        } else {
-            [2, WATCH_KEYS - 2]
-        }
+    let whole = (worker / 3).is_multiple_of(2);
+    (worker % 3 == 2).then_some(if whole {
+        [0, WATCH_KEYS]
+    } else {
+        [2, WATCH_KEYS - 2]
     })
 }
 

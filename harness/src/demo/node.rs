@@ -404,9 +404,9 @@ impl Node {
         // seven comes with its first and last swapped.
         if self.args.mode == Mode::LossyWatch && events.len() > 1 {
             let n = self.watch.responses.fetch_add(1, Ordering::Relaxed) + 1;
-            if n % 5 == 0 {
+            if n.is_multiple_of(5) {
                 events.remove(0);
-            } else if n % 7 == 0 {
+            } else if n.is_multiple_of(7) {
                 let last = events.len() - 1;
                 events.swap(0, last);
             }
