@@ -537,6 +537,42 @@ mod tests {
     }
 
     #[test]
+    fn watch_workers_watch_and_writers_change_distinct_keys() {
+        let mut g = Generator::new(Workload::Watch, Plan::default());
+        for w in 0..12 {
+            for _ in 0..50 {
+                let op = g.next(w);
+                if let Some([lo, hi]) = watch_range(w) {
+                    assert_eq!(op.f, Function::Watch);
+                    assert_eq!(op.value, Value::List(vec![lo.into(), hi.into()]));
+                    continue;
+                }
+                assert_eq!(op.f, Function::Txn);
+                let keys: Vec<i64> = op
+                    .value
+                    .as_list()
+                    .unwrap()
+                    .iter()
+                    .map(|m| m.as_list().unwrap()[1].as_int().unwrap())
+                    .collect();
+                assert!(
+                    !keys.is_empty() && keys.windows(2).all(|k| k[0] < k[1]),
+                    "{keys:?}"
+                );
+                assert!(keys.iter().all(|k| (0..WATCH_KEYS).contains(k)));
+            }
+        }
+        assert_eq!(watch_range(2), Some([0, WATCH_KEYS]));
+        assert_eq!(watch_range(5), Some([2, WATCH_KEYS - 2]));
+        let fin = g.final_op(0).unwrap();
+        assert_eq!(
+            fin.value,
+            Value::List(vec![0.into(), WATCH_KEYS.into(), 1.into()])
+        );
+        assert_eq!(g.final_op(1), None, "one final watch");
+    }
+
+    #[test]
     fn set_adds_are_unique_and_end_with_reads() {
         let mut g = Generator::new(Workload::Set, Plan::default());
         let a = g.next(0).value;

@@ -9,8 +9,10 @@
 //! stream breaks (cancelled, closed, an error) the op is a `fail` that
 //! records nothing it got, and the next op reopens the stream at the
 //! revision after the last one recorded: etcd's own client resumes so.
-//! The final watch opens afresh at the revision asked and reads until
-//! it has reached the cluster's current revision.
+//! A refused open waits one window before it fails, so a watcher on a
+//! node without a leader retries a few times a second, not as fast as
+//! it can. The final watch opens afresh at the revision asked and reads
+//! until it has reached the cluster's current revision.
 
 use std::time::Duration;
 
@@ -201,7 +203,12 @@ impl EtcdClient {
                     start = Value::Int(next as i64);
                     s
                 }
-                Err(e) => return fail(e),
+                Err(e) => {
+                    // A node without a leader refuses at once: wait as
+                    // long as a watch op would before trying again.
+                    tokio::time::sleep(WINDOW).await;
+                    return fail(e);
+                }
             },
         };
         let head = match from {
@@ -254,5 +261,28 @@ impl EtcdClient {
         }
         w.stream = Some(stream);
         Completion::ok(Value::List(vec![start, Value::List(responses)]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_events_become_history_events() {
+        let put = json!({"kv": {"key": B64.encode("faultline/watch/3"), "mod_revision": "12", "value": B64.encode("77")}});
+        assert_eq!(
+            event(&put).unwrap(),
+            Value::List(vec![12.into(), 3.into(), "put".into(), 77.into()])
+        );
+        let delete =
+            json!({"type": "DELETE", "kv": {"key": B64.encode("faultline/watch/5"), "mod_revision": "13"}});
+        assert_eq!(
+            event(&delete).unwrap(),
+            Value::List(vec![13.into(), 5.into(), "delete".into(), Value::Nil])
+        );
+        let foreign =
+            json!({"kv": {"key": B64.encode("other/1"), "mod_revision": "2", "value": B64.encode("1")}});
+        assert!(event(&foreign).unwrap_err().contains("not a watch workload key"));
     }
 }
