@@ -45,6 +45,8 @@ pub enum Function {
     Send,
     /// Reads a log from an offset: `[offset value]` pairs.
     Poll,
+    /// Streams the changes of a key range (etcd's watch).
+    Watch,
     /// Any other name, kept as written.
     Other(Arc<str>),
 }
@@ -67,6 +69,7 @@ const NAMED: &[(&str, Function)] = &[
     ("append", Function::Append),
     ("send", Function::Send),
     ("poll", Function::Poll),
+    ("watch", Function::Watch),
 ];
 
 impl Function {
@@ -97,7 +100,7 @@ impl Function {
     pub fn changes_state(&self) -> bool {
         !matches!(
             self,
-            Function::Read | Function::Fetch | Function::Get | Function::Poll
+            Function::Read | Function::Fetch | Function::Get | Function::Poll | Function::Watch
         )
     }
 }

@@ -17,7 +17,8 @@
 //! for the report's view), [`txn`] (list-append and
 //! rw-register: dependency graphs, cycles, anomalies, consistency
 //! models), [`set`] (lost adds), [`log`] (Kafka-like logs: lost,
-//! duplicated and misordered messages), [`verdict`], [`error`] (bad input, with
+//! duplicated and misordered messages), [`watch`] (etcd's watch
+//! guarantees), [`verdict`], [`error`] (bad input, with
 //! file and line); `parallel` spreads jobs over threads, in order.
 #![deny(missing_docs)]
 
@@ -35,6 +36,7 @@ pub mod set;
 pub mod txn;
 pub mod value;
 pub mod verdict;
+pub mod watch;
 pub mod wgl;
 
 pub use error::InputError;

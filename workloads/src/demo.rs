@@ -108,6 +108,9 @@ pub enum Data {
     Set,
     /// Append-only logs: send, poll.
     Log,
+    /// The watch workload: `txn` of puts and deletes, `watch` of a key
+    /// range from a revision.
+    Watch,
 }
 
 /// The most entries one poll asks for: enough for a final read of a
@@ -126,6 +129,10 @@ pub struct DemoClient {
     /// Logs: the offset each log's next `poll` without an offset reads
     /// from (past the last entry this client's polls got).
     positions: HashMap<Value, i64>,
+    /// Watch workload: the revision after the last one recorded, and
+    /// whether the last watch op got through (it reads on from there).
+    next: u64,
+    watching: bool,
 }
 
 impl DemoClient {
@@ -138,6 +145,8 @@ impl DemoClient {
             conn: None,
             line: String::new(),
             positions: HashMap::new(),
+            next: 1,
+            watching: false,
         }
     }
 
@@ -150,6 +159,85 @@ impl DemoClient {
             None => req.v.as_pair().and_then(|(f, _)| f.as_int()).unwrap_or(0),
         };
         self.positions.insert(req.k.clone(), next);
+    }
+
+    /// A watch workload op. A watch is a long poll: `watch` asks the node
+    /// for the events of keys `lo..hi` from the revision after the last
+    /// one recorded, and the node answers with them (one response),
+    /// waiting a little for some if there are none. A failed poll is a
+    /// `fail` that records nothing; the next reopens there.
+    async fn watch_op(&mut self, op: &Invocation) -> Completion {
+        let args: Vec<i64> = op
+            .value
+            .as_list()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(Value::as_int)
+            .collect();
+        let req = match (&op.f, &args[..]) {
+            (Function::Txn, _) => Request {
+                f: "txn".into(),
+                v: op.value.clone(),
+                ..Request::default()
+            },
+            (Function::Watch, [lo, hi, rest @ ..]) => {
+                if let [from] = rest {
+                    self.next = (*from).max(1) as u64;
+                    self.watching = false;
+                }
+                Request {
+                    f: "watch".into(),
+                    k: Value::List(vec![(*lo).into(), (*hi).into()]),
+                    v: Value::Int(self.next as i64),
+                    ..Request::default()
+                }
+            }
+            (f, _) => {
+                return Completion::fail(
+                    op.value.clone(),
+                    format!("the demo watch client has no {f} {}", op.value),
+                )
+            }
+        };
+        let outcome = match tokio::time::timeout(self.timeout, self.call(&req)).await {
+            Ok(r) => r,
+            Err(_) => Err((true, "timed out".into())),
+        };
+        let resp = match outcome {
+            Ok(resp) if resp.ok => resp,
+            Ok(resp) => {
+                self.watching = false;
+                return Completion::unanswered(
+                    op,
+                    !resp.definite,
+                    resp.err.unwrap_or_else(|| "refused".into()),
+                );
+            }
+            Err((sent, err)) => {
+                self.conn = None;
+                self.watching = false;
+                return Completion::unanswered(op, sent, err);
+            }
+        };
+        if op.f == Function::Txn {
+            return Completion::ok(Value::List(vec![resp.v, op.value.clone()]));
+        }
+        let events = resp.v.as_list().unwrap_or_default().to_vec();
+        let start = if self.watching {
+            Value::Nil
+        } else {
+            Value::Int(self.next as i64)
+        };
+        self.watching = true;
+        if let Some(last) = events.iter().filter_map(|e| e.as_list()?.first()?.as_int()).max() {
+            self.next = self.next.max(last as u64 + 1);
+        }
+        let responses = if events.is_empty() {
+            vec![]
+        } else {
+            vec![Value::List(events)]
+        };
+        Completion::ok(Value::List(vec![start, Value::List(responses)]))
     }
 
     /// Sends one request and reads its response. `Err(sent, why)`.
@@ -186,6 +274,9 @@ impl DemoClient {
 impl Client for DemoClient {
     fn invoke<'a>(&'a mut self, op: &'a Invocation) -> BoxFuture<'a, Completion> {
         Box::pin(async move {
+            if self.data == Data::Watch {
+                return self.watch_op(op).await;
+            }
             let (wire, is_read) = match (self.data, &op.f) {
                 (Data::Registers, Function::Read) => ("read", true),
                 (Data::Registers, Function::Write) => ("write", false),

@@ -190,6 +190,7 @@ impl Generator {
             Workload::Log => self.log(worker),
             Workload::ListAppend => self.list_append(),
             Workload::RwRegister => self.rw_register(),
+            Workload::Watch => self.watch(worker),
             Workload::Register | Workload::CasRegister => {
                 let key = Some(Value::Int(self.key_for(worker)));
                 let kinds = if self.workload == Workload::CasRegister {
@@ -317,6 +318,39 @@ impl Generator {
         }
     }
 
+    /// A watcher (see [`watch_range`]) watches its range; a writer puts
+    /// and deletes 1–3 distinct keys in one transaction, each put a
+    /// value never written before.
+    fn watch(&mut self, worker: usize) -> Invocation {
+        if let Some(range) = watch_range(worker) {
+            return Invocation {
+                f: Function::Watch,
+                key: None,
+                value: Value::List(range.into_iter().map(Value::Int).collect()),
+            };
+        }
+        let n = 1 + self.rng.below(3);
+        let mut keys: Vec<i64> = (0..n).map(|_| self.rng.below(WATCH_KEYS as u64) as i64).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let mops = keys
+            .into_iter()
+            .map(|k| {
+                if self.rng.below(5) == 0 {
+                    Self::mop("delete", k, Value::Nil)
+                } else {
+                    self.next_element += 1;
+                    Self::mop("put", k, Value::Int(self.next_element))
+                }
+            })
+            .collect();
+        Invocation {
+            f: Function::Txn,
+            key: None,
+            value: Value::List(mops),
+        }
+    }
+
     /// Tells the generator how `worker`'s operation ended (the lock
     /// workload's next op depends on it). After an `info` the worker is a
     /// new process that holds nothing.
@@ -372,6 +406,15 @@ impl Generator {
                 value: Value::Int(0),
             });
         }
+        if self.workload == Workload::Watch {
+            // One watch of every key from revision 1: the complete
+            // event history the checker judges the streams against.
+            return (worker == 0).then(|| Invocation {
+                f: Function::Watch,
+                key: None,
+                value: Value::List(vec![0.into(), Value::Int(WATCH_KEYS), 1.into()]),
+            });
+        }
         let guards = self.workload == Workload::Lock && self.plan.guarded && worker == 0;
         (self.workload == Workload::Set || guards).then_some(Invocation {
             f: Function::Read,
@@ -379,6 +422,24 @@ impl Generator {
             value: Value::Nil,
         })
     }
+}
+
+/// Keys the watch workload writes, `0..WATCH_KEYS`: few, so watchers see
+/// many changes of each (single digits, so their names sort as numbers).
+pub const WATCH_KEYS: i64 = 8;
+
+/// The keys `[lo, hi)` a watch workload's worker watches, if it is a
+/// watcher (workers 1, 5, 9, ...: worker w talks to node w mod n, so
+/// with 3 or 5 nodes watchers are spread over them, and a fault on any
+/// node breaks some stream): the whole space, or (every other watcher)
+/// its middle, so ranges that cut transactions in two are watched too.
+pub fn watch_range(worker: usize) -> Option<[i64; 2]> {
+    let whole = (worker / 4).is_multiple_of(2);
+    (worker % 4 == 1).then_some(if whole {
+        [0, WATCH_KEYS]
+    } else {
+        [2, WATCH_KEYS - 2]
+    })
 }
 
 /// Spaces invocations so that all workers together stay under a rate.
@@ -558,6 +619,43 @@ mod tests {
             .all(|i| i.f == Function::Poll && i.value == Value::Int(0)));
         let keys: std::collections::BTreeSet<_> = finals.iter().map(|i| i.key.clone()).collect();
         assert_eq!(keys.len(), LOGS, "every log is read whole");
+    }
+
+    #[test]
+    fn watch_workers_watch_and_writers_change_distinct_keys() {
+        let mut g = Generator::new(Workload::Watch, Plan::default());
+        for w in 0..12 {
+            for _ in 0..50 {
+                let op = g.next(w);
+                if let Some([lo, hi]) = watch_range(w) {
+                    assert_eq!(op.f, Function::Watch);
+                    assert_eq!(op.value, Value::List(vec![lo.into(), hi.into()]));
+                    continue;
+                }
+                assert_eq!(op.f, Function::Txn);
+                let keys: Vec<i64> = op
+                    .value
+                    .as_list()
+                    .unwrap()
+                    .iter()
+                    .map(|m| m.as_list().unwrap()[1].as_int().unwrap())
+                    .collect();
+                assert!(
+                    !keys.is_empty() && keys.windows(2).all(|k| k[0] < k[1]),
+                    "{keys:?}"
+                );
+                assert!(keys.iter().all(|k| (0..WATCH_KEYS).contains(k)));
+            }
+        }
+        assert_eq!(watch_range(1), Some([0, WATCH_KEYS]));
+        assert_eq!(watch_range(5), Some([2, WATCH_KEYS - 2]));
+        assert_eq!(watch_range(2), None);
+        let fin = g.final_op(0).unwrap();
+        assert_eq!(
+            fin.value,
+            Value::List(vec![0.into(), WATCH_KEYS.into(), 1.into()])
+        );
+        assert_eq!(g.final_op(1), None, "one final watch");
     }
 
     #[test]

@@ -32,6 +32,10 @@ pub enum Workload {
     /// poll them, and a final phase reads every log from the start; the
     /// log checker (Jepsen's queue and Kafka checkers).
     Log,
+    /// Writers put and delete keys (some in multi-key transactions),
+    /// watchers stream a key range's changes and resume after errors;
+    /// the watch checker (etcd's watch guarantees).
+    Watch,
 }
 
 /// How a workload's history is judged.
@@ -50,11 +54,14 @@ pub enum Judge {
     /// The log checker: nothing acknowledged lost, no offset read two
     /// ways, no value twice, consumers in order.
     Log,
+    /// Watches ordered, unique, atomic, reliable and resumable, and
+    /// agreeing with the acknowledged writes.
+    Watch,
 }
 
 impl Workload {
     /// Every workload.
-    pub const ALL: [Workload; 7] = [
+    pub const ALL: [Workload; 8] = [
         Workload::Register,
         Workload::CasRegister,
         Workload::Set,
@@ -62,6 +69,7 @@ impl Workload {
         Workload::ListAppend,
         Workload::RwRegister,
         Workload::Log,
+        Workload::Watch,
     ];
 
     /// The name on the command line.
@@ -74,6 +82,7 @@ impl Workload {
             Workload::ListAppend => "list-append",
             Workload::RwRegister => "rw-register",
             Workload::Log => "log",
+            Workload::Watch => "watch",
         }
     }
 
@@ -95,6 +104,9 @@ impl Workload {
             Workload::Log => {
                 "sends to and polls of a few logs, then final reads: nothing acknowledged lost, offsets agree"
             }
+            Workload::Watch => {
+                "puts, deletes and multi-key txns while watchers stream a key range; etcd's watch guarantees"
+            }
         }
     }
 
@@ -108,6 +120,7 @@ impl Workload {
             Workload::ListAppend => Judge::Txn(checkers::txn::Workload::ListAppend),
             Workload::RwRegister => Judge::Txn(checkers::txn::Workload::RwRegister),
             Workload::Log => Judge::Log,
+            Workload::Watch => Judge::Watch,
         }
     }
 
@@ -116,6 +129,7 @@ impl Workload {
         match self {
             Workload::Set => Data::Set,
             Workload::Log => Data::Log,
+            Workload::Watch => Data::Watch,
             _ => Data::Registers,
         }
     }

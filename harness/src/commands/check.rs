@@ -12,6 +12,7 @@ use checkers::import::{self, Format};
 use checkers::linearizable::{self, Linearize, Options, Report};
 use checkers::log::{self, LogReport};
 use checkers::txn::{self, TxnReport, Txns, Workload};
+use checkers::watch::{self, WatchReport};
 use checkers::{History, ModelKind, Value, Verdict};
 use serde::Serialize;
 
@@ -36,6 +37,7 @@ enum Checker {
     Linearizable(ModelKind),
     Txn(Workload),
     Log,
+    Watch,
 }
 
 /// A file's result, by checker.
@@ -45,6 +47,7 @@ enum Checked {
     Linearizable(Report),
     Txn(TxnReport),
     Log(LogReport),
+    Watch(WatchReport),
 }
 
 impl Checked {
@@ -53,6 +56,7 @@ impl Checked {
             Checked::Linearizable(r) => r.verdict,
             Checked::Txn(r) => r.verdict,
             Checked::Log(r) => r.verdict,
+            Checked::Watch(r) => r.verdict,
         }
     }
 }
@@ -71,11 +75,12 @@ fn settings(args: &CheckArgs) -> Result<Settings, UsageError> {
     let checker = match args.model.as_deref() {
         None => None,
         Some("log") => Some(Checker::Log),
+        Some("watch") => Some(Checker::Watch),
         Some(m) => Some(match m.parse::<Workload>() {
             Ok(w) => Checker::Txn(w),
             Err(_) => Checker::Linearizable(m.parse::<ModelKind>().map_err(|e| {
                 UsageError(format!(
-                    "{e}; or, for transactions, list-append or rw-register; or, for send/poll logs, log"
+                    "{e}; or, for transactions, list-append or rw-register; or, for send/poll logs, log; or, for watches, watch"
                 ))
             })?),
         }),
@@ -217,7 +222,7 @@ fn check_file(
     // report wants the values for its timeline.
     let workload = match s.checker {
         Some(Checker::Txn(w)) => Some(w),
-        Some(Checker::Linearizable(_) | Checker::Log) => None,
+        Some(Checker::Linearizable(_) | Checker::Log | Checker::Watch) => None,
         None => peek_workload(path, s.format),
     };
     if let (Some(w), false) = (workload, report) {
@@ -229,6 +234,7 @@ fn check_file(
     let (history, format) = import::read_file_with(path, s.format, s.options.threads, &mut ())?;
     let started = Instant::now();
     let checker = s.checker.unwrap_or_else(|| match Workload::guess(&history) {
+        _ if watch::is_watch(&history) => Checker::Watch,
         Some(w) => Checker::Txn(w),
         None if log::is_log(&history) => Checker::Log,
         None => Checker::Linearizable(ModelKind::default_for(format, history.ops.iter().map(|o| &o.f))),
@@ -246,6 +252,7 @@ fn check_file(
         }
         Checker::Txn(w) => Checked::Txn(txn::check(&history, w, &s.txn)?),
         Checker::Log => Checked::Log(log::check(&history, &s.log)?),
+        Checker::Watch => Checked::Watch(watch::check(&history)?),
     };
     Ok((history, checked, format, started.elapsed().as_secs_f64() * 1e3))
 }
@@ -313,6 +320,14 @@ fn write_report(dir: &Path, file: &str, history: &History, checked: &Checked) ->
             },
             crate::run::verdicts::Detail::Plain,
         ),
+        Checked::Watch(r) => (
+            reports::CheckerView {
+                name: "watch".into(),
+                verdict: r.verdict,
+                sentence: r.sentence.clone(),
+            },
+            crate::run::verdicts::Detail::Plain,
+        ),
     };
     let details = serde_json::to_value(checked)?;
     crate::run::verdicts::write_reports(dir, file.to_string(), None, history, checker, details, detail)?;
@@ -348,6 +363,7 @@ pub fn run(args: CheckArgs) -> Result<u8> {
                         Checked::Linearizable(r) => print_report(&file, r),
                         Checked::Txn(r) => print_txn(&file, r, ms),
                         Checked::Log(r) => print_log(&file, r, ms),
+                        Checked::Watch(r) => print_watch(&file, r, ms),
                     }
                 }
                 results.push(FileResult {
@@ -494,6 +510,28 @@ fn print_log(file: &str, r: &LogReport, ms: f64) {
         let level = if a.forbidden { "" } else { " (allowed)" };
         for f in a.findings.iter().take(3) {
             println!("    {}{level}: {}", a.kind.name(), f.sentence);
+        }
+        if a.count > 3 {
+            println!("    … and {} more {}", a.count - 3, a.kind.name());
+        }
+    }
+}
+
+fn print_watch(file: &str, r: &WatchReport, ms: f64) {
+    println!(
+        "{file}  {}  watch, {} writes ({} acknowledged, {} indeterminate), {} watch ops, {} events, {} reconnects, {ms:.1} ms",
+        r.verdict,
+        r.acknowledged + r.indeterminate,
+        r.acknowledged,
+        r.indeterminate,
+        r.watches,
+        r.events,
+        r.reconnects
+    );
+    println!("  {}", r.sentence);
+    for a in &r.anomalies {
+        for f in a.findings.iter().take(3) {
+            println!("    {}: {}", a.kind.name(), f.sentence);
         }
         if a.count > 3 {
             println!("    … and {} more {}", a.count - 3, a.kind.name());

@@ -18,6 +18,14 @@
 //! - `lossy-log`: as `correct`, but log appends are acknowledged from
 //!   memory and never written to the log file, so a killed leader comes
 //!   back with its logs empty and hands their offsets out again.
+//! - `lossy-watch`: as `correct`, but watches drop or reorder events
+//!   (the watch workload's positive control).
+//!
+//! The watch workload's data is apart from the rest: the leader numbers
+//! each `txn` of puts and deletes with the next revision and keeps every
+//! event in memory (a restarted leader has none: the watch workload is
+//! for runs without kill); a `watch` is a long poll for the events of a
+//! key range from a revision.
 //!
 //! One JSON object per line (`workloads::demo`); `leader` asks a node
 //! whom it follows. Requests on a connection are answered in order. A
@@ -60,6 +68,8 @@ pub enum Mode {
     /// Log appends are acknowledged but never made durable; a killed
     /// leader loses them.
     LossyLog,
+    /// Watches drop or reorder events.
+    LossyWatch,
 }
 
 /// How often the leader sends its changes (and heartbeats) to followers.
@@ -69,6 +79,33 @@ const REPLICATION_INTERVAL: Duration = Duration::from_millis(100);
 const LEADER_TIMEOUT: Duration = Duration::from_millis(600);
 /// How long a follower waits for the leader's answer to a forwarded op.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a watch waits for an event before it answers with none.
+const WATCH_POLL: Duration = Duration::from_millis(200);
+
+/// The watch workload's events, `[revision key "put"|"delete" value]` in
+/// revision order, and the last revision given.
+#[derive(Default)]
+struct WatchLog {
+    revision: u64,
+    events: Vec<Value>,
+}
+
+/// The leader's watch data: the events, a wake-up for long polls, and
+/// (lossy-watch) a count of the responses with events.
+#[derive(Default)]
+struct Watched {
+    log: Mutex<WatchLog>,
+    changed: tokio::sync::Notify,
+    responses: AtomicU64,
+}
+
+fn revision_of(e: &Value) -> i64 {
+    e.as_list()
+        .and_then(|e| e.first())
+        .and_then(Value::as_int)
+        .unwrap_or(0)
+}
 
 /// Settings of one node.
 #[derive(Debug, Clone)]
@@ -164,6 +201,7 @@ struct Node {
     leader_changes: Counter,
     /// Client ops applied to its store.
     applied: Counter,
+    watch: Watched,
 }
 
 impl Role {
@@ -234,6 +272,7 @@ async fn serve(args: NodeArgs) -> Result<()> {
         forward: tokio::sync::Mutex::new(None),
         leader_changes: Counter::default(),
         applied: Counter::default(),
+        watch: Watched::default(),
         args,
     });
     eprintln!(
@@ -353,6 +392,9 @@ impl Node {
             };
         }
         if leader == Some(self.args.id) {
+            if matches!(req.f.as_str(), "txn" | "watch") {
+                return self.watched(req).await;
+            }
             return self.apply(req);
         }
         let read = matches!(req.f.as_str(), "read" | "smembers" | "poll");
@@ -432,6 +474,69 @@ impl Node {
         // No receiver (no follower connected) is fine: they get snapshots.
         let _ = self.changes.send(change);
         ok(answer)
+    }
+
+    /// The watch workload's ops, on the leader: a `txn` of `[put|delete
+    /// key value]` gets the next revision; a `watch` of keys `k = [lo
+    /// hi]` from revision `v` answers with their events, waiting up to
+    /// [`WATCH_POLL`] for one.
+    async fn watched(&self, req: Request) -> Response {
+        let ok = |v| Response {
+            id: req.id,
+            ok: true,
+            v,
+            err: None,
+            definite: false,
+        };
+        if req.f == "txn" {
+            let mut log = self.watch.log.lock().expect("watch lock");
+            let revision = log.revision + 1;
+            for m in req.v.as_list().unwrap_or_default() {
+                let Some([f, k, v]) = m.as_list() else {
+                    return Response::refuse(req.id, "txn takes [[put|delete key value] ...]");
+                };
+                log.events.push(Value::List(vec![
+                    Value::Int(revision as i64),
+                    k.clone(),
+                    f.clone(),
+                    v.clone(),
+                ]));
+            }
+            log.revision = revision;
+            self.watch.changed.notify_waiters();
+            return ok(Value::Int(revision as i64));
+        }
+        let (Some((lo, hi)), Some(from)) = (req.k.as_pair(), req.v.as_int()) else {
+            return Response::refuse(req.id, "watch takes k [lo hi] and v a revision");
+        };
+        let deadline = Instant::now() + WATCH_POLL;
+        let mut events = loop {
+            let changed = self.watch.changed.notified();
+            let events: Vec<Value> = {
+                let log = self.watch.log.lock().expect("watch lock");
+                let first = log.events.partition_point(|e| revision_of(e) < from);
+                log.events[first..]
+                    .iter()
+                    .filter(|e| e.as_list().is_some_and(|e| e[1] >= *lo && e[1] < *hi))
+                    .cloned()
+                    .collect()
+            };
+            if !events.is_empty() || tokio::time::timeout_at(deadline, changed).await.is_err() {
+                break events;
+            }
+        };
+        // The bug: one response in five loses its first event, one in
+        // seven comes with its first and last swapped.
+        if self.args.mode == Mode::LossyWatch && events.len() > 1 {
+            let n = self.watch.responses.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_multiple_of(5) {
+                events.remove(0);
+            } else if n.is_multiple_of(7) {
+                let last = events.len() - 1;
+                events.swap(0, last);
+            }
+        }
+        ok(Value::List(events))
     }
 
     /// A `repl` message from a leader. Answers only to say its term is old.

@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use checkers::linearizable::{self, Linearize, Options, Report};
 use checkers::txn::{self, TxnReport};
-use checkers::{import, log, set, Function, History, ModelKind, OpType, Verdict};
+use checkers::{import, log, set, watch, Function, History, ModelKind, OpType, Verdict};
 use reports::{CheckerView, RunView};
 use workloads::workload::Judge;
 use workloads::Workload;
@@ -271,6 +271,25 @@ pub fn judge(dir: &Path, workload: Workload) -> Result<Judged> {
                 sentence: report.sentence.clone(),
             };
             finish(checker, serde_json::to_value(&report)?, Detail::Log(&report))
+        }
+        Judge::Watch => {
+            let report = watch::check(&history)?;
+            // Delivery rate over the main phase, when the run recorded it.
+            let main_s = test
+                .as_ref()
+                .and_then(|t| t[store::ENDED]["main_phase_s"].as_f64());
+            let rate = main_s.filter(|s| *s > 0.0).map(|s| report.events as f64 / s);
+            let checker = CheckerView {
+                name: "watch".into(),
+                verdict: report.verdict,
+                sentence: match rate {
+                    Some(r) => format!("{} ({r:.0} events/s delivered to watchers)", report.sentence),
+                    None => report.sentence.clone(),
+                },
+            };
+            let mut details = serde_json::to_value(&report)?;
+            details["events_per_second"] = rate.into();
+            finish(checker, details, Detail::Plain)
         }
     }?;
     Ok(Judged {

@@ -21,7 +21,7 @@ use crate::demo::node::Mode;
 /// The demo cluster's flags.
 #[derive(clap::Args, Debug, Clone, Serialize)]
 pub struct DemoFlags {
-    /// Demo cluster behaviour: correct, stale-reads, lost-writes.
+    /// Demo cluster behaviour: correct, stale-reads, lost-writes, lossy-watch.
     #[arg(long, value_enum, default_value = "correct")]
     pub mode: Mode,
 }
@@ -54,7 +54,13 @@ impl System for DemoSystem {
     }
 
     fn workloads(&self) -> &'static [Workload] {
-        &[Workload::Register, Workload::CasRegister, Workload::Set, Workload::Log]
+        &[
+            Workload::Register,
+            Workload::CasRegister,
+            Workload::Set,
+            Workload::Log,
+            Workload::Watch,
+        ]
     }
 
     fn describe(&self) -> String {

@@ -93,7 +93,7 @@ impl System for EtcdSystem {
     }
 
     fn workloads(&self) -> &'static [Workload] {
-        &[Workload::Register, Workload::CasRegister, Workload::ListAppend, Workload::Lock]
+        &[Workload::Register, Workload::CasRegister, Workload::ListAppend, Workload::Lock, Workload::Watch]
     }
 
     fn describe(&self) -> String {
@@ -161,7 +161,7 @@ impl System for EtcdSystem {
         };
         let http = conn.http().map_err(anyhow::Error::msg)?;
         let client = EtcdClient::new(endpoint, http, self.reads);
-        Ok(Box::new(for_workload(client, workload, self.lease_ttl())))
+        Ok(Box::new(for_workload(client, workload, self.lease_ttl(), timeout)))
     }
 }
 
@@ -171,12 +171,13 @@ impl EtcdSystem {
     }
 }
 
-/// The lock workload's client takes locks on leases of `ttl`.
-fn for_workload(client: EtcdClient, workload: Workload, ttl: Duration) -> EtcdClient {
-    if workload == Workload::Lock {
-        client.with_locks(ttl)
-    } else {
-        client
+/// The lock workload's client takes locks on leases of `ttl`; the watch
+/// workload's keeps a watch stream open.
+fn for_workload(client: EtcdClient, workload: Workload, ttl: Duration, timeout: Duration) -> EtcdClient {
+    match workload {
+        Workload::Lock => client.with_locks(ttl),
+        Workload::Watch => client.with_watch(timeout),
+        _ => client,
     }
 }
 

@@ -20,6 +20,7 @@
 //! `faultline/list/<key>`.
 
 mod lock;
+mod watch;
 
 use std::time::Duration;
 
@@ -114,6 +115,8 @@ pub struct EtcdClient {
     reads: Reads,
     /// The lock workload's state; `None` for other workloads.
     locks: Option<lock::Locks>,
+    /// The watch workload's stream; `None` for other workloads.
+    watches: Option<watch::Watches>,
 }
 
 impl EtcdClient {
@@ -125,7 +128,16 @@ impl EtcdClient {
             base,
             reads,
             locks: None,
+            watches: None,
         }
+    }
+
+    /// For the watch workload: `txn` writes puts and deletes, `watch`
+    /// streams a key range; `timeout` bounds opening a stream and the
+    /// final watch.
+    pub fn with_watch(mut self, timeout: Duration) -> Self {
+        self.watches = Some(watch::Watches::new(timeout));
+        self
     }
 
     /// For the lock workload: locks on a lease of `ttl`, guarded writes,
@@ -370,6 +382,13 @@ impl Client for EtcdClient {
                     Function::Add => self.add(&op.key, &op.value).await,
                     Function::Read => self.read_guards().await,
                     f => Completion::fail(op.value.clone(), format!("the etcd lock client has no {f}")),
+                };
+            }
+            if self.watches.is_some() {
+                return match &op.f {
+                    Function::Txn => self.change(op).await,
+                    Function::Watch => self.watch(op).await,
+                    f => Completion::fail(op.value.clone(), format!("the etcd watch client has no {f}")),
                 };
             }
             if op.f == Function::Txn {
